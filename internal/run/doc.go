@@ -1,0 +1,12 @@
+// Package run owns the run lifecycle: the state machine of DESIGN §3 (Next,
+// pure) and the Service that applies its transitions to the database.
+//
+// Invariants:
+//   - Run status changes only here, each change inside one SERIALIZABLE
+//     transaction that also writes its side effects (invariant 4).
+//   - A non-plan-only run in a holding status (Status.Holds) is the
+//     workspace's active_run_id, and no other run is (invariant 1).
+//   - Leaving a holding status releases the workspace and admits the next
+//     pending run, oldest first, in the same transaction.
+//   - Every non-terminal run has a wait reason or is being worked on (invariant 7).
+package run

@@ -1,0 +1,40 @@
+-- name: RunCreate :one
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps)
+VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps)
+RETURNING *;
+
+-- name: RunGetForUpdate :one
+SELECT * FROM runs WHERE id = @id AND organization_id = @organization_id FOR UPDATE;
+
+-- name: RunGetWithWorkspace :one
+-- A run with the workspace facts its wait reason is derived from.
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+FROM runs r
+JOIN workspaces w ON w.id = r.workspace_id
+WHERE r.id = @id AND r.organization_id = @organization_id;
+
+-- name: RunListByWorkspace :many
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+FROM runs r
+JOIN workspaces w ON w.id = r.workspace_id
+WHERE r.workspace_id = @workspace_id AND r.organization_id = @organization_id AND r.number < @before_number
+ORDER BY r.number DESC
+LIMIT @max_rows;
+
+-- name: RunNextPending :one
+SELECT * FROM runs
+WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND status = 'pending'
+ORDER BY number
+LIMIT 1;
+
+-- name: RunUpdateStatus :one
+-- Guarded by the status the transition was computed from, so a stale caller
+-- changes nothing.
+UPDATE runs
+SET status = @to_status,
+    status_timestamps = status_timestamps || @status_timestamp::jsonb,
+    cancel_requested_at = sqlc.narg(cancel_requested_at),
+    plan_attempts = @plan_attempts,
+    updated_at = now()
+WHERE id = @id AND organization_id = @organization_id AND status = @from_status
+RETURNING *;
