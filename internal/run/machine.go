@@ -109,9 +109,9 @@ type Facts struct {
 	PlanAttempts    int
 	MaxPlanAttempts int
 	// CancelRequestedAt is when cancel was first asked of a planning or applying run.
-	CancelRequestedAt *time.Time
+	CancelRequestedAt  *time.Time
 	ForceCancelCoolOff time.Duration
-	Now               time.Time
+	Now                time.Time
 }
 
 // Transition is the outcome of an allowed event.

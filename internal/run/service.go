@@ -122,7 +122,7 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts
 				return err
 			}
 		case ws.ActiveRunID == nil && !ws.Locked:
-			if err := AdmitNext(ctx, q, orgID, workspaceID, now); err != nil {
+			if _, err := AdmitNext(ctx, q, orgID, workspaceID, now); err != nil {
 				return err
 			}
 		}
@@ -271,7 +271,7 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 				return r, err
 			}
 		}
-		if err := AdmitNext(ctx, q, r.OrganizationID, r.WorkspaceID, now); err != nil {
+		if _, err := AdmitNext(ctx, q, r.OrganizationID, r.WorkspaceID, now); err != nil {
 			return r, err
 		}
 	}
@@ -279,33 +279,36 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 }
 
 // AdmitNext admits the oldest pending run of a workspace if the workspace is
-// free and unlocked; otherwise it does nothing. It runs in the caller's
-// transaction, so whatever freed the workspace and the admission commit together.
-func AdmitNext(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, now time.Time) error {
+// free and unlocked, and reports whether it admitted one. It runs in the
+// caller's transaction, so whatever freed the workspace and the admission
+// commit together.
+func AdmitNext(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, now time.Time) (bool, error) {
 	ws, err := q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: workspaceID, OrganizationID: orgID})
 	if err != nil {
-		return fmt.Errorf("admit: %w", err)
+		return false, fmt.Errorf("admit: %w", err)
 	}
 	if ws.ActiveRunID != nil || ws.Locked {
-		return nil
+		return false, nil
 	}
+	admitted := false
 	for {
 		next, err := q.RunNextPending(ctx, dbsqlc.RunNextPendingParams{WorkspaceID: workspaceID, OrganizationID: orgID})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+			return admitted, nil
 		}
 		if err != nil {
-			return err
+			return admitted, err
 		}
 		t, err := Next(Status(next.Status), EventAdmit, Facts{PlanOnly: next.PlanOnly})
 		if err != nil {
-			return err
+			return admitted, err
 		}
 		if _, err := apply(ctx, q, next, t, now); err != nil {
-			return err
+			return admitted, err
 		}
+		admitted = true
 		if !next.PlanOnly {
-			return nil
+			return true, nil
 		}
 	}
 }

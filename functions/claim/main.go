@@ -1,0 +1,24 @@
+// Command claim serves the agent API (/api/agent/v1/...) as its own Lambda
+// function, so agents' long-polls get their own concurrency and timeout and
+// cannot starve the user API. The handler is the API's; API Gateway routes
+// only the agent paths here.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/runplane/runplane/internal/platform"
+)
+
+func main() {
+	p, err := platform.OpenFromEnv(context.Background(), os.Getenv)
+	if err != nil {
+		slog.Error("claim: start", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(p.HTTPLambda())
+}

@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/run"
+)
+
+type runJSON struct {
+	ID                uuid.UUID                `json:"id"`
+	WorkspaceID       uuid.UUID                `json:"workspace_id"`
+	Number            int64                    `json:"number"`
+	Status            run.Status               `json:"status"`
+	WaitReason        *run.WaitReason          `json:"wait_reason"`
+	PlanOnly          bool                     `json:"plan_only"`
+	IsDestroy         bool                     `json:"is_destroy"`
+	AutoApply         bool                     `json:"auto_apply"`
+	Message           string                   `json:"message"`
+	CancelRequestedAt *time.Time               `json:"cancel_requested_at,omitempty"`
+	StatusTimestamps  map[run.Status]time.Time `json:"status_timestamps"`
+	CreatedAt         time.Time                `json:"created_at"`
+}
+
+func runView(r run.Run) runJSON {
+	out := runJSON{
+		ID: r.ID, WorkspaceID: r.WorkspaceID, Number: r.Number, Status: r.Status,
+		PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy, AutoApply: r.AutoApply, Message: r.Message,
+		CancelRequestedAt: r.CancelRequestedAt, StatusTimestamps: r.StatusTimestamps, CreatedAt: r.CreatedAt,
+	}
+	if r.WaitReason != run.WaitNone {
+		out.WaitReason = &r.WaitReason
+	}
+	return out
+}
+
+func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleWrite); err != nil {
+		return err
+	}
+	var body struct {
+		PlanOnly  bool   `json:"plan_only"`
+		IsDestroy bool   `json:"is_destroy"`
+		Message   string `json:"message"`
+	}
+	if err := decode(w, r, &body, true); err != nil {
+		return err
+	}
+	if len(body.Message) > 4000 {
+		return errorf(http.StatusBadRequest, "invalid_request", "message is longer than 4000 characters")
+	}
+	created, err := a.Runs.Create(r.Context(), p.OrgID, id, run.CreateOptions{PlanOnly: body.PlanOnly, IsDestroy: body.IsDestroy, Message: body.Message})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, runView(created))
+	return nil
+}
+
+func (a *api) listRuns(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	limit, cursor, err := page(r)
+	if err != nil {
+		return err
+	}
+	before := int64(1 << 62)
+	if cursor != "" {
+		if before, err = strconv.ParseInt(cursor, 10, 64); err != nil {
+			return errorf(http.StatusBadRequest, "invalid_request", "cursor is not one this API returned")
+		}
+	}
+	list, err := a.Runs.List(r.Context(), p.OrgID, id, before, limit+1)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{}
+	if len(list) > limit {
+		list = list[:limit]
+		out["next_cursor"] = strconv.FormatInt(list[limit-1].Number, 10)
+	}
+	items := make([]runJSON, 0, len(list))
+	for _, rn := range list {
+		items = append(items, runView(rn))
+	}
+	out["items"] = items
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	got, err := a.Runs.Get(r.Context(), p.OrgID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, runView(got))
+	return nil
+}
+
+// runActions maps the user actions to lifecycle events and the role they need.
+var runActions = map[string]struct {
+	event run.Event
+	role  org.Role
+}{
+	"confirm":      {run.EventConfirm, org.RoleWrite},
+	"cancel":       {run.EventCancel, org.RoleWrite},
+	"force-cancel": {run.EventForceCancel, org.RoleWrite},
+	"discard":      {run.EventDiscard, org.RoleWrite},
+	"override":     {run.EventOverride, org.RoleAdmin},
+}
+
+func (a *api) runAction(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	action, ok := runActions[r.PathValue("action")]
+	if !ok {
+		return errorf(http.StatusNotFound, "not_found", "no such run action: "+r.PathValue("action")+" (confirm, cancel, force-cancel, discard, override)")
+	}
+	if err := need(p, action.role); err != nil {
+		return err
+	}
+	var body struct {
+		Comment string `json:"comment"`
+	}
+	if err := decode(w, r, &body, true); err != nil {
+		return err
+	}
+	got, err := a.Runs.Fire(r.Context(), p.OrgID, id, action.event, run.Input{})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, runView(got))
+	return nil
+}

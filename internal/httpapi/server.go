@@ -1,0 +1,166 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/workspace"
+)
+
+// maxBody bounds JSON request bodies.
+const maxBody = 1 << 20
+
+// Services are what the API calls into.
+type Services struct {
+	Orgs       *org.Service
+	Workspaces *workspace.Service
+	Runs       *run.Service
+	// Health reports whether the database is reachable and migrated.
+	Health func(context.Context) error
+}
+
+type api struct{ Services }
+
+// New returns the API as an http.Handler.
+func New(s Services) http.Handler {
+	a := &api{s}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.healthz)
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, org.Principal) error) {
+		mux.Handle(pattern, a.authenticated(h))
+	}
+	handle("POST /api/v1/organizations", a.createOrganization)
+	handle("POST /api/v1/organizations/{org}/tokens", a.createToken)
+	handle("POST /api/v1/organizations/{org}/workspaces", a.createWorkspace)
+	handle("GET /api/v1/organizations/{org}/workspaces", a.listWorkspaces)
+	handle("GET /api/v1/organizations/{org}/workspaces/{name}", a.getWorkspaceByName)
+	handle("GET /api/v1/workspaces/{id}", a.getWorkspace)
+	handle("POST /api/v1/workspaces/{id}/actions/{action}", a.workspaceAction)
+	handle("POST /api/v1/workspaces/{id}/runs", a.createRun)
+	handle("GET /api/v1/workspaces/{id}/runs", a.listRuns)
+	handle("GET /api/v1/runs/{id}", a.getRun)
+	handle("POST /api/v1/runs/{id}/actions/{action}", a.runAction)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path))
+	})
+	return recoverer(logRequests(mux))
+}
+
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := a.Health(r.Context()); err != nil {
+		slog.WarnContext(r.Context(), "health check failed", "err", err)
+		writeError(w, r, errorf(http.StatusServiceUnavailable, "unavailable", "database not reachable or not migrated"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		p, err := a.Orgs.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+// decode reads a JSON body into v strictly. An empty body is allowed only when optional.
+func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) {
+		if optional {
+			return nil
+		}
+		return errorf(http.StatusBadRequest, "invalid_json", "request body is empty; send a JSON object")
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is larger than %d bytes", maxBody))
+	}
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid_json", "malformed JSON body: "+err.Error())
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "invalid_json", "request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func pathID(r *http.Request, name string) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue(name))
+	if err != nil {
+		// Not a valid id, so it names nothing.
+		return uuid.Nil, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no object with id %q", r.PathValue(name)))
+	}
+	return id, nil
+}
+
+// page reads ?limit= and ?cursor=.
+func page(r *http.Request) (limit int, cursor string, err error) {
+	limit = 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		limit, err = strconv.Atoi(s)
+		if err != nil || limit < 1 || limit > 1000 {
+			return 0, "", errorf(http.StatusBadRequest, "invalid_request", "limit must be an integer from 1 to 1000")
+		}
+	}
+	return limit, r.URL.Query().Get("cursor"), nil
+}
+
+func need(p org.Principal, role org.Role) error {
+	if !p.Can(role) {
+		return errForbidden
+	}
+	return nil
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		slog.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	})
+}
+
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,157 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/workspace"
+)
+
+type workspaceJSON struct {
+	ID                  uuid.UUID  `json:"id"`
+	Name                string     `json:"name"`
+	AutoApply           bool       `json:"auto_apply"`
+	AutoApplyRunTrigger bool       `json:"auto_apply_run_trigger"`
+	Locked              bool       `json:"locked"`
+	LockReason          string     `json:"lock_reason"`
+	CurrentRunID        *uuid.UUID `json:"current_run_id"`
+	CreatedAt           time.Time  `json:"created_at"`
+}
+
+func workspaceView(ws workspace.Workspace) workspaceJSON {
+	return workspaceJSON{
+		ID: ws.ID, Name: ws.Name, AutoApply: ws.AutoApply, AutoApplyRunTrigger: ws.AutoApplyRunTrigger,
+		Locked: ws.Locked, LockReason: ws.LockReason, CurrentRunID: ws.CurrentRunID, CreatedAt: ws.CreatedAt,
+	}
+}
+
+func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleAdmin); err != nil {
+		return err
+	}
+	var body struct {
+		Name                string `json:"name"`
+		AutoApply           bool   `json:"auto_apply"`
+		AutoApplyRunTrigger bool   `json:"auto_apply_run_trigger"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		return err
+	}
+	ws, err := a.Workspaces.Create(r.Context(), o.ID, workspace.CreateOptions{
+		Name: body.Name, AutoApply: body.AutoApply, AutoApplyRunTrigger: body.AutoApplyRunTrigger,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, workspaceView(ws))
+	return nil
+}
+
+func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	limit, cursor, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, err := a.Workspaces.List(r.Context(), o.ID, cursor, limit+1)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{}
+	if len(list) > limit {
+		list = list[:limit]
+		out["next_cursor"] = list[limit-1].Name
+	}
+	items := make([]workspaceJSON, 0, len(list))
+	for _, ws := range list {
+		items = append(items, workspaceView(ws))
+	}
+	out["items"] = items
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	ws, err := a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, workspaceView(ws))
+	return nil
+}
+
+func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, workspaceView(ws))
+	return nil
+}
+
+func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	var ws workspace.Workspace
+	switch action := r.PathValue("action"); action {
+	case "lock":
+		if err := need(p, org.RoleWrite); err != nil {
+			return err
+		}
+		if err := decode(w, r, &body, true); err != nil {
+			return err
+		}
+		ws, err = a.Workspaces.Lock(r.Context(), p.OrgID, id, p.TokenID, body.Reason)
+	case "unlock", "force-unlock":
+		role := org.RoleWrite
+		if action == "force-unlock" {
+			role = org.RoleAdmin
+		}
+		if err := need(p, role); err != nil {
+			return err
+		}
+		if err := decode(w, r, &body, true); err != nil {
+			return err
+		}
+		ws, err = a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, action == "force-unlock")
+	default:
+		return errorf(http.StatusNotFound, "not_found", "no such workspace action: "+action+" (lock, unlock, force-unlock)")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, workspaceView(ws))
+	return nil
+}

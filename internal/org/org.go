@@ -1,0 +1,190 @@
+package org
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/validate"
+)
+
+var (
+	ErrNotFound     = errors.New("organization not found")
+	ErrExists       = errors.New("organization already exists")
+	ErrUnauthorized = errors.New("missing or unknown token")
+)
+
+// Role is what a token may do inside its organization.
+type Role string
+
+const (
+	RoleRead  Role = "read"
+	RoleWrite Role = "write"
+	RoleAdmin Role = "admin"
+)
+
+func (r Role) rank() int {
+	switch r {
+	case RoleRead:
+		return 1
+	case RoleWrite:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Principal is the authenticated caller.
+type Principal struct {
+	SiteAdmin bool
+	OrgID     uuid.UUID
+	OrgName   string
+	TokenID   uuid.UUID
+	Role      Role
+}
+
+// Can reports whether the principal has at least role r in its organization.
+func (p Principal) Can(r Role) bool { return !p.SiteAdmin && p.Role.rank() >= r.rank() }
+
+// Organization is an organization as callers see it.
+type Organization struct {
+	ID             uuid.UUID
+	Name           string
+	MaxConcurrency int
+	Weight         int
+	CreatedAt      time.Time
+}
+
+// Token is a created token; Secret is set only in the answer to its creation.
+type Token struct {
+	ID          uuid.UUID
+	Description string
+	Role        Role
+	Secret      string
+	CreatedAt   time.Time
+}
+
+// Service manages organizations and tokens.
+type Service struct {
+	db        dbsqlc.DBTX
+	adminHash [32]byte
+}
+
+// NewService returns a Service; adminToken is the site-admin secret.
+func NewService(db dbsqlc.DBTX, adminToken string) *Service {
+	return &Service{db: db, adminHash: sha256.Sum256([]byte(adminToken))}
+}
+
+// CreateOptions are an organization's settings; zero values take the defaults.
+type CreateOptions struct {
+	MaxConcurrency int
+	Weight         int
+}
+
+// Create makes an organization.
+func (s *Service) Create(ctx context.Context, name string, opts CreateOptions) (Organization, error) {
+	if err := validate.Name(name); err != nil {
+		return Organization{}, err
+	}
+	if opts.MaxConcurrency == 0 {
+		opts.MaxConcurrency = 80
+	}
+	if opts.Weight == 0 {
+		opts.Weight = 1
+	}
+	if opts.MaxConcurrency < 1 || opts.MaxConcurrency > 10000 || opts.Weight < 1 || opts.Weight > 1000 {
+		return Organization{}, validate.Errorf("max_concurrency must be 1-10000 and weight 1-1000")
+	}
+	o, err := dbsqlc.New(s.db).OrganizationCreate(ctx, dbsqlc.OrganizationCreateParams{
+		Name: name, MaxConcurrency: int32(opts.MaxConcurrency), Weight: int32(opts.Weight),
+	})
+	if isUniqueViolation(err) {
+		return Organization{}, fmt.Errorf("%w: %s", ErrExists, name)
+	}
+	if err != nil {
+		return Organization{}, err
+	}
+	return view(o), nil
+}
+
+// Resolve finds the organization a principal addresses by name. Another
+// organization's name answers ErrNotFound, as a missing one does.
+func (s *Service) Resolve(ctx context.Context, p Principal, name string) (Organization, error) {
+	if !p.SiteAdmin && p.OrgName != name {
+		return Organization{}, ErrNotFound
+	}
+	o, err := dbsqlc.New(s.db).OrganizationGetByName(ctx, name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Organization{}, ErrNotFound
+	}
+	if err != nil {
+		return Organization{}, err
+	}
+	return view(o), nil
+}
+
+// CreateToken makes a token for an organization and returns its secret once.
+func (s *Service) CreateToken(ctx context.Context, orgID uuid.UUID, description string, role Role) (Token, error) {
+	if role.rank() == 0 {
+		return Token{}, validate.Errorf("role must be admin, write or read")
+	}
+	if len(description) > 500 {
+		return Token{}, validate.Errorf("description is longer than 500 characters")
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Token{}, err
+	}
+	secret := "rp_" + base64.RawURLEncoding.EncodeToString(raw)
+	hash := sha256.Sum256([]byte(secret))
+	row, err := dbsqlc.New(s.db).TokenCreate(ctx, dbsqlc.TokenCreateParams{
+		OrganizationID: orgID, Description: description, Role: string(role), SecretHash: hash[:],
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{ID: row.ID, Description: row.Description, Role: Role(row.Role), Secret: secret, CreatedAt: row.CreatedAt.UTC()}, nil
+}
+
+// Authenticate turns a bearer secret into a Principal.
+func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" {
+		return Principal{}, ErrUnauthorized
+	}
+	hash := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(hash[:], s.adminHash[:]) == 1 {
+		return Principal{SiteAdmin: true}, nil
+	}
+	if !strings.HasPrefix(secret, "rp_") {
+		return Principal{}, ErrUnauthorized
+	}
+	row, err := dbsqlc.New(s.db).TokenGetBySecretHash(ctx, hash[:])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Principal{}, ErrUnauthorized
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{OrgID: row.OrganizationID, OrgName: row.OrganizationName, TokenID: row.ID, Role: Role(row.Role)}, nil
+}
+
+func view(o dbsqlc.Organization) Organization {
+	return Organization{ID: o.ID, Name: o.Name, MaxConcurrency: int(o.MaxConcurrency), Weight: int(o.Weight), CreatedAt: o.CreatedAt.UTC()}
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

@@ -1,0 +1,48 @@
+package schedule
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/run"
+)
+
+// DB is what the tick needs of the database; *pgxpool.Pool satisfies it.
+type DB interface {
+	dbtx.Beginner
+	dbsqlc.DBTX
+}
+
+// batch bounds one tick's work so a tick stays short; the next tick continues.
+const batch = 500
+
+// Result counts what one tick repaired.
+type Result struct {
+	Admitted int `json:"admitted"`
+}
+
+// Tick admits pending runs on free, unlocked workspaces.
+func Tick(ctx context.Context, db DB) (Result, error) {
+	var res Result
+	stranded, err := dbsqlc.New(db).WorkspaceListAdmittable(ctx, batch)
+	if err != nil {
+		return res, fmt.Errorf("tick: list admittable: %w", err)
+	}
+	for _, w := range stranded {
+		var admitted bool
+		err := dbtx.Run(ctx, db, func(q *dbsqlc.Queries) error {
+			admitted, err = run.AdmitNext(ctx, q, w.OrganizationID, w.WorkspaceID, time.Now().UTC())
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("tick: admit workspace %s: %w", w.WorkspaceID, err)
+		}
+		if admitted {
+			res.Admitted++
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,170 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/validate"
+)
+
+var (
+	ErrNotFound      = errors.New("workspace not found")
+	ErrExists        = errors.New("workspace already exists")
+	ErrLocked        = errors.New("workspace is already locked")
+	ErrNotLocked     = errors.New("workspace is not locked")
+	ErrLockedByOther = errors.New("workspace is locked by someone else; use force-unlock")
+)
+
+// Workspace is a workspace as callers see it.
+type Workspace struct {
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	AutoApply           bool
+	AutoApplyRunTrigger bool
+	Locked              bool
+	LockReason          string
+	CurrentRunID        *uuid.UUID
+	CreatedAt           time.Time
+}
+
+// DB is what the service needs of the database; *pgxpool.Pool satisfies it.
+type DB interface {
+	dbtx.Beginner
+	dbsqlc.DBTX
+}
+
+// Service manages workspaces.
+type Service struct {
+	db  DB
+	now func() time.Time
+}
+
+// NewService returns a Service on db.
+func NewService(db DB) *Service { return &Service{db: db, now: time.Now} }
+
+// CreateOptions are a new workspace's settings.
+type CreateOptions struct {
+	Name                string
+	AutoApply           bool
+	AutoApplyRunTrigger bool
+}
+
+// Create makes a workspace in an organization.
+func (s *Service) Create(ctx context.Context, orgID uuid.UUID, opts CreateOptions) (Workspace, error) {
+	if err := validate.Name(opts.Name); err != nil {
+		return Workspace{}, err
+	}
+	w, err := dbsqlc.New(s.db).WorkspaceCreate(ctx, dbsqlc.WorkspaceCreateParams{
+		OrganizationID: orgID, Name: opts.Name, AutoApply: opts.AutoApply, AutoApplyRunTrigger: opts.AutoApplyRunTrigger,
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return Workspace{}, fmt.Errorf("%w: %s", ErrExists, opts.Name)
+	}
+	if err != nil {
+		return Workspace{}, err
+	}
+	return view(w), nil
+}
+
+// Get returns a workspace of the organization by id.
+func (s *Service) Get(ctx context.Context, orgID, id uuid.UUID) (Workspace, error) {
+	return found(dbsqlc.New(s.db).WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: id, OrganizationID: orgID}))
+}
+
+// GetByName returns a workspace of the organization by name.
+func (s *Service) GetByName(ctx context.Context, orgID uuid.UUID, name string) (Workspace, error) {
+	return found(dbsqlc.New(s.db).WorkspaceGetByName(ctx, dbsqlc.WorkspaceGetByNameParams{OrganizationID: orgID, Name: name}))
+}
+
+// List returns the organization's workspaces ordered by name, after afterName.
+func (s *Service) List(ctx context.Context, orgID uuid.UUID, afterName string, limit int) ([]Workspace, error) {
+	rows, err := dbsqlc.New(s.db).WorkspaceList(ctx, dbsqlc.WorkspaceListParams{OrganizationID: orgID, AfterName: afterName, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Workspace, 0, len(rows))
+	for _, w := range rows {
+		out = append(out, view(w))
+	}
+	return out, nil
+}
+
+// Lock blocks admission of new runs; the active run, if any, carries on.
+func (s *Service) Lock(ctx context.Context, orgID, id, tokenID uuid.UUID, reason string) (Workspace, error) {
+	if len(reason) > 1000 {
+		return Workspace{}, validate.Errorf("reason is longer than 1000 characters")
+	}
+	var out Workspace
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		w, err := found(q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: id, OrganizationID: orgID}))
+		if err != nil {
+			return err
+		}
+		if w.Locked {
+			return fmt.Errorf("%w: %s", ErrLocked, w.LockReason)
+		}
+		out, err = found(q.WorkspaceLock(ctx, dbsqlc.WorkspaceLockParams{Reason: reason, LockedBy: &tokenID, ID: id, OrganizationID: orgID}))
+		return err
+	})
+	return out, err
+}
+
+// Unlock releases the lock and admits the next pending run. Without force,
+// only the token that took the lock may release it.
+func (s *Service) Unlock(ctx context.Context, orgID, id, tokenID uuid.UUID, force bool) (Workspace, error) {
+	var out Workspace
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		w, err := q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: id, OrganizationID: orgID})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if !w.Locked {
+			return ErrNotLocked
+		}
+		if !force && (w.LockedBy == nil || *w.LockedBy != tokenID) {
+			return fmt.Errorf("%w (reason: %s)", ErrLockedByOther, w.LockReason)
+		}
+		if _, err := q.WorkspaceUnlock(ctx, dbsqlc.WorkspaceUnlockParams{ID: id, OrganizationID: orgID}); err != nil {
+			return err
+		}
+		if _, err := run.AdmitNext(ctx, q, orgID, id, s.now().UTC()); err != nil {
+			return err
+		}
+		out, err = found(q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: id, OrganizationID: orgID}))
+		return err
+	})
+	return out, err
+}
+
+func found(w dbsqlc.Workspace, err error) (Workspace, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Workspace{}, ErrNotFound
+	}
+	if err != nil {
+		return Workspace{}, err
+	}
+	return view(w), nil
+}
+
+func view(w dbsqlc.Workspace) Workspace {
+	return Workspace{
+		ID: w.ID, OrganizationID: w.OrganizationID, Name: w.Name,
+		AutoApply: w.AutoApply, AutoApplyRunTrigger: w.AutoApplyRunTrigger,
+		Locked: w.Locked, LockReason: w.LockReason, CurrentRunID: w.ActiveRunID,
+		CreatedAt: w.CreatedAt.UTC(),
+	}
+}
