@@ -19,7 +19,7 @@ type Beginner interface {
 }
 
 // MaxAttempts bounds the retries of one transaction.
-const MaxAttempts = 12
+const MaxAttempts = 20
 
 // ErrTooManyRetries wraps the last serialization failure when MaxAttempts ran out.
 var ErrTooManyRetries = errors.New("transaction kept conflicting")
@@ -78,7 +78,7 @@ func Retryable(err error) bool {
 }
 
 func backoff(attempt int) time.Duration {
-	base := time.Millisecond << min(attempt, 8) // 2ms … 256ms
+	base := time.Millisecond << min(attempt, 7) // 2ms … 128ms
 	return base/2 + rand.N(base)
 }
 

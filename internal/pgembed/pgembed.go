@@ -74,7 +74,12 @@ func Start(ctx context.Context, dataDir string, opts Options) (*Cluster, error) 
 	if opts.Durable {
 		fsync = "on"
 	}
-	serverOpts := fmt.Sprintf("-c listen_addresses='' -k %s -p 5432 -c fsync=%s -c max_connections=300", socketDir, fsync)
+	// Every transaction is SERIALIZABLE, and PostgreSQL's SSI takes a
+	// relation-wide predicate lock for a sequential scan, which makes every
+	// concurrent writer of the table a conflict. All our queries are served
+	// by indexes, so the planner is told to use them even on small tables.
+	serverOpts := fmt.Sprintf("-c listen_addresses='' -k %s -p 5432 -c fsync=%s -c max_connections=300"+
+		" -c enable_seqscan=off -c max_pred_locks_per_transaction=256", socketDir, fsync)
 	if !opts.Durable {
 		serverOpts += " -c synchronous_commit=off -c full_page_writes=off"
 	}

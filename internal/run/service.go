@@ -92,7 +92,7 @@ type CreateOptions struct {
 // Create queues a run on a workspace and, when the workspace is free and
 // unlocked (or the run is plan-only), admits it in the same transaction.
 func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts CreateOptions) (Run, error) {
-	var out Run
+	var id uuid.UUID
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 		now := s.now().UTC()
 		ws, err := q.WorkspaceTakeRunNumber(ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: workspaceID, OrganizationID: orgID})
@@ -126,10 +126,13 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts
 				return err
 			}
 		}
-		out, err = get(ctx, q, orgID, r.ID)
-		return err
+		id = r.ID
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return Run{}, err
+	}
+	return get(ctx, dbsqlc.New(s.db), orgID, id)
 }
 
 // Get returns one run of the organization.
@@ -169,8 +172,18 @@ type Input struct {
 // any follow-up (confirm → apply_queued, auto-apply) in one transaction.
 // A disallowed event returns an error wrapping ErrTransition and changes nothing.
 func (s *Service) Fire(ctx context.Context, orgID, runID uuid.UUID, e Event, in Input) (Run, error) {
-	var out Run
-	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+	// A run never changes workspace, so finding it needs no transaction, and
+	// every read left out of the transaction is one conflict fewer.
+	cur, err := get(ctx, dbsqlc.New(s.db), orgID, runID)
+	if err != nil {
+		return Run{}, err
+	}
+	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		// Lock order is workspace, then run, everywhere: Create and AdmitNext
+		// take the workspace first too, so they queue instead of deadlocking.
+		if _, err := q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: cur.WorkspaceID, OrganizationID: orgID}); err != nil {
+			return err
+		}
 		r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: runID, OrganizationID: orgID})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
@@ -178,13 +191,13 @@ func (s *Service) Fire(ctx context.Context, orgID, runID uuid.UUID, e Event, in 
 		if err != nil {
 			return err
 		}
-		if _, err := s.fire(ctx, q, r, e, in, s.now().UTC()); err != nil {
-			return err
-		}
-		out, err = get(ctx, q, orgID, runID)
+		_, err = s.fire(ctx, q, r, e, in, s.now().UTC())
 		return err
 	})
-	return out, err
+	if err != nil {
+		return Run{}, err
+	}
+	return get(ctx, dbsqlc.New(s.db), orgID, runID)
 }
 
 // fire applies one event and its follow-ups inside the caller's transaction.

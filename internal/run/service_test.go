@@ -1,0 +1,248 @@
+package run_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/schedule"
+	"github.com/runplane/runplane/internal/workspace"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+type fixture struct {
+	ctx        context.Context
+	pool       *pgxpool.Pool
+	runs       *run.Service
+	workspaces *workspace.Service
+	orgID      uuid.UUID
+	tokenID    uuid.UUID
+	wsIDs      []uuid.UUID
+}
+
+func setup(t *testing.T, nWorkspaces int) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	orgs := org.NewService(pool, "admin-secret")
+	o, err := orgs.Create(ctx, "acme", org.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := orgs.CreateToken(ctx, o.ID, "test", org.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{ctx: ctx, pool: pool, runs: run.NewService(pool, run.Config{MaxPlanAttempts: 2}),
+		workspaces: workspace.NewService(pool), orgID: o.ID, tokenID: tok.ID}
+	for i := range nWorkspaces {
+		ws, err := f.workspaces.Create(ctx, o.ID, workspace.CreateOptions{Name: "ws" + string(rune('a'+i%26)) + uuid.NewString()[:8]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.wsIDs = append(f.wsIDs, ws.ID)
+	}
+	return f
+}
+
+// checkInvariants fails the test if any live-database invariant is broken.
+func (f *fixture) checkInvariants(t *testing.T) {
+	t.Helper()
+	q := dbsqlc.New(f.pool)
+	mismatch, err := q.InvariantHolderMismatch(f.ctx, run.HoldingStatuses())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, m := range mismatch {
+		t.Errorf("holder mismatch: run %s in %s, workspace %s active_run_id %v", m.ID, m.Status, m.WorkspaceID, m.ActiveRunID)
+	}
+	order, err := q.InvariantOutOfOrderAdmission(f.ctx)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, o := range order {
+		t.Errorf("workspace %s admitted run %s while older run %s is pending", o.WorkspaceID, o.AdmittedRunID, o.PendingRunID)
+	}
+}
+
+// insertLost creates a pending run without admitting it, as if the event that
+// should have admitted it was lost; the tick must repair it.
+func (f *fixture) insertLost(t *testing.T, wsID uuid.UUID) {
+	q := dbsqlc.New(f.pool)
+	n, err := q.WorkspaceTakeRunNumber(f.ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: wsID, OrganizationID: f.orgID})
+	if err == nil {
+		_, err = q.RunCreate(f.ctx, dbsqlc.RunCreateParams{OrganizationID: f.orgID, WorkspaceID: wsID, Number: n.Number,
+			Status: string(run.StatusPending), StatusTimestamps: []byte(`{}`)})
+	}
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+var forward = map[run.Status]run.Event{
+	run.StatusPlanQueued: run.EventPlanClaimed, run.StatusPlanning: run.EventPlanFinished,
+	run.StatusPlanned: run.EventConfirm, run.StatusApplyQueued: run.EventApplyClaimed,
+	run.StatusApplying: run.EventApplyFinished,
+}
+
+// step does one random thing to one random workspace.
+func (f *fixture) step(t *testing.T, r *rand.Rand, counts *sync.Map) {
+	wsID := f.wsIDs[r.IntN(len(f.wsIDs))]
+	var err error
+	var action string
+	switch p := r.IntN(100); {
+	case p < 25:
+		action = "create"
+		_, err = f.runs.Create(f.ctx, f.orgID, wsID, run.CreateOptions{PlanOnly: r.IntN(8) == 0})
+	case p < 28:
+		action = "lock"
+		_, err = f.workspaces.Lock(f.ctx, f.orgID, wsID, f.tokenID, "test")
+	case p < 33:
+		action = "unlock"
+		_, err = f.workspaces.Unlock(f.ctx, f.orgID, wsID, f.tokenID, true)
+	case p < 35:
+		action = "lost-event"
+		f.insertLost(t, wsID)
+	default:
+		list, lerr := f.runs.List(f.ctx, f.orgID, wsID, 1<<62, 6)
+		if lerr != nil || len(list) == 0 {
+			err = lerr
+			break
+		}
+		rn := list[r.IntN(len(list))]
+		e := run.AllEvents[r.IntN(len(run.AllEvents))]
+		switch r.IntN(4) {
+		case 0, 1: // the event that moves this run along, so runs get finished
+			if next, ok := forward[rn.Status]; ok {
+				e = next
+			}
+		case 2:
+			e = []run.Event{run.EventCancel, run.EventDiscard, run.EventFail}[r.IntN(3)]
+		}
+		action = string(e)
+		_, err = f.runs.Fire(f.ctx, f.orgID, rn.ID, e, run.Input{HasChanges: r.IntN(2) == 0})
+	}
+	switch {
+	case err == nil:
+		v, _ := counts.LoadOrStore(action, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	case errors.Is(err, run.ErrTransition), errors.Is(err, workspace.ErrLocked),
+		errors.Is(err, workspace.ErrNotLocked):
+	case errors.Is(err, dbtx.ErrTooManyRetries):
+		// The API answers 503 "contention; retry"; the test bounds how often.
+		v, _ := counts.LoadOrStore("gave-up", new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	default:
+		t.Errorf("%s: %v", action, err)
+	}
+}
+
+func (f *fixture) settle(t *testing.T) {
+	t.Helper()
+	if _, err := schedule.Tick(f.ctx, f.pool); err != nil {
+		t.Fatal(err)
+	}
+	stranded, err := dbsqlc.New(f.pool).InvariantStrandedPending(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stranded {
+		t.Errorf("run %s pending on free, unlocked workspace %s after settling", s.ID, s.WorkspaceID)
+	}
+	f.checkInvariants(t)
+}
+
+// Many goroutines over many workspaces create, cancel, discard and finish runs,
+// lock and unlock, and lose events, while two scheduler ticks run at once.
+func TestConcurrentLifecycleKeepsInvariants(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 20)
+	const workers = 32
+	duration := 4 * time.Second
+	if testing.Short() {
+		duration = time.Second
+	}
+	deadline := time.Now().Add(duration)
+	var counts sync.Map
+	var wg sync.WaitGroup
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, uint64(w)))
+			for time.Now().Before(deadline) && !t.Failed() {
+				f.step(t, r, &counts)
+				f.checkInvariants(t)
+			}
+		}()
+	}
+	var ticks atomic.Int64
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && !t.Failed() {
+				res, err := schedule.Tick(f.ctx, f.pool)
+				if err != nil {
+					t.Error(err)
+				}
+				ticks.Add(int64(res.Admitted))
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	f.settle(t)
+	counts.Range(func(k, v any) bool {
+		t.Logf("%-20s %d", k, v.(*atomic.Int64).Load())
+		return true
+	})
+	t.Logf("ticks admitted %d", ticks.Load())
+	var total int64
+	counts.Range(func(_, v any) bool { total += v.(*atomic.Int64).Load(); return true })
+	if v, ok := counts.Load("gave-up"); ok && v.(*atomic.Int64).Load()*100 > total {
+		t.Errorf("%d of %d operations gave up on contention; want under 1%%", v.(*atomic.Int64).Load(), total)
+	}
+	for _, must := range []string{"create", "cancel", "discard", "apply_finished", "unlock", "lost-event"} {
+		if v, ok := counts.Load(must); !ok || v.(*atomic.Int64).Load() == 0 {
+			t.Errorf("no successful %s: the test did not exercise it", must)
+		}
+	}
+}
+
+// One goroutine, random events, invariants after every step: a failure here
+// is reproducible from the logged seed.
+func TestRandomLifecycleSequential(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 4)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 1))
+	var counts sync.Map
+	for range 600 {
+		f.step(t, r, &counts)
+		f.checkInvariants(t)
+		if t.Failed() {
+			return
+		}
+	}
+	f.settle(t)
+}
