@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+GO ?= go
+
+.PHONY: run test lint check-generate generate bench fuzz build
+
+## run: the whole platform in one process on embedded defaults (PostgreSQL it
+## starts itself under RUNPLANE_DATA_DIR, default ./.runplane).
+run:
+	$(GO) run ./cmd/runplane server
+
+## test: formatting, vet, staticcheck, generated code up to date, then every
+## test under the race detector against a throwaway PostgreSQL.
+test: lint check-generate
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## generate: regenerate the sqlc query code after editing queries/ or db/migrations/.
+generate:
+	$(GO) tool sqlc generate
+
+## check-generate: fail when the committed generated code differs from what sqlc makes.
+check-generate:
+	$(GO) tool sqlc diff
+
+## bench: admission latency, run-create throughput and pgbench -N in one run.
+bench:
+	$(GO) run ./cmd/runplane-bench
+
+## fuzz: a short fuzzing pass over the run state machine.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzNext -fuzztime 30s ./internal/run
+
+build:
+	$(GO) build -o bin/ ./cmd/... ./functions/...

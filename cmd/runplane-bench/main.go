@@ -1,0 +1,230 @@
+// Command runplane-bench measures the serial run core on this machine, in one
+// run so the figures compare: admission latency (active run leaves → next run
+// plan_queued visible through the API), API run-create throughput, and
+// pgbench -N on the same PostgreSQL as the ceiling. `make bench` runs it;
+// docs/PERFORMANCE.md records the results.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/runplane/runplane/db"
+	"github.com/runplane/runplane/internal/pgembed"
+	"github.com/runplane/runplane/internal/platform"
+)
+
+var (
+	samples     = flag.Int("samples", 300, "admission latency samples")
+	clients     = flag.Int("clients", 16, "concurrent API clients for run-create throughput")
+	duration    = flag.Duration("duration", 10*time.Second, "length of each throughput phase")
+	nWorkspaces = flag.Int("workspaces", 500, "workspaces the create load spreads over")
+)
+
+func main() {
+	flag.Parse()
+	if err := bench(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func bench(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "rp-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
+	// Durable settings (fsync on), as in production and as pgbench measures.
+	cluster, err := pgembed.Start(ctx, dir+"/data", pgembed.Options{Durable: true})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cluster.Stop(true) }()
+
+	const admin = "bench-admin"
+	p, err := platform.Open(ctx, cluster.URL("postgres"), admin)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := db.Migrate(ctx, p.Pool); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: p.Handler}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c := &client{base: "http://" + ln.Addr().String(), token: admin,
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+
+	c.must("POST", "/api/v1/organizations", `{"name":"bench"}`)
+	c.token = c.must("POST", "/api/v1/organizations/bench/tokens", `{"description":"bench","role":"admin"}`)["token"].(string)
+	workspaces := make([]string, *nWorkspaces)
+	for i := range workspaces {
+		workspaces[i] = c.must("POST", "/api/v1/organizations/bench/workspaces", fmt.Sprintf(`{"name":"ws-%d"}`, i))["id"].(string)
+	}
+
+	fmt.Printf("machine: %s\n", machine())
+	fmt.Printf("database: embedded PostgreSQL, fsync on, SERIALIZABLE transactions; API over loopback HTTP, keep-alive\n\n")
+
+	lat, err := admission(c, workspaces)
+	if err != nil {
+		return err
+	}
+	createTPS, err := createThroughput(c, workspaces)
+	if err != nil {
+		return err
+	}
+	pgTPS, err := pgbench(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-52s %10s\n", "metric", "value")
+	fmt.Printf("%-52s %8.2f ms\n", "admission latency p50 (finish → next plan_queued)", ms(pct(lat, 50)))
+	fmt.Printf("%-52s %8.2f ms\n", "admission latency p99", ms(pct(lat, 99)))
+	fmt.Printf("%-52s %8.0f /s\n", fmt.Sprintf("API run create throughput (%d clients)", *clients), createTPS)
+	fmt.Printf("%-52s %8.0f /s\n", fmt.Sprintf("pgbench -N tps (%d clients, same cluster)", *clients), pgTPS)
+	fmt.Printf("%-52s %8.2f\n", "run creates per pgbench -N transaction", createTPS/pgTPS)
+	return nil
+}
+
+// admission: the active run of a workspace is canceled; the clock stops when
+// the next run reads plan_queued through the API.
+func admission(c *client, workspaces []string) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := range *samples {
+		ws := workspaces[i%len(workspaces)]
+		first := c.must("POST", "/api/v1/workspaces/"+ws+"/runs", "")["id"].(string)
+		second := c.must("POST", "/api/v1/workspaces/"+ws+"/runs", "")["id"].(string)
+		start := time.Now()
+		c.must("POST", "/api/v1/runs/"+first+"/actions/cancel", "")
+		for {
+			if c.must("GET", "/api/v1/runs/"+second, "")["status"] == "plan_queued" {
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				return nil, fmt.Errorf("run %s not admitted after 30s", second)
+			}
+		}
+		out = append(out, time.Since(start))
+		c.must("POST", "/api/v1/runs/"+second+"/actions/cancel", "")
+	}
+	return out, nil
+}
+
+func createThroughput(c *client, workspaces []string) (float64, error) {
+	var done atomic.Int64
+	var firstErr error
+	var once sync.Once
+	deadline := time.Now().Add(*duration)
+	var wg sync.WaitGroup
+	for w := range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for time.Now().Before(deadline) {
+				ws := workspaces[r.IntN(len(workspaces))]
+				if _, err := c.do("POST", "/api/v1/workspaces/"+ws+"/runs", `{"message":"bench"}`); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done.Load()) / duration.Seconds(), firstErr
+}
+
+var tpsRE = regexp.MustCompile(`tps = ([0-9.]+)`)
+
+func pgbench(ctx context.Context, cluster *pgembed.Cluster) (float64, error) {
+	if out, err := cluster.RunTool(ctx, "pgbench", "-i", "-s", "10", "-q", "postgres"); err != nil {
+		return 0, fmt.Errorf("pgbench -i: %w: %s", err, out)
+	}
+	out, err := cluster.RunTool(ctx, "pgbench", "-N", "-c", fmt.Sprint(*clients), "-j", "2",
+		"-T", fmt.Sprint(int(duration.Seconds())), "postgres")
+	if err != nil {
+		return 0, fmt.Errorf("pgbench -N: %w: %s", err, out)
+	}
+	m := tpsRE.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no tps in pgbench output: %s", out)
+	}
+	var tps float64
+	_, err = fmt.Sscan(string(m[1]), &tps)
+	return tps, err
+}
+
+type client struct {
+	base, token string
+	http        *http.Client
+}
+
+func (c *client) do(method, path, body string) (map[string]any, error) {
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	var out map[string]any
+	return out, json.Unmarshal(raw, &out)
+}
+
+func (c *client) must(method, path, body string) map[string]any {
+	out, err := c.do(method, path, body)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	return out
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`model name\s*:\s*(.*)`).FindSubmatch(b); m != nil {
+			model = string(m[1])
+		}
+	}
+	return fmt.Sprintf("%s, %d CPUs", model, runtime.NumCPU())
+}

@@ -1,0 +1,204 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/platform"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const adminToken = "site-admin-test-token"
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+// do sends a request and decodes the JSON answer, failing on a wrong status.
+func (c client) do(method, path, body string, want int) map[string]any {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		c.t.Fatalf("%s %s: content type %q", method, path, ct)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		c.t.Fatalf("%s %s: not JSON: %s", method, path, raw)
+	}
+	if want >= 400 {
+		e, ok := out["error"].(map[string]any)
+		if !ok || e["code"] == "" || e["message"] == "" {
+			c.t.Fatalf("%s %s: error body not {error:{code,message}}: %s", method, path, raw)
+		}
+	}
+	return out
+}
+
+func (c client) as(token string) client { c.token = token; return c }
+
+// setup starts the API on a fresh database with one organization and returns
+// a client holding that organization's admin token.
+func setup(t *testing.T, orgName string) client {
+	t.Helper()
+	url := pgtest.URL(t)
+	p, err := platform.Open(context.Background(), url, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	srv := httptest.NewServer(p.Handler)
+	t.Cleanup(srv.Close)
+	admin := client{t: t, base: srv.URL, token: adminToken}
+	return admin.newOrg(orgName)
+}
+
+func (c client) newOrg(name string) client {
+	c.t.Helper()
+	admin := c.as(adminToken)
+	admin.do("POST", "/api/v1/organizations", `{"name":"`+name+`"}`, 201)
+	tok := admin.do("POST", "/api/v1/organizations/"+name+"/tokens", `{"description":"ci","role":"admin"}`, 201)
+	return c.as(tok["token"].(string))
+}
+
+func TestWalkthroughSecondRunWaitsThenStarts(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	ws := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"network"}`, 201)
+	wsID := ws["id"].(string)
+	first := c.do("POST", "/api/v1/workspaces/"+wsID+"/runs", `{"message":"first"}`, 201)
+	second := c.do("POST", "/api/v1/workspaces/"+wsID+"/runs", `{"message":"second"}`, 201)
+	if first["status"] != "plan_queued" || second["status"] != "pending" || second["wait_reason"] != "workspace_busy" {
+		t.Fatalf("first %v, second %v %v", first["status"], second["status"], second["wait_reason"])
+	}
+	got := c.do("GET", "/api/v1/workspaces/"+wsID, "", 200)
+	if got["current_run_id"] != first["id"] {
+		t.Fatalf("workspace held by %v, want %v", got["current_run_id"], first["id"])
+	}
+	c.do("POST", "/api/v1/runs/"+first["id"].(string)+"/actions/cancel", "", 200)
+	after := c.do("GET", "/api/v1/runs/"+second["id"].(string), "", 200)
+	if after["status"] != "plan_queued" {
+		t.Fatalf("second run %v after the first was canceled", after["status"])
+	}
+	// Double click: the second cancel is refused and changes nothing.
+	c.do("POST", "/api/v1/runs/"+first["id"].(string)+"/actions/cancel", "", 409)
+	list := c.do("GET", "/api/v1/workspaces/"+wsID+"/runs?limit=1", "", 200)
+	items := list["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["id"] != second["id"] || list["next_cursor"] == nil {
+		t.Fatalf("first page: %v", list)
+	}
+	rest := c.do("GET", "/api/v1/workspaces/"+wsID+"/runs?cursor="+list["next_cursor"].(string), "", 200)
+	if items := rest["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != first["id"] {
+		t.Fatalf("second page: %v", rest)
+	}
+}
+
+func TestLockBlocksAdmissionAndUnlockAdmits(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	wsID := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"db"}`, 201)["id"].(string)
+	c.do("POST", "/api/v1/workspaces/"+wsID+"/actions/lock", `{"reason":"maintenance"}`, 200)
+	c.do("POST", "/api/v1/workspaces/"+wsID+"/actions/lock", `{"reason":"again"}`, 409)
+	r := c.do("POST", "/api/v1/workspaces/"+wsID+"/runs", "", 201)
+	if r["status"] != "pending" || r["wait_reason"] != "workspace_locked" {
+		t.Fatalf("run on locked workspace: %v %v", r["status"], r["wait_reason"])
+	}
+	plan := c.do("POST", "/api/v1/workspaces/"+wsID+"/runs", `{"plan_only":true}`, 201)
+	if plan["status"] != "plan_queued" {
+		t.Fatalf("plan-only run waits on the lock: %v", plan["status"])
+	}
+	c.do("POST", "/api/v1/workspaces/"+wsID+"/actions/unlock", "", 200)
+	if got := c.do("GET", "/api/v1/runs/"+r["id"].(string), "", 200); got["status"] != "plan_queued" {
+		t.Fatalf("run after unlock: %v", got["status"])
+	}
+}
+
+func TestOtherOrganizationGets404(t *testing.T) {
+	t.Parallel()
+	acme := setup(t, "acme")
+	wsID := acme.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"secret"}`, 201)["id"].(string)
+	runID := acme.do("POST", "/api/v1/workspaces/"+wsID+"/runs", "", 201)["id"].(string)
+	evil := acme.newOrg("evil")
+	evil.do("GET", "/api/v1/workspaces/"+wsID, "", 404)
+	evil.do("GET", "/api/v1/runs/"+runID, "", 404)
+	evil.do("GET", "/api/v1/workspaces/"+wsID+"/runs", "", 404)
+	evil.do("POST", "/api/v1/workspaces/"+wsID+"/runs", "", 404)
+	evil.do("POST", "/api/v1/runs/"+runID+"/actions/cancel", "", 404)
+	evil.do("POST", "/api/v1/workspaces/"+wsID+"/actions/lock", "", 404)
+	evil.do("GET", "/api/v1/organizations/acme/workspaces", "", 404)
+	evil.do("GET", "/api/v1/organizations/acme/workspaces/secret", "", 404)
+	evil.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"x","role":"admin"}`, 404)
+	if got := acme.do("GET", "/api/v1/runs/"+runID, "", 200); got["status"] != "plan_queued" {
+		t.Fatalf("run changed by another organization: %v", got["status"])
+	}
+}
+
+func TestRolesAndAuthentication(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	wsID := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"app"}`, 201)["id"].(string)
+	reader := c.as(c.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"r","role":"read"}`, 201)["token"].(string))
+	reader.do("GET", "/api/v1/workspaces/"+wsID, "", 200)
+	reader.do("POST", "/api/v1/workspaces/"+wsID+"/runs", "", 403)
+	reader.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"x"}`, 403)
+	c.as("").do("GET", "/api/v1/workspaces/"+wsID, "", 401)
+	c.as("rp_forged").do("GET", "/api/v1/workspaces/"+wsID, "", 401)
+	c.do("POST", "/api/v1/organizations", `{"name":"nope"}`, 403)
+	writer := c.as(c.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"w","role":"write"}`, 201)["token"].(string))
+	c.do("POST", "/api/v1/workspaces/"+wsID+"/actions/lock", "", 200)
+	writer.do("POST", "/api/v1/workspaces/"+wsID+"/actions/unlock", "", 409)
+	writer.do("POST", "/api/v1/workspaces/"+wsID+"/actions/force-unlock", "", 403)
+	c.do("POST", "/api/v1/workspaces/"+wsID+"/actions/force-unlock", "", 200)
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":`, 400)
+	c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"ok","colour":"red"}`, 400)
+	c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"../etc"}`, 400)
+	c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"a"} {"name":"b"}`, 400)
+	c.do("POST", "/api/v1/organizations/acme/workspaces", "", 400)
+	big := `{"name":"` + string(bytes.Repeat([]byte("x"), 2<<20)) + `"}`
+	c.do("POST", "/api/v1/organizations/acme/workspaces", big, 413)
+	if items := c.do("GET", "/api/v1/organizations/acme/workspaces", "", 200)["items"].([]any); len(items) != 0 {
+		t.Fatalf("bad requests created workspaces: %v", items)
+	}
+	c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"ok"}`, 201)
+	c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"ok"}`, 409)
+	c.do("GET", "/api/v1/workspaces/not-a-uuid", "", 404)
+	c.do("GET", "/api/v1/organizations/acme/workspaces?limit=0", "", 400)
+	c.do("GET", "/api/v1/organizations/acme/workspaces?limit=1001", "", 400)
+	c.do("POST", "/api/v1/runs/00000000-0000-0000-0000-000000000000/actions/explode", "", 404)
+	c.do("POST", "/api/v1/organizations", `{"name":"x"}`, 403)
+	c.as(adminToken).do("POST", "/api/v1/organizations", `{"name":"acme"}`, 409)
+	c.as(adminToken).do("POST", "/api/v1/organizations", `{"name":"bad","weight":-1}`, 400)
+}
+
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	c.as("").do("GET", "/healthz", "", 200)
+}
