@@ -107,16 +107,16 @@ func (f *fixture) step(t *testing.T, r *rand.Rand, counts *sync.Map) {
 	var err error
 	var action string
 	switch p := r.IntN(100); {
-	case p < 25:
+	case p < 18:
 		action = "create"
 		_, err = f.runs.Create(f.ctx, f.orgID, wsID, run.CreateOptions{PlanOnly: r.IntN(8) == 0})
-	case p < 28:
+	case p < 21:
 		action = "lock"
 		_, err = f.workspaces.Lock(f.ctx, f.orgID, wsID, f.tokenID, "test")
-	case p < 33:
+	case p < 26:
 		action = "unlock"
 		_, err = f.workspaces.Unlock(f.ctx, f.orgID, wsID, f.tokenID, true)
-	case p < 35:
+	case p < 28:
 		action = "lost-event"
 		f.insertLost(t, wsID)
 	default:
@@ -126,6 +126,13 @@ func (f *fixture) step(t *testing.T, r *rand.Rand, counts *sync.Map) {
 			break
 		}
 		rn := list[r.IntN(len(list))]
+		if r.IntN(2) == 0 { // mostly drive the run that holds the workspace, so runs finish
+			for _, c := range list {
+				if c.Status.Holds(c.PlanOnly) {
+					rn = c
+				}
+			}
+		}
 		e := run.AllEvents[r.IntN(len(run.AllEvents))]
 		switch r.IntN(4) {
 		case 0, 1: // the event that moves this run along, so runs get finished
