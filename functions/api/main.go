@@ -3,20 +3,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/runplane/runplane/internal/platform"
 )
 
-func main() {
-	p, err := platform.OpenFromEnv(context.Background(), os.Getenv)
-	if err != nil {
-		slog.Error("api: start", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(p.HTTPLambda())
-}
+func main() { lambda.Start(platform.MustOpenFromEnv("api").HTTPLambda()) }

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -24,11 +23,4 @@ func handler(p *platform.Platform) func(context.Context, events.EventBridgeEvent
 	}
 }
 
-func main() {
-	p, err := platform.OpenFromEnv(context.Background(), os.Getenv)
-	if err != nil {
-		slog.Error("scheduler: start", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler(p))
-}
+func main() { lambda.Start(handler(platform.MustOpenFromEnv("scheduler"))) }

@@ -32,14 +32,11 @@ var errForbidden = errorf(http.StatusForbidden, "forbidden", "your token's role 
 func classify(err error) *apiError {
 	var ae *apiError
 	var ve *validate.Error
-	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &ve):
 		return errorf(http.StatusBadRequest, "invalid_request", ve.Msg)
-	case errors.As(err, &mbe):
-		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
 	case errors.Is(err, org.ErrUnauthorized):
 		return errorf(http.StatusUnauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
 	case errors.Is(err, org.ErrNotFound), errors.Is(err, workspace.ErrNotFound),

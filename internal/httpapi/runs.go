@@ -87,17 +87,7 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err != nil {
 		return err
 	}
-	out := map[string]any{}
-	if len(list) > limit {
-		list = list[:limit]
-		out["next_cursor"] = strconv.FormatInt(list[limit-1].Number, 10)
-	}
-	items := make([]runJSON, 0, len(list))
-	for _, rn := range list {
-		items = append(items, runView(rn))
-	}
-	out["items"] = items
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, list, limit, func(rn run.Run) string { return strconv.FormatInt(rn.Number, 10) }, runView)
 	return nil
 }
 

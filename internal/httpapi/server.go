@@ -125,6 +125,22 @@ func page(r *http.Request) (limit int, cursor string, err error) {
 	return limit, r.URL.Query().Get("cursor"), nil
 }
 
+// writePage answers a list fetched with limit+1 rows: {items, next_cursor}
+// where the extra row only tells that there is more.
+func writePage[T, J any](w http.ResponseWriter, list []T, limit int, cursor func(T) string, view func(T) J) {
+	out := map[string]any{}
+	if len(list) > limit {
+		list = list[:limit]
+		out["next_cursor"] = cursor(list[limit-1])
+	}
+	items := make([]J, 0, len(list))
+	for _, v := range list {
+		items = append(items, view(v))
+	}
+	out["items"] = items
+	writeJSON(w, http.StatusOK, out)
+}
+
 func need(p org.Principal, role org.Role) error {
 	if !p.Can(role) {
 		return errForbidden

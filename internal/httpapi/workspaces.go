@@ -70,17 +70,7 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	out := map[string]any{}
-	if len(list) > limit {
-		list = list[:limit]
-		out["next_cursor"] = list[limit-1].Name
-	}
-	items := make([]workspaceJSON, 0, len(list))
-	for _, ws := range list {
-		items = append(items, workspaceView(ws))
-	}
-	out["items"] = items
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, list, limit, func(ws workspace.Workspace) string { return ws.Name }, workspaceView)
 	return nil
 }
 

@@ -2,6 +2,8 @@ package platform
 
 import (
 	"context"
+	"log/slog"
+	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
@@ -11,6 +13,18 @@ import (
 // v2) events: the same handler `runplane server` serves.
 func (p *Platform) HTTPLambda() func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return httpadapter.NewV2(p.Handler).ProxyWithContext
+}
+
+// MustOpenFromEnv is the start of every Lambda function: open the platform
+// from the process environment or log why not and exit, so Lambda reports
+// the failed init.
+func MustOpenFromEnv(function string) *Platform {
+	p, err := OpenFromEnv(context.Background(), os.Getenv)
+	if err != nil {
+		slog.Error(function+": start", "err", err)
+		os.Exit(1)
+	}
+	return p
 }
 
 // OpenFromEnv opens the platform from the environment a Lambda function gets.

@@ -34,6 +34,7 @@ func Tick(ctx context.Context, db DB) (Result, error) {
 	for _, w := range stranded {
 		var admitted bool
 		err := dbtx.Run(ctx, db, func(q *dbsqlc.Queries) error {
+			var err error
 			admitted, err = run.AdmitNext(ctx, q, w.OrganizationID, w.WorkspaceID, time.Now().UTC())
 			return err
 		})
