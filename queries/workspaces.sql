@@ -49,3 +49,10 @@ FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 WHERE r.status = 'pending' AND w.active_run_id IS NULL AND NOT w.locked
 LIMIT @max_rows;
+
+-- name: WorkspaceUpdateSettings :one
+UPDATE workspaces SET
+    auto_apply = COALESCE(sqlc.narg(auto_apply)::BOOL, auto_apply),
+    auto_apply_run_trigger = COALESCE(sqlc.narg(auto_apply_run_trigger)::BOOL, auto_apply_run_trigger)
+WHERE id = @id AND organization_id = @organization_id
+RETURNING *;

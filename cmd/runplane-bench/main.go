@@ -60,7 +60,9 @@ func bench(ctx context.Context) error {
 	defer func() { _ = cluster.Stop(true) }()
 
 	const admin = "bench-admin"
-	p, err := platform.Open(ctx, cluster.URL("postgres"), admin)
+	p, err := platform.Open(ctx, platform.Config{
+		DatabaseURL: cluster.URL("postgres"), AdminToken: admin, Storage: platform.Storage{DataDir: dir},
+	})
 	if err != nil {
 		return err
 	}

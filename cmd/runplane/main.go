@@ -35,8 +35,13 @@ commands:
 environment:
   DATABASE_URL          PostgreSQL/CockroachDB URL; empty starts an embedded PostgreSQL
   RUNPLANE_ADDR         listen address (default 127.0.0.1:8080)
-  RUNPLANE_DATA_DIR     data folder for the embedded database and the admin token (default ./.runplane)
+  RUNPLANE_DATA_DIR     data folder: embedded database, admin token, state blobs and
+                        the local state key when S3/KMS are not set (default ./.runplane)
   RUNPLANE_ADMIN_TOKEN  site-admin token; generated and printed once when unset
+  RUNPLANE_S3_BUCKET    store sealed state in this S3 bucket instead of the data folder
+  RUNPLANE_S3_ENDPOINT  S3-compatible endpoint (path-style), for servers other than AWS
+  RUNPLANE_KMS_KEY_ID   wrap state data keys with this KMS key instead of the local key file
+  RUNPLANE_KMS_ENDPOINT KMS-compatible endpoint, for servers other than AWS
 `
 
 func main() {
@@ -117,7 +122,9 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := platform.Open(ctx, databaseURL, adminToken)
+	storage := platform.StorageFromEnv(os.Getenv)
+	storage.DataDir = dataDir
+	p, err := platform.Open(ctx, platform.Config{DatabaseURL: databaseURL, AdminToken: adminToken, Storage: storage})
 	if err != nil {
 		return err
 	}

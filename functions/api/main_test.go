@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // the same handler the server runs, and creates an organization.
 func TestAPIGatewayEventReachesHandler(t *testing.T) {
 	url := pgtest.URL(t)
-	env := map[string]string{"DATABASE_URL": url, "RUNPLANE_ADMIN_TOKEN": "lambda-admin-token"}
+	env := map[string]string{"DATABASE_URL": url, "RUNPLANE_ADMIN_TOKEN": "lambda-admin-token", "RUNPLANE_DATA_DIR": t.TempDir()}
 	p, err := platform.OpenFromEnv(context.Background(), func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)

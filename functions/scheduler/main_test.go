@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // run whose admission event was lost.
 func TestScheduledEventAdmitsStrandedRun(t *testing.T) {
 	ctx := context.Background()
-	p, err := platform.Open(ctx, pgtest.URL(t), "admin")
+	p, err := platform.Open(ctx, platform.Config{DatabaseURL: pgtest.URL(t), AdminToken: "admin", Storage: platform.Storage{DataDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

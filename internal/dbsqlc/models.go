@@ -35,6 +35,34 @@ type Run struct {
 	UpdatedAt         time.Time
 }
 
+type StateLock struct {
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+	LockID         string
+	Info           []byte
+	TokenID        *uuid.UUID
+	RunID          *uuid.UUID
+	CreatedAt      time.Time
+}
+
+type StateVersion struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	Serial         int64
+	Lineage        string
+	Sha256         []byte
+	Size           int64
+	BlobKey        string
+	KeyID          string
+	WrappedKey     []byte
+	OutputsSealed  []byte
+	CreatedBy      *uuid.UUID
+	RunID          *uuid.UUID
+	RollbackOf     *uuid.UUID
+	CreatedAt      time.Time
+}
+
 type Token struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
@@ -42,18 +70,28 @@ type Token struct {
 	Role           string
 	SecretHash     []byte
 	CreatedAt      time.Time
+	WorkspaceID    *uuid.UUID
+	RunID          *uuid.UUID
+	ExpiresAt      *time.Time
 }
 
 type Workspace struct {
-	ID                  uuid.UUID
-	OrganizationID      uuid.UUID
-	Name                string
-	AutoApply           bool
-	AutoApplyRunTrigger bool
-	Locked              bool
-	LockReason          string
-	LockedBy            *uuid.UUID
-	ActiveRunID         *uuid.UUID
-	NextRunNumber       int64
-	CreatedAt           time.Time
+	ID                    uuid.UUID
+	OrganizationID        uuid.UUID
+	Name                  string
+	AutoApply             bool
+	AutoApplyRunTrigger   bool
+	Locked                bool
+	LockReason            string
+	LockedBy              *uuid.UUID
+	ActiveRunID           *uuid.UUID
+	NextRunNumber         int64
+	CreatedAt             time.Time
+	CurrentStateVersionID *uuid.UUID
+}
+
+type WorkspaceStateConsumer struct {
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	ConsumerID     uuid.UUID
 }

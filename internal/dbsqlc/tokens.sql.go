@@ -13,8 +13,8 @@ import (
 )
 
 const tokenCreate = `-- name: TokenCreate :one
-INSERT INTO tokens (organization_id, description, role, secret_hash)
-VALUES ($1, $2, $3, $4)
+INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id, organization_id, description, role, created_at
 `
 
@@ -23,6 +23,9 @@ type TokenCreateParams struct {
 	Description    string
 	Role           string
 	SecretHash     []byte
+	WorkspaceID    *uuid.UUID
+	RunID          *uuid.UUID
+	ExpiresAt      *time.Time
 }
 
 type TokenCreateRow struct {
@@ -39,6 +42,9 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		arg.Description,
 		arg.Role,
 		arg.SecretHash,
+		arg.WorkspaceID,
+		arg.RunID,
+		arg.ExpiresAt,
 	)
 	var i TokenCreateRow
 	err := row.Scan(
@@ -52,19 +58,22 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 }
 
 const tokenGetBySecretHash = `-- name: TokenGetBySecretHash :one
-SELECT t.id, t.organization_id, t.role, o.name AS organization_name
+SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, o.name AS organization_name
 FROM tokens t
 JOIN organizations o ON o.id = t.organization_id
-WHERE t.secret_hash = $1
+WHERE t.secret_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now())
 `
 
 type TokenGetBySecretHashRow struct {
 	ID               uuid.UUID
 	OrganizationID   uuid.UUID
 	Role             string
+	WorkspaceID      *uuid.UUID
+	RunID            *uuid.UUID
 	OrganizationName string
 }
 
+// An expired job credential is as good as none.
 func (q *Queries) TokenGetBySecretHash(ctx context.Context, secretHash []byte) (TokenGetBySecretHashRow, error) {
 	row := q.db.QueryRow(ctx, tokenGetBySecretHash, secretHash)
 	var i TokenGetBySecretHashRow
@@ -72,6 +81,8 @@ func (q *Queries) TokenGetBySecretHash(ctx context.Context, secretHash []byte) (
 		&i.ID,
 		&i.OrganizationID,
 		&i.Role,
+		&i.WorkspaceID,
+		&i.RunID,
 		&i.OrganizationName,
 	)
 	return i, err

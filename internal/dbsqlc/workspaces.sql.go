@@ -14,7 +14,7 @@ import (
 const workspaceCreate = `-- name: WorkspaceCreate :one
 INSERT INTO workspaces (organization_id, name, auto_apply, auto_apply_run_trigger)
 VALUES ($1, $2, $3, $4)
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
 `
 
 type WorkspaceCreateParams struct {
@@ -44,12 +44,13 @@ func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams
 		&i.ActiveRunID,
 		&i.NextRunNumber,
 		&i.CreatedAt,
+		&i.CurrentStateVersionID,
 	)
 	return i, err
 }
 
 const workspaceGet = `-- name: WorkspaceGet :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at FROM workspaces WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE id = $1 AND organization_id = $2
 `
 
 type WorkspaceGetParams struct {
@@ -72,12 +73,13 @@ func (q *Queries) WorkspaceGet(ctx context.Context, arg WorkspaceGetParams) (Wor
 		&i.ActiveRunID,
 		&i.NextRunNumber,
 		&i.CreatedAt,
+		&i.CurrentStateVersionID,
 	)
 	return i, err
 }
 
 const workspaceGetByName = `-- name: WorkspaceGetByName :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at FROM workspaces WHERE organization_id = $1 AND name = $2
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE organization_id = $1 AND name = $2
 `
 
 type WorkspaceGetByNameParams struct {
@@ -100,12 +102,13 @@ func (q *Queries) WorkspaceGetByName(ctx context.Context, arg WorkspaceGetByName
 		&i.ActiveRunID,
 		&i.NextRunNumber,
 		&i.CreatedAt,
+		&i.CurrentStateVersionID,
 	)
 	return i, err
 }
 
 const workspaceGetForUpdate = `-- name: WorkspaceGetForUpdate :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at FROM workspaces WHERE id = $1 AND organization_id = $2 FOR UPDATE
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE id = $1 AND organization_id = $2 FOR UPDATE
 `
 
 type WorkspaceGetForUpdateParams struct {
@@ -128,12 +131,13 @@ func (q *Queries) WorkspaceGetForUpdate(ctx context.Context, arg WorkspaceGetFor
 		&i.ActiveRunID,
 		&i.NextRunNumber,
 		&i.CreatedAt,
+		&i.CurrentStateVersionID,
 	)
 	return i, err
 }
 
 const workspaceList = `-- name: WorkspaceList :many
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at FROM workspaces
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces
 WHERE organization_id = $1 AND name > $2
 ORDER BY name
 LIMIT $3
@@ -166,6 +170,7 @@ func (q *Queries) WorkspaceList(ctx context.Context, arg WorkspaceListParams) ([
 			&i.ActiveRunID,
 			&i.NextRunNumber,
 			&i.CreatedAt,
+			&i.CurrentStateVersionID,
 		); err != nil {
 			return nil, err
 		}
@@ -215,7 +220,7 @@ func (q *Queries) WorkspaceListAdmittable(ctx context.Context, maxRows int32) ([
 const workspaceLock = `-- name: WorkspaceLock :one
 UPDATE workspaces SET locked = true, lock_reason = $1, locked_by = $2
 WHERE id = $3 AND organization_id = $4
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
 `
 
 type WorkspaceLockParams struct {
@@ -245,6 +250,7 @@ func (q *Queries) WorkspaceLock(ctx context.Context, arg WorkspaceLockParams) (W
 		&i.ActiveRunID,
 		&i.NextRunNumber,
 		&i.CreatedAt,
+		&i.CurrentStateVersionID,
 	)
 	return i, err
 }
@@ -320,7 +326,7 @@ func (q *Queries) WorkspaceTakeRunNumber(ctx context.Context, arg WorkspaceTakeR
 const workspaceUnlock = `-- name: WorkspaceUnlock :one
 UPDATE workspaces SET locked = false, lock_reason = '', locked_by = NULL
 WHERE id = $1 AND organization_id = $2
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
 `
 
 type WorkspaceUnlockParams struct {
@@ -343,6 +349,47 @@ func (q *Queries) WorkspaceUnlock(ctx context.Context, arg WorkspaceUnlockParams
 		&i.ActiveRunID,
 		&i.NextRunNumber,
 		&i.CreatedAt,
+		&i.CurrentStateVersionID,
+	)
+	return i, err
+}
+
+const workspaceUpdateSettings = `-- name: WorkspaceUpdateSettings :one
+UPDATE workspaces SET
+    auto_apply = COALESCE($1::BOOL, auto_apply),
+    auto_apply_run_trigger = COALESCE($2::BOOL, auto_apply_run_trigger)
+WHERE id = $3 AND organization_id = $4
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
+`
+
+type WorkspaceUpdateSettingsParams struct {
+	AutoApply           *bool
+	AutoApplyRunTrigger *bool
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+}
+
+func (q *Queries) WorkspaceUpdateSettings(ctx context.Context, arg WorkspaceUpdateSettingsParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceUpdateSettings,
+		arg.AutoApply,
+		arg.AutoApplyRunTrigger,
+		arg.ID,
+		arg.OrganizationID,
+	)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.AutoApply,
+		&i.AutoApplyRunTrigger,
+		&i.Locked,
+		&i.LockReason,
+		&i.LockedBy,
+		&i.ActiveRunID,
+		&i.NextRunNumber,
+		&i.CreatedAt,
+		&i.CurrentStateVersionID,
 	)
 	return i, err
 }

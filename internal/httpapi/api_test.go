@@ -64,7 +64,7 @@ func (c client) as(token string) client { c.token = token; return c }
 func setup(t *testing.T, orgName string) client {
 	t.Helper()
 	url := pgtest.URL(t)
-	p, err := platform.Open(context.Background(), url, adminToken)
+	p, err := platform.Open(context.Background(), platform.Config{DatabaseURL: url, AdminToken: adminToken, Storage: platform.Storage{DataDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

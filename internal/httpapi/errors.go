@@ -9,6 +9,7 @@ import (
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/validate"
 	"github.com/runplane/runplane/internal/workspace"
 )
@@ -52,6 +53,28 @@ func classify(err error) *apiError {
 		return errorf(http.StatusConflict, "workspace_not_locked", err.Error())
 	case errors.Is(err, workspace.ErrLockedByOther):
 		return errorf(http.StatusConflict, "locked_by_other", err.Error())
+	case errors.Is(err, state.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", "no such workspace or state version")
+	case errors.Is(err, state.ErrNoState):
+		return errorf(http.StatusNotFound, "no_state", err.Error())
+	case errors.Is(err, state.ErrLocked):
+		return errorf(http.StatusLocked, "state_locked", err.Error())
+	case errors.Is(err, state.ErrLockRequired):
+		return errorf(http.StatusConflict, "lock_required", err.Error()+"; lock first (Terraform: set TF_HTTP_LOCK_ADDRESS and TF_HTTP_UNLOCK_ADDRESS)")
+	case errors.Is(err, state.ErrNotLocked):
+		return errorf(http.StatusConflict, "state_not_locked", err.Error())
+	case errors.Is(err, state.ErrStaleSerial):
+		return errorf(http.StatusConflict, "stale_serial", err.Error())
+	case errors.Is(err, state.ErrLineage):
+		return errorf(http.StatusConflict, "lineage_mismatch", err.Error())
+	case errors.Is(err, state.ErrTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, "state_too_large", err.Error())
+	case errors.Is(err, state.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid_state", err.Error())
+	case errors.Is(err, state.ErrReadOnly):
+		return errorf(http.StatusForbidden, "read_only", err.Error())
+	case errors.Is(err, state.ErrCorrupt):
+		return errorf(http.StatusInternalServerError, "state_corrupt", err.Error()+"; the stored bytes do not match what was written, nothing was served")
 	case errors.Is(err, dbtx.ErrTooManyRetries):
 		return errorf(http.StatusServiceUnavailable, "contention", "too much concurrent activity on this object; retry")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -27,6 +28,7 @@ type Services struct {
 	Orgs       *org.Service
 	Workspaces *workspace.Service
 	Runs       *run.Service
+	State      *state.Service
 	// Health reports whether the database is reachable and migrated.
 	Health func(context.Context) error
 }
@@ -52,6 +54,17 @@ func New(s Services) http.Handler {
 	handle("GET /api/v1/workspaces/{id}/runs", a.listRuns)
 	handle("GET /api/v1/runs/{id}", a.getRun)
 	handle("POST /api/v1/runs/{id}/actions/{action}", a.runAction)
+	handle("PATCH /api/v1/workspaces/{id}", a.updateWorkspace)
+	handle("GET /api/v1/workspaces/{id}/state-versions", a.listStateVersions)
+	handle("GET /api/v1/workspaces/{id}/current-state-version", a.currentStateVersion)
+	handle("POST /api/v1/workspaces/{id}/state-versions/{sv}/rollback", a.rollbackState)
+	handle("GET /api/v1/state-versions/{id}", a.getStateVersion)
+	handle("GET /api/v1/state-versions/{id}/download", a.downloadStateVersion)
+	handle("GET /api/v1/workspaces/{id}/outputs", a.outputs)
+	mux.Handle("GET /api/v1/workspaces/{id}/state", a.backend(a.stateGet))
+	mux.Handle("POST /api/v1/workspaces/{id}/state", a.backend(a.statePost))
+	mux.Handle("LOCK /api/v1/workspaces/{id}/state", a.backend(a.stateLock))
+	mux.Handle("UNLOCK /api/v1/workspaces/{id}/state", a.backend(a.stateUnlock))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
@@ -71,6 +84,9 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Princ
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		p, err := a.Orgs.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err == nil && p.Scoped() {
+			err = errorf(http.StatusForbidden, "forbidden", "a job credential reaches only the state backend and the agent API")
+		}
 		if err == nil {
 			err = h(w, r, p)
 		}

@@ -18,14 +18,28 @@ type workspaceJSON struct {
 	Locked              bool       `json:"locked"`
 	LockReason          string     `json:"lock_reason"`
 	CurrentRunID        *uuid.UUID `json:"current_run_id"`
-	CreatedAt           time.Time  `json:"created_at"`
+	// Omitted from lists, which do not load it.
+	RemoteStateConsumers  []uuid.UUID `json:"remote_state_consumers,omitempty"`
+	CurrentStateVersionID *uuid.UUID  `json:"current_state_version_id"`
+	CreatedAt             time.Time   `json:"created_at"`
 }
 
 func workspaceView(ws workspace.Workspace) workspaceJSON {
 	return workspaceJSON{
 		ID: ws.ID, Name: ws.Name, AutoApply: ws.AutoApply, AutoApplyRunTrigger: ws.AutoApplyRunTrigger,
-		Locked: ws.Locked, LockReason: ws.LockReason, CurrentRunID: ws.CurrentRunID, CreatedAt: ws.CreatedAt,
+		Locked: ws.Locked, LockReason: ws.LockReason, CurrentRunID: ws.CurrentRunID,
+		RemoteStateConsumers: ws.RemoteStateConsumers, CurrentStateVersionID: ws.CurrentStateVersionID,
+		CreatedAt: ws.CreatedAt,
 	}
+}
+
+// fullWorkspaceView always lists the consumers, even when there are none.
+func fullWorkspaceView(ws workspace.Workspace) workspaceJSON {
+	v := workspaceView(ws)
+	if v.RemoteStateConsumers == nil {
+		v.RemoteStateConsumers = []uuid.UUID{}
+	}
+	return v
 }
 
 func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
@@ -37,20 +51,48 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 		return err
 	}
 	var body struct {
-		Name                string `json:"name"`
-		AutoApply           bool   `json:"auto_apply"`
-		AutoApplyRunTrigger bool   `json:"auto_apply_run_trigger"`
+		Name                 string      `json:"name"`
+		AutoApply            bool        `json:"auto_apply"`
+		AutoApplyRunTrigger  bool        `json:"auto_apply_run_trigger"`
+		RemoteStateConsumers []uuid.UUID `json:"remote_state_consumers"`
 	}
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.Create(r.Context(), o.ID, workspace.CreateOptions{
 		Name: body.Name, AutoApply: body.AutoApply, AutoApplyRunTrigger: body.AutoApplyRunTrigger,
+		RemoteStateConsumers: body.RemoteStateConsumers,
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, workspaceView(ws))
+	writeJSON(w, http.StatusCreated, fullWorkspaceView(ws))
+	return nil
+}
+
+func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleAdmin); err != nil {
+		return err
+	}
+	var body struct {
+		AutoApply            *bool        `json:"auto_apply"`
+		AutoApplyRunTrigger  *bool        `json:"auto_apply_run_trigger"`
+		RemoteStateConsumers *[]uuid.UUID `json:"remote_state_consumers"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		return err
+	}
+	ws, err := a.Workspaces.Update(r.Context(), p.OrgID, id, workspace.UpdateOptions{
+		AutoApply: body.AutoApply, AutoApplyRunTrigger: body.AutoApplyRunTrigger, RemoteStateConsumers: body.RemoteStateConsumers,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, fullWorkspaceView(ws))
 	return nil
 }
 
@@ -86,7 +128,7 @@ func (a *api) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p org.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, workspaceView(ws))
+	writeJSON(w, http.StatusOK, fullWorkspaceView(ws))
 	return nil
 }
 
@@ -102,7 +144,7 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, workspaceView(ws))
+	writeJSON(w, http.StatusOK, fullWorkspaceView(ws))
 	return nil
 }
 

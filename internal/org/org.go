@@ -53,10 +53,19 @@ type Principal struct {
 	OrgName   string
 	TokenID   uuid.UUID
 	Role      Role
+	// WorkspaceID is set for a job credential: it reaches only this
+	// workspace's state and the states that list it as a consumer.
+	WorkspaceID *uuid.UUID
+	// RunID is the run a job credential was issued to.
+	RunID *uuid.UUID
 }
 
 // Can reports whether the principal has at least role r in its organization.
 func (p Principal) Can(r Role) bool { return !p.SiteAdmin && p.Role.rank() >= r.rank() }
+
+// Scoped reports whether the principal is a job credential, limited to one
+// workspace's state rather than the organization's API.
+func (p Principal) Scoped() bool { return p.WorkspaceID != nil }
 
 // Organization is an organization as callers see it.
 type Organization struct {
@@ -135,8 +144,21 @@ func (s *Service) Resolve(ctx context.Context, p Principal, name string) (Organi
 	return view(o), nil
 }
 
+// TokenScope limits a token to one workspace (a job credential), for a run
+// and until a time. The zero value is an organization token that never expires.
+type TokenScope struct {
+	WorkspaceID *uuid.UUID
+	RunID       *uuid.UUID
+	ExpiresAt   *time.Time
+}
+
 // CreateToken makes a token for an organization and returns its secret once.
 func (s *Service) CreateToken(ctx context.Context, orgID uuid.UUID, description string, role Role) (Token, error) {
+	return s.CreateScopedToken(ctx, orgID, description, role, TokenScope{})
+}
+
+// CreateScopedToken makes a token limited by scope.
+func (s *Service) CreateScopedToken(ctx context.Context, orgID uuid.UUID, description string, role Role, scope TokenScope) (Token, error) {
 	if role.rank() == 0 {
 		return Token{}, validate.Errorf("role must be admin, write or read")
 	}
@@ -151,6 +173,7 @@ func (s *Service) CreateToken(ctx context.Context, orgID uuid.UUID, description 
 	hash := sha256.Sum256([]byte(secret))
 	row, err := dbsqlc.New(s.db).TokenCreate(ctx, dbsqlc.TokenCreateParams{
 		OrganizationID: orgID, Description: description, Role: string(role), SecretHash: hash[:],
+		WorkspaceID: scope.WorkspaceID, RunID: scope.RunID, ExpiresAt: scope.ExpiresAt,
 	})
 	if err != nil {
 		return Token{}, err
@@ -177,7 +200,10 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{OrgID: row.OrganizationID, OrgName: row.OrganizationName, TokenID: row.ID, Role: Role(row.Role)}, nil
+	return Principal{
+		OrgID: row.OrganizationID, OrgName: row.OrganizationName, TokenID: row.ID, Role: Role(row.Role),
+		WorkspaceID: row.WorkspaceID, RunID: row.RunID,
+	}, nil
 }
 
 func view(o dbsqlc.Organization) Organization {

@@ -16,6 +16,7 @@ import (
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/schedule"
+	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -29,13 +30,25 @@ type Platform struct {
 // ErrNoAdminToken: the site-admin token must be configured.
 var ErrNoAdminToken = errors.New("RUNPLANE_ADMIN_TOKEN is empty")
 
-// Open connects to databaseURL and builds the services. It does not migrate:
-// the server migrates at start, a deployment runs `runplane migrate`.
-func Open(ctx context.Context, databaseURL, adminToken string) (*Platform, error) {
-	if adminToken == "" {
+// Config is what a platform is opened with.
+type Config struct {
+	DatabaseURL string
+	AdminToken  string
+	Storage     Storage
+}
+
+// Open connects to the database and storage and builds the services. It
+// does not migrate: the server migrates at start, a deployment runs
+// `runplane migrate`.
+func Open(ctx context.Context, c Config) (*Platform, error) {
+	if c.AdminToken == "" {
 		return nil, ErrNoAdminToken
 	}
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+	blobs, keys, err := c.Storage.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(c.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
@@ -45,9 +58,10 @@ func Open(ctx context.Context, databaseURL, adminToken string) (*Platform, error
 	}
 	runs := run.NewService(pool, run.DefaultConfig)
 	handler := httpapi.New(httpapi.Services{
-		Orgs:       org.NewService(pool, adminToken),
+		Orgs:       org.NewService(pool, c.AdminToken),
 		Workspaces: workspace.NewService(pool),
 		Runs:       runs,
+		State:      state.NewService(pool, blobs, keys),
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
 			if err == nil && pending {

@@ -34,7 +34,12 @@ type Workspace struct {
 	Locked              bool
 	LockReason          string
 	CurrentRunID        *uuid.UUID
-	CreatedAt           time.Time
+	// CurrentStateVersionID is the workspace's current state, nil before the first write.
+	CurrentStateVersionID *uuid.UUID
+	// RemoteStateConsumers are the workspaces whose runs may read this one's
+	// state; filled by Get, GetByName, Create and Update, not by List.
+	RemoteStateConsumers []uuid.UUID
+	CreatedAt            time.Time
 }
 
 // DB is what the service needs of the database; *pgxpool.Pool satisfies it.
@@ -54,37 +59,117 @@ func NewService(db DB) *Service { return &Service{db: db, now: time.Now} }
 
 // CreateOptions are a new workspace's settings.
 type CreateOptions struct {
-	Name                string
-	AutoApply           bool
-	AutoApplyRunTrigger bool
+	Name                 string
+	AutoApply            bool
+	AutoApplyRunTrigger  bool
+	RemoteStateConsumers []uuid.UUID
 }
+
+// maxConsumers bounds a workspace's remote-state allow-list.
+const maxConsumers = 1000
 
 // Create makes a workspace in an organization.
 func (s *Service) Create(ctx context.Context, orgID uuid.UUID, opts CreateOptions) (Workspace, error) {
 	if err := validate.Name(opts.Name); err != nil {
 		return Workspace{}, err
 	}
-	w, err := dbsqlc.New(s.db).WorkspaceCreate(ctx, dbsqlc.WorkspaceCreateParams{
-		OrganizationID: orgID, Name: opts.Name, AutoApply: opts.AutoApply, AutoApplyRunTrigger: opts.AutoApplyRunTrigger,
+	if len(opts.RemoteStateConsumers) > maxConsumers {
+		return Workspace{}, validate.Errorf("remote_state_consumers lists more than %d workspaces", maxConsumers)
+	}
+	var out Workspace
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		w, err := q.WorkspaceCreate(ctx, dbsqlc.WorkspaceCreateParams{
+			OrganizationID: orgID, Name: opts.Name, AutoApply: opts.AutoApply, AutoApplyRunTrigger: opts.AutoApplyRunTrigger,
+		})
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			return fmt.Errorf("%w: %s", ErrExists, opts.Name)
+		}
+		if err != nil {
+			return err
+		}
+		out = view(w)
+		out.RemoteStateConsumers, err = setConsumers(ctx, q, orgID, w.ID, opts.RemoteStateConsumers)
+		return err
 	})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return Workspace{}, fmt.Errorf("%w: %s", ErrExists, opts.Name)
+	return out, err
+}
+
+// UpdateOptions change a workspace's settings; nil fields stay as they are.
+type UpdateOptions struct {
+	AutoApply            *bool
+	AutoApplyRunTrigger  *bool
+	RemoteStateConsumers *[]uuid.UUID
+}
+
+// Update changes a workspace's settings. RemoteStateConsumers, when given,
+// replaces the whole allow-list.
+func (s *Service) Update(ctx context.Context, orgID, id uuid.UUID, opts UpdateOptions) (Workspace, error) {
+	if opts.RemoteStateConsumers != nil && len(*opts.RemoteStateConsumers) > maxConsumers {
+		return Workspace{}, validate.Errorf("remote_state_consumers lists more than %d workspaces", maxConsumers)
 	}
-	if err != nil {
-		return Workspace{}, err
+	var out Workspace
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		var err error
+		out, err = found(q.WorkspaceUpdateSettings(ctx, dbsqlc.WorkspaceUpdateSettingsParams{
+			AutoApply: opts.AutoApply, AutoApplyRunTrigger: opts.AutoApplyRunTrigger, ID: id, OrganizationID: orgID,
+		}))
+		if err != nil {
+			return err
+		}
+		if opts.RemoteStateConsumers == nil {
+			out.RemoteStateConsumers, err = q.StateConsumerList(ctx, dbsqlc.StateConsumerListParams{WorkspaceID: id, OrganizationID: orgID})
+			return err
+		}
+		if err := q.StateConsumerDeleteAll(ctx, dbsqlc.StateConsumerDeleteAllParams{WorkspaceID: id, OrganizationID: orgID}); err != nil {
+			return err
+		}
+		out.RemoteStateConsumers, err = setConsumers(ctx, q, orgID, id, *opts.RemoteStateConsumers)
+		return err
+	})
+	return out, err
+}
+
+// setConsumers adds the allow-list; every consumer must be another
+// workspace of the same organization.
+func setConsumers(ctx context.Context, q *dbsqlc.Queries, orgID, id uuid.UUID, consumers []uuid.UUID) ([]uuid.UUID, error) {
+	for _, c := range consumers {
+		if c == id {
+			return nil, validate.Errorf("remote_state_consumers: a workspace always reads its own state; list other workspaces")
+		}
+		n, err := q.StateConsumerAdd(ctx, dbsqlc.StateConsumerAddParams{OrganizationID: orgID, WorkspaceID: id, ConsumerID: c})
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, validate.Errorf("remote_state_consumers: no workspace %s in this organization", c)
+		}
 	}
-	return view(w), nil
+	return q.StateConsumerList(ctx, dbsqlc.StateConsumerListParams{WorkspaceID: id, OrganizationID: orgID})
 }
 
 // Get returns a workspace of the organization by id.
 func (s *Service) Get(ctx context.Context, orgID, id uuid.UUID) (Workspace, error) {
-	return found(dbsqlc.New(s.db).WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: id, OrganizationID: orgID}))
+	w, err := found(dbsqlc.New(s.db).WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: id, OrganizationID: orgID}))
+	if err != nil {
+		return w, err
+	}
+	return s.withConsumers(ctx, w)
 }
 
 // GetByName returns a workspace of the organization by name.
 func (s *Service) GetByName(ctx context.Context, orgID uuid.UUID, name string) (Workspace, error) {
-	return found(dbsqlc.New(s.db).WorkspaceGetByName(ctx, dbsqlc.WorkspaceGetByNameParams{OrganizationID: orgID, Name: name}))
+	w, err := found(dbsqlc.New(s.db).WorkspaceGetByName(ctx, dbsqlc.WorkspaceGetByNameParams{OrganizationID: orgID, Name: name}))
+	if err != nil {
+		return w, err
+	}
+	return s.withConsumers(ctx, w)
+}
+
+func (s *Service) withConsumers(ctx context.Context, w Workspace) (Workspace, error) {
+	var err error
+	w.RemoteStateConsumers, err = dbsqlc.New(s.db).StateConsumerList(ctx, dbsqlc.StateConsumerListParams{WorkspaceID: w.ID, OrganizationID: w.OrganizationID})
+	return w, err
 }
 
 // List returns the organization's workspaces ordered by name, after afterName.
@@ -165,6 +250,6 @@ func view(w dbsqlc.Workspace) Workspace {
 		ID: w.ID, OrganizationID: w.OrganizationID, Name: w.Name,
 		AutoApply: w.AutoApply, AutoApplyRunTrigger: w.AutoApplyRunTrigger,
 		Locked: w.Locked, LockReason: w.LockReason, CurrentRunID: w.ActiveRunID,
-		CreatedAt: w.CreatedAt.UTC(),
+		CurrentStateVersionID: w.CurrentStateVersionID, CreatedAt: w.CreatedAt.UTC(),
 	}
 }

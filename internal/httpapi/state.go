@@ -1,0 +1,334 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/state"
+)
+
+// The Terraform HTTP state backend: GET, POST ?ID=, LOCK, UNLOCK at
+// /api/v1/workspaces/{id}/state, with the token as the basic-auth password.
+
+// backend authenticates like the rest of the API but also takes basic auth
+// (Terraform's TF_HTTP_PASSWORD) and job credentials.
+func (a *api) backend(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := "", false
+		if _, pw, basic := r.BasicAuth(); basic {
+			secret, ok = pw, true
+		}
+		if !ok {
+			secret, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		p, err := a.Orgs.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err == nil {
+			err = h(w, r, p)
+		}
+		var locked *state.LockedError
+		if errors.As(err, &locked) {
+			// Terraform reads the holder's lock info from the body.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusLocked)
+			_, _ = w.Write(locked.Info)
+			return
+		}
+		if err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+func (a *api) stateGet(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	v, data, err := a.State.Current(r.Context(), p, id)
+	if errors.Is(err, state.ErrNoState) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	writeState(w, v, data)
+	return nil
+}
+
+func writeState(w http.ResponseWriter, v state.Version, data []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	h.Set("ETag", `"`+v.SHA256+`"`)
+	h.Set("X-Runplane-State-Version", v.ID.String())
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+}
+
+func (a *api) statePost(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleWrite); err != nil {
+		return err
+	}
+	data, err := readBody(w, r, state.MaxSize)
+	if err != nil {
+		return err
+	}
+	v, err := a.State.Write(r.Context(), p, id, r.URL.Query().Get("ID"), data)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, versionView(v))
+	return nil
+}
+
+func (a *api) stateLock(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleWrite); err != nil {
+		return err
+	}
+	info, err := readBody(w, r, 64<<10)
+	if err != nil {
+		return err
+	}
+	if err := a.State.Lock(r.Context(), p, id, info); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "locked"})
+	return nil
+}
+
+// stateUnlock releases the lock; an empty body is Terraform's force-unlock,
+// which only an organization admin may do.
+func (a *api) stateUnlock(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	info, err := readBody(w, r, 64<<10)
+	if err != nil {
+		return err
+	}
+	if len(info) == 0 {
+		if p.Scoped() || !p.Can(org.RoleAdmin) {
+			return errorf(http.StatusForbidden, "forbidden", "force-unlock needs an organization admin token")
+		}
+		err = a.State.ForceUnlock(r.Context(), p, id)
+	} else {
+		if err := need(p, org.RoleWrite); err != nil {
+			return err
+		}
+		err = a.State.Unlock(r.Context(), p, id, info)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "unlocked"})
+	return nil
+}
+
+// readBody reads a whole body of at most limit bytes, refusing a larger one
+// before reading it when Content-Length tells.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := errorf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is larger than %d bytes", limit))
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	buf := make([]byte, 0, max(r.ContentLength, 512))
+	body := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.Is(err, io.EOF):
+			return buf, nil
+		case errors.As(err, &mbe):
+			return nil, tooLarge
+		case err != nil:
+			return nil, errorf(http.StatusBadRequest, "invalid_request", "reading the request body: "+err.Error())
+		}
+	}
+}
+
+type versionJSON struct {
+	ID          uuid.UUID  `json:"id"`
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	Serial      int64      `json:"serial"`
+	Lineage     string     `json:"lineage"`
+	SHA256      string     `json:"sha256"`
+	Size        int64      `json:"size"`
+	RunID       *uuid.UUID `json:"run_id"`
+	CreatedBy   *uuid.UUID `json:"created_by"`
+	RollbackOf  *uuid.UUID `json:"rollback_of,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+func versionView(v state.Version) versionJSON {
+	return versionJSON{
+		ID: v.ID, WorkspaceID: v.WorkspaceID, Serial: v.Serial, Lineage: v.Lineage, SHA256: v.SHA256, Size: v.Size,
+		RunID: v.RunID, CreatedBy: v.CreatedBy, RollbackOf: v.RollbackOf, CreatedAt: v.CreatedAt,
+	}
+}
+
+func (a *api) listStateVersions(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	limit, cursor, err := page(r)
+	if err != nil {
+		return err
+	}
+	before := int64(1<<63 - 1)
+	if cursor != "" {
+		if before, err = strconv.ParseInt(cursor, 10, 64); err != nil {
+			return errorf(http.StatusBadRequest, "invalid_request", "cursor must be a next_cursor from an earlier page")
+		}
+	}
+	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, id); err != nil {
+		return err
+	}
+	list, err := a.State.List(r.Context(), p.OrgID, id, before, limit+1)
+	if err != nil {
+		return err
+	}
+	writePage(w, list, limit, func(v state.Version) string { return strconv.FormatInt(v.Serial, 10) }, versionView)
+	return nil
+}
+
+func (a *api) currentStateVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
+	if err != nil {
+		return err
+	}
+	if ws.CurrentStateVersionID == nil {
+		return state.ErrNoState
+	}
+	v, err := a.State.Get(r.Context(), p.OrgID, *ws.CurrentStateVersionID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, versionView(v))
+	return nil
+}
+
+func (a *api) getStateVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	v, err := a.State.Get(r.Context(), p.OrgID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, versionView(v))
+	return nil
+}
+
+func (a *api) downloadStateVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	v, data, err := a.State.Download(r.Context(), p.OrgID, id)
+	if err != nil {
+		return err
+	}
+	writeState(w, v, data)
+	return nil
+}
+
+func (a *api) rollbackState(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	sv, err := pathID(r, "sv")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleAdmin); err != nil {
+		return err
+	}
+	if err := decode(w, r, &struct{}{}, true); err != nil {
+		return err
+	}
+	v, err := a.State.Rollback(r.Context(), p, id, sv)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, versionView(v))
+	return nil
+}
+
+type outputJSON struct {
+	Name      string `json:"name"`
+	Type      any    `json:"type"`
+	Value     any    `json:"value"`
+	Sensitive bool   `json:"sensitive"`
+}
+
+func (a *api) outputs(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	list, err := a.State.Outputs(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	items := make([]outputJSON, 0, len(list))
+	for _, o := range list {
+		j := outputJSON{Name: o.Name, Sensitive: o.Sensitive}
+		if o.Type != nil {
+			j.Type = o.Type
+		}
+		if o.Value != nil {
+			j.Value = o.Value
+		}
+		items = append(items, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}

@@ -1,0 +1,241 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/runplane/runplane/internal/blob"
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/org"
+)
+
+var (
+	// ErrNotFound: no such workspace or version, or the caller may not read it.
+	ErrNotFound = errors.New("not found")
+	// ErrNoState: the workspace has no state yet.
+	ErrNoState = errors.New("workspace has no state yet")
+	// ErrLocked: someone else holds the state lock or the workspace; see *LockedError.
+	ErrLocked = errors.New("state is locked")
+	// ErrLockRequired: a write came without holding the state lock.
+	ErrLockRequired = errors.New("state writes need the state lock")
+	// ErrNotLocked: an unlock found no lock to release.
+	ErrNotLocked = errors.New("state is not locked")
+	// ErrStaleSerial: the write's serial is not above the current version's.
+	ErrStaleSerial = errors.New("stale serial")
+	// ErrLineage: the write's lineage differs from the workspace's.
+	ErrLineage = errors.New("lineage mismatch")
+	// ErrTooLarge: the state is larger than MaxSize.
+	ErrTooLarge = errors.New("state too large")
+	// ErrReadOnly: a job credential tried to change another workspace's state.
+	ErrReadOnly = errors.New("this credential may only read this workspace's state")
+	// ErrCorrupt: a stored version failed its integrity checks.
+	ErrCorrupt = errors.New("stored state failed its integrity check")
+)
+
+// LockedError carries the lock-info JSON of whoever holds the state, which
+// Terraform shows to the user who was refused.
+type LockedError struct {
+	Info []byte
+	ID   string
+}
+
+func (e *LockedError) Error() string        { return fmt.Sprintf("state is locked (lock ID %s)", e.ID) }
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Version is a state version as callers see it.
+type Version struct {
+	ID          uuid.UUID
+	WorkspaceID uuid.UUID
+	Serial      int64
+	Lineage     string
+	SHA256      string
+	Size        int64
+	CreatedBy   *uuid.UUID
+	RunID       *uuid.UUID
+	RollbackOf  *uuid.UUID
+	CreatedAt   time.Time
+}
+
+// NamedOutput is one output of the current state; Value is nil when sensitive.
+type NamedOutput struct {
+	Name      string
+	Type      json.RawMessage
+	Value     json.RawMessage
+	Sensitive bool
+}
+
+// DB is what the service needs of the database; *pgxpool.Pool satisfies it.
+type DB interface {
+	dbtx.Beginner
+	dbsqlc.DBTX
+}
+
+// Service stores and serves state.
+type Service struct {
+	db    DB
+	blobs blob.Store
+	keys  envelope.Provider
+	now   func() time.Time
+}
+
+// NewService returns a Service storing sealed blobs in blobs, with data keys from keys.
+func NewService(db DB, blobs blob.Store, keys envelope.Provider) *Service {
+	return &Service{db: db, blobs: blobs, keys: keys, now: time.Now}
+}
+
+func encryptionContext(orgID, wsID uuid.UUID) envelope.Context {
+	return envelope.Context{"runplane:organization": orgID.String(), "runplane:workspace": wsID.String()}
+}
+
+func outputsAAD(id uuid.UUID) []byte { return append(id[:], "/outputs"...) }
+
+// Current returns the workspace's current state and its version.
+func (s *Service) Current(ctx context.Context, p org.Principal, wsID uuid.UUID) (Version, []byte, error) {
+	w, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID)
+	if err != nil {
+		return Version{}, nil, err
+	}
+	if w.CurrentStateVersionID == nil {
+		return Version{}, nil, ErrNoState
+	}
+	return s.read(ctx, p.OrgID, *w.CurrentStateVersionID)
+}
+
+// Download returns one version's state. Only organization tokens list and
+// download old versions; job credentials read the current state.
+func (s *Service) Download(ctx context.Context, orgID, versionID uuid.UUID) (Version, []byte, error) {
+	return s.read(ctx, orgID, versionID)
+}
+
+// Get returns one version's metadata.
+func (s *Service) Get(ctx context.Context, orgID, versionID uuid.UUID) (Version, error) {
+	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: versionID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Version{}, ErrNotFound
+	}
+	if err != nil {
+		return Version{}, err
+	}
+	return view(v), nil
+}
+
+// List returns a workspace's versions, newest first, below beforeSerial.
+func (s *Service) List(ctx context.Context, orgID, wsID uuid.UUID, beforeSerial int64, limit int) ([]Version, error) {
+	rows, err := dbsqlc.New(s.db).StateVersionList(ctx, dbsqlc.StateVersionListParams{
+		WorkspaceID: wsID, OrganizationID: orgID, BeforeSerial: beforeSerial, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Version, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, view(r))
+	}
+	return out, nil
+}
+
+// Outputs returns the current state's outputs, sensitive values withheld.
+func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) ([]NamedOutput, error) {
+	w, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID)
+	if err != nil {
+		return nil, err
+	}
+	if w.CurrentStateVersionID == nil {
+		return []NamedOutput{}, nil
+	}
+	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: p.OrgID})
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.keys.Decrypt(ctx, v.WrappedKey, encryptionContext(v.OrganizationID, v.WorkspaceID))
+	if err != nil {
+		return nil, fmt.Errorf("state version %s: %w", v.ID, err)
+	}
+	plain, err := envelope.Open(key, outputsAAD(v.ID), bytes.Clone(v.OutputsSealed))
+	if err != nil {
+		slog.ErrorContext(ctx, "state outputs failed their integrity check", "state_version", v.ID, "workspace", v.WorkspaceID, "err", err)
+		return nil, fmt.Errorf("%w: outputs of version %s", ErrCorrupt, v.ID)
+	}
+	var outputs map[string]Output
+	if err := json.Unmarshal(plain, &outputs); err != nil {
+		return nil, fmt.Errorf("%w: outputs of version %s", ErrCorrupt, v.ID)
+	}
+	list := make([]NamedOutput, 0, len(outputs))
+	for name, o := range outputs {
+		n := NamedOutput{Name: name, Type: o.Type, Sensitive: o.Sensitive}
+		if !o.Sensitive {
+			n.Value = o.Value
+		}
+		list = append(list, n)
+	}
+	sortOutputs(list)
+	return list, nil
+}
+
+// workspace loads what a state operation needs and checks the caller may read.
+func (s *Service) workspace(ctx context.Context, q *dbsqlc.Queries, p org.Principal, wsID uuid.UUID) (dbsqlc.StateWorkspaceGetRow, error) {
+	w, err := q.StateWorkspaceGet(ctx, dbsqlc.StateWorkspaceGetParams{
+		WorkspaceID: wsID, OrganizationID: p.OrgID, Reader: p.WorkspaceID,
+	})
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !w.Readable) {
+		return w, ErrNotFound
+	}
+	return w, err
+}
+
+// read fetches, unwraps, opens and verifies one version.
+func (s *Service) read(ctx context.Context, orgID, versionID uuid.UUID) (Version, []byte, error) {
+	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: versionID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Version{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return Version{}, nil, err
+	}
+	if v.KeyID != s.keys.KeyID() {
+		return Version{}, nil, fmt.Errorf("state version %s was encrypted under key %q but this server uses %q", v.ID, v.KeyID, s.keys.KeyID())
+	}
+	sealed, err := s.blobs.Get(ctx, v.BlobKey, v.Size+envelope.Overhead)
+	if err != nil {
+		if errors.Is(err, blob.ErrNotFound) {
+			slog.ErrorContext(ctx, "state version blob is missing", "state_version", v.ID, "workspace", v.WorkspaceID, "blob", v.BlobKey)
+			return Version{}, nil, fmt.Errorf("%w: version %s: %w", ErrCorrupt, v.ID, err)
+		}
+		return Version{}, nil, err
+	}
+	key, err := s.keys.Decrypt(ctx, v.WrappedKey, encryptionContext(v.OrganizationID, v.WorkspaceID))
+	if err != nil {
+		return Version{}, nil, fmt.Errorf("state version %s: %w", v.ID, err)
+	}
+	plain, err := envelope.Open(key, v.ID[:], sealed)
+	if err == nil {
+		if sum := sha256.Sum256(plain); !bytes.Equal(sum[:], v.Sha256) || int64(len(plain)) != v.Size {
+			err = errors.New("SHA-256 or size differs from the recorded one")
+		}
+	}
+	if err != nil {
+		slog.ErrorContext(ctx, "state version failed its integrity check", "state_version", v.ID, "workspace", v.WorkspaceID, "blob", v.BlobKey, "err", err)
+		return Version{}, nil, fmt.Errorf("%w: version %s", ErrCorrupt, v.ID)
+	}
+	return view(v), plain, nil
+}
+
+func view(v dbsqlc.StateVersion) Version {
+	return Version{
+		ID: v.ID, WorkspaceID: v.WorkspaceID, Serial: v.Serial, Lineage: v.Lineage,
+		SHA256: hex.EncodeToString(v.Sha256), Size: v.Size, CreatedBy: v.CreatedBy, RunID: v.RunID,
+		RollbackOf: v.RollbackOf, CreatedAt: v.CreatedAt.UTC(),
+	}
+}

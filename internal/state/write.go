@@ -1,0 +1,299 @@
+package state
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/validate"
+)
+
+// lockInfo is the part of Terraform's lock-info JSON the service reads.
+type lockInfo struct {
+	ID string `json:"ID"`
+}
+
+func parseLockInfo(info []byte) (lockInfo, error) {
+	var li lockInfo
+	if len(info) > 64<<10 {
+		return li, validate.Errorf("lock info is larger than 64 KiB")
+	}
+	if err := json.Unmarshal(info, &li); err != nil {
+		return li, validate.Errorf("lock info is not a JSON object: %s", describe(err))
+	}
+	if li.ID == "" || len(li.ID) > 200 {
+		return li, validate.Errorf("lock info needs an \"ID\" of 1 to 200 characters")
+	}
+	return li, nil
+}
+
+// Lock takes the state lock with Terraform's lock info. The same lock ID
+// locking again succeeds, so a retried request is harmless.
+func (s *Service) Lock(ctx context.Context, p org.Principal, wsID uuid.UUID, info []byte) error {
+	li, err := parseLockInfo(info)
+	if err != nil {
+		return err
+	}
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		if _, err := s.writable(ctx, q, p, wsID); err != nil {
+			return err
+		}
+		n, err := q.StateLockCreate(ctx, dbsqlc.StateLockCreateParams{
+			WorkspaceID: wsID, OrganizationID: p.OrgID, LockID: li.ID, Info: info, TokenID: &p.TokenID, RunID: p.RunID,
+		})
+		if err != nil || n == 1 {
+			return err
+		}
+		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
+		if err != nil {
+			return err
+		}
+		if held.LockID == li.ID {
+			return nil
+		}
+		return &LockedError{Info: held.Info, ID: held.LockID}
+	})
+}
+
+// Unlock releases the lock with Terraform's lock info. Releasing a lock that
+// is already gone succeeds, so a retried request is harmless; another
+// holder's lock is refused with that holder's info.
+func (s *Service) Unlock(ctx context.Context, p org.Principal, wsID uuid.UUID, info []byte) error {
+	li, err := parseLockInfo(info)
+	if err != nil {
+		return err
+	}
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		if _, err := s.writable(ctx, q, p, wsID); err != nil {
+			return err
+		}
+		n, err := q.StateLockDelete(ctx, dbsqlc.StateLockDeleteParams{WorkspaceID: wsID, OrganizationID: p.OrgID, LockID: li.ID})
+		if err != nil || n == 1 {
+			return err
+		}
+		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return &LockedError{Info: held.Info, ID: held.LockID}
+	})
+}
+
+// ForceUnlock releases whatever lock is held (terraform force-unlock). The
+// caller checks the role; a run's hold on the workspace is not a state lock
+// and is not released here.
+func (s *Service) ForceUnlock(ctx context.Context, p org.Principal, wsID uuid.UUID) error {
+	if _, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID); err != nil {
+		return err
+	}
+	n, err := dbsqlc.New(s.db).StateLockForceDelete(ctx, dbsqlc.StateLockForceDeleteParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
+	if err == nil && n == 0 {
+		return ErrNotLocked
+	}
+	return err
+}
+
+// Write stores data as the workspace's new current version. lockID is the
+// ID of the state lock the writer holds (the backend's ?ID=). Writing the
+// current version's bytes again returns it unchanged, so a retried upload
+// after a lost answer succeeds instead of failing on its own serial.
+func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lockID string, data []byte) (Version, error) {
+	if len(data) > MaxSize {
+		return Version{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), MaxSize)
+	}
+	file, err := Parse(data)
+	if err != nil {
+		return Version{}, err
+	}
+	sum := sha256.Sum256(data)
+	check := func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error) {
+		w, err := s.writable(ctx, q, p, wsID)
+		if err != nil {
+			return nil, err
+		}
+		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrLockRequired
+		}
+		if err != nil {
+			return nil, err
+		}
+		if held.LockID != lockID {
+			return nil, &LockedError{Info: held.Info, ID: held.LockID}
+		}
+		if w.CurrentStateVersionID == nil {
+			return nil, nil
+		}
+		cur, err := q.StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: p.OrgID})
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case cur.Lineage != file.Lineage:
+			return nil, fmt.Errorf("%w: the workspace's lineage is %q, the upload's is %q", ErrLineage, cur.Lineage, file.Lineage)
+		case cur.Serial == file.Serial && bytes.Equal(cur.Sha256, sum[:]):
+			return &cur, nil
+		case file.Serial <= cur.Serial:
+			return nil, fmt.Errorf("%w: the upload's serial %d is not above the current serial %d", ErrStaleSerial, file.Serial, cur.Serial)
+		}
+		return nil, nil
+	}
+	return s.store(ctx, p, wsID, data, sum, file, nil, check)
+}
+
+// Rollback makes a new current version whose content is an old version's,
+// with its serial moved above the current one. Nothing is rewritten: the old
+// version and everything after it stay in the history.
+func (s *Service) Rollback(ctx context.Context, p org.Principal, wsID, versionID uuid.UUID) (Version, error) {
+	old, data, err := s.read(ctx, p.OrgID, versionID)
+	if err != nil {
+		return Version{}, err
+	}
+	if old.WorkspaceID != wsID {
+		return Version{}, ErrNotFound
+	}
+	w, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID)
+	if err != nil {
+		return Version{}, err
+	}
+	if w.CurrentStateVersionID == nil {
+		return Version{}, ErrNoState
+	}
+	cur, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: p.OrgID})
+	if err != nil {
+		return Version{}, err
+	}
+	if data, err = withSerial(data, cur.Serial+1); err != nil {
+		return Version{}, err
+	}
+	file, err := Parse(data)
+	if err != nil {
+		return Version{}, err
+	}
+	check := func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error) {
+		w, err := s.writable(ctx, q, p, wsID)
+		if err != nil {
+			return nil, err
+		}
+		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
+		if err == nil {
+			return nil, &LockedError{Info: held.Info, ID: held.LockID}
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		if *w.CurrentStateVersionID != cur.ID {
+			return nil, fmt.Errorf("%w: the state changed while rolling back; try again", ErrStaleSerial)
+		}
+		return nil, nil
+	}
+	return s.store(ctx, p, wsID, data, sha256.Sum256(data), file, &versionID, check)
+}
+
+// writable loads the workspace and refuses writers other than its own
+// credential, and anyone but the holding run while a run holds it.
+func (s *Service) writable(ctx context.Context, q *dbsqlc.Queries, p org.Principal, wsID uuid.UUID) (dbsqlc.StateWorkspaceGetRow, error) {
+	w, err := s.workspace(ctx, q, p, wsID)
+	if err != nil {
+		return w, err
+	}
+	if p.WorkspaceID != nil && *p.WorkspaceID != wsID {
+		return w, ErrReadOnly
+	}
+	if w.ActiveRunID != nil && (p.RunID == nil || *p.RunID != *w.ActiveRunID) {
+		return w, runHolds(*w.ActiveRunID, s.now())
+	}
+	return w, nil
+}
+
+// runHolds answers, in Terraform's lock-info shape, that a run holds the workspace.
+func runHolds(runID uuid.UUID, now time.Time) *LockedError {
+	info, _ := json.Marshal(map[string]string{
+		"ID":        runID.String(),
+		"Operation": "run",
+		"Who":       "runplane run " + runID.String(),
+		"Info":      "the workspace is held by run " + runID.String() + "; only that run may lock or write its state",
+		"Created":   now.UTC().Format(time.RFC3339),
+	})
+	return &LockedError{Info: info, ID: runID.String()}
+}
+
+// writeCheck validates a write against the database; it returns the
+// current version when the write repeats it exactly.
+type writeCheck func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error)
+
+// store seals and uploads data, then records the version and moves the
+// current pointer in one transaction. check runs before the upload, to
+// refuse cheaply, and again inside the transaction, where it decides.
+func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, data []byte, sum [32]byte, file File, rollbackOf *uuid.UUID, check writeCheck) (Version, error) {
+	if same, err := check(ctx, dbsqlc.New(s.db)); err != nil || same != nil {
+		return viewOrZero(same), err
+	}
+	id := uuid.New()
+	dk, err := s.keys.GenerateDataKey(ctx, encryptionContext(p.OrgID, wsID))
+	if err != nil {
+		return Version{}, err
+	}
+	sealed, err := envelope.Seal(make([]byte, 0, len(data)+envelope.Overhead), dk.Plaintext, id[:], data)
+	if err != nil {
+		return Version{}, err
+	}
+	outputs, err := json.Marshal(file.Outputs)
+	if err != nil {
+		return Version{}, err
+	}
+	sealedOutputs, err := envelope.Seal(nil, dk.Plaintext, outputsAAD(id), outputs)
+	if err != nil {
+		return Version{}, err
+	}
+	key := fmt.Sprintf("state/%s/%s/%s", p.OrgID, wsID, id)
+	if err := s.blobs.Put(ctx, key, sealed); err != nil {
+		return Version{}, err
+	}
+	var out Version
+	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		same, err := check(ctx, q)
+		if err != nil || same != nil {
+			out = viewOrZero(same)
+			return err
+		}
+		v, err := q.StateVersionCreate(ctx, dbsqlc.StateVersionCreateParams{
+			ID: id, OrganizationID: p.OrgID, WorkspaceID: wsID, Serial: file.Serial, Lineage: file.Lineage,
+			Sha256: sum[:], Size: int64(len(data)), BlobKey: key, KeyID: s.keys.KeyID(), WrappedKey: dk.Wrapped,
+			OutputsSealed: sealedOutputs, CreatedBy: &p.TokenID, RunID: p.RunID, RollbackOf: rollbackOf,
+		})
+		if err != nil {
+			return err
+		}
+		out = view(v)
+		return q.WorkspaceSetCurrentState(ctx, dbsqlc.WorkspaceSetCurrentStateParams{StateVersionID: &id, ID: wsID, OrganizationID: p.OrgID})
+	})
+	return out, err
+}
+
+func viewOrZero(v *dbsqlc.StateVersion) Version {
+	if v == nil {
+		return Version{}
+	}
+	return view(*v)
+}
+
+func sortOutputs(list []NamedOutput) {
+	slices.SortFunc(list, func(a, b NamedOutput) int { return cmp.Compare(a.Name, b.Name) })
+}
