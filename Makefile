@@ -30,9 +30,10 @@ check-generate:
 bench:
 	$(GO) run ./cmd/runplane-bench
 
-## fuzz: a short fuzzing pass over the run state machine.
+## fuzz: a short fuzzing pass over the run state machine and the state parser.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNext -fuzztime 30s ./internal/run
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/state
 
 build:
 	$(GO) build -o bin/ ./cmd/... ./functions/...

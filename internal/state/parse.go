@@ -1,12 +1,12 @@
 package state
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // MaxSize is the largest state accepted: 50 MB.
@@ -46,13 +46,8 @@ func Parse(data []byte) (File, error) {
 		return File{}, fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxSize)
 	}
 	var raw rawState
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return File{}, fmt.Errorf("%w: not a JSON state object (%s)", ErrInvalid, describe(err))
-	}
-	if dec.More() {
-		return File{}, fmt.Errorf("%w: more than one JSON value", ErrInvalid)
 	}
 	switch {
 	case raw.Version == nil:
@@ -100,6 +95,13 @@ func withSerial(data []byte, serial int64) ([]byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, describe(err))
+	}
+	// encoding/json matches field names without regard to case, as
+	// Terraform's reader does, so every spelling of serial goes.
+	for k := range fields {
+		if strings.EqualFold(k, "serial") {
+			delete(fields, k)
+		}
 	}
 	fields["serial"] = json.RawMessage(strconv.FormatInt(serial, 10))
 	return json.MarshalIndent(fields, "", "  ")

@@ -1,0 +1,239 @@
+// Package awstest starts real S3- and KMS-API servers for tests: versitygw
+// (a pinned Go tool, serving a folder over the S3 API) and moto's server
+// for KMS. Each test binary starts its own pair once, on loopback ports, and
+// stops them when it exits.
+package awstest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Credentials the servers accept; the AWS SDK reads them from the environment.
+const (
+	accessKey = "runplanetest"
+	secretKey = "runplanetestsecret"
+	region    = "us-east-1"
+)
+
+// Servers are running S3 and KMS endpoints.
+type Servers struct {
+	S3Endpoint  string
+	KMSEndpoint string
+	// S3Root is the folder versitygw serves: bucket/key is a file under it.
+	S3Root string
+}
+
+var (
+	once    sync.Once
+	servers Servers
+	errOnce error
+	stops   []func()
+)
+
+// Start returns the servers, starting them on first use. It sets the AWS
+// credential and region variables so SDK clients in the process find them.
+func Start(t testing.TB) Servers {
+	t.Helper()
+	once.Do(func() { servers, errOnce = start() })
+	if errOnce != nil {
+		t.Fatalf("awstest: %v", errOnce)
+	}
+	return servers
+}
+
+// Stop ends the servers; call it from TestMain after the tests ran.
+func Stop() {
+	for _, s := range stops {
+		s()
+	}
+}
+
+func start() (Servers, error) {
+	os.Setenv("AWS_ACCESS_KEY_ID", accessKey)
+	os.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
+	os.Setenv("AWS_REGION", region)
+	dir, err := os.MkdirTemp("", "rp-awstest-")
+	if err != nil {
+		return Servers{}, err
+	}
+	stops = append(stops, func() { os.RemoveAll(dir) })
+	s3Endpoint, err := startVersityGW(dir)
+	if err != nil {
+		return Servers{}, err
+	}
+	kmsEndpoint, err := startMoto(dir)
+	if err != nil {
+		return Servers{}, err
+	}
+	return Servers{S3Endpoint: s3Endpoint, KMSEndpoint: kmsEndpoint, S3Root: filepath.Join(dir, "s3")}, nil
+}
+
+// startVersityGW builds the pinned versitygw tool and serves dir/s3.
+func startVersityGW(dir string) (string, error) {
+	bin := filepath.Join(dir, "versitygw")
+	build := exec.Command("go", "build", "-o", bin, "github.com/versity/versitygw/cmd/versitygw")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building versitygw (a tool pinned in go.mod): %v\n%s", err, out)
+	}
+	root := filepath.Join(dir, "s3")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--region", region, "--port", addr,
+		"posix", "--sidecar", filepath.Join(dir, "sidecar"), root)
+	if err := os.MkdirAll(filepath.Join(dir, "sidecar"), 0o700); err != nil {
+		return "", err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "versitygw.log"))
+	if err != nil {
+		return "", err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("starting versitygw: %w", err)
+	}
+	stops = append(stops, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if err := waitListening(addr, 20*time.Second); err != nil {
+		log, _ := os.ReadFile(logFile.Name())
+		return "", fmt.Errorf("versitygw did not start: %w\n%s", err, log)
+	}
+	return "http://" + addr, nil
+}
+
+var motoPort = regexp.MustCompile(`Running on http://127\.0\.0\.1:(\d+)`)
+
+// startMoto runs moto's server, a KMS-API implementation, on a free port.
+func startMoto(dir string) (string, error) {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return "", errors.New("moto_server is not on PATH: the KMS tests need moto's server (Python package moto[server]) as their KMS-API endpoint")
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return "", err
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("starting moto_server: %w", err)
+	}
+	stops = append(stops, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	port := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var seen []string
+		for sc.Scan() {
+			if m := motoPort.FindStringSubmatch(sc.Text()); m != nil {
+				port <- m[1]
+				_, _ = io.Copy(io.Discard, stderr)
+				return
+			}
+			seen = append(seen, sc.Text())
+		}
+		port <- "exited: " + strings.Join(seen, "\n")
+	}()
+	select {
+	case p := <-port:
+		if strings.HasPrefix(p, "exited: ") {
+			return "", fmt.Errorf("moto_server did not start:\n%s", p)
+		}
+		return "http://127.0.0.1:" + p, nil
+	case <-time.After(60 * time.Second):
+		return "", errors.New("moto_server did not report its port within 60s")
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func awsConfig() aws.Config {
+	return aws.Config{
+		Region: region,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, nil
+		}),
+	}
+}
+
+// S3 returns a client for the S3 server.
+func (s Servers) S3() *s3.Client {
+	return s3.NewFromConfig(awsConfig(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(s.S3Endpoint)
+		o.UsePathStyle = true
+	})
+}
+
+// KMS returns a client for the KMS server.
+func (s Servers) KMS() *kms.Client {
+	return kms.NewFromConfig(awsConfig(), func(o *kms.Options) { o.BaseEndpoint = aws.String(s.KMSEndpoint) })
+}
+
+var bucketSeq sync.Mutex
+var bucketN int
+
+// Bucket creates a new empty bucket.
+func (s Servers) Bucket(t testing.TB) string {
+	t.Helper()
+	bucketSeq.Lock()
+	bucketN++
+	name := fmt.Sprintf("rp-test-%d-%d", os.Getpid(), bucketN)
+	bucketSeq.Unlock()
+	if _, err := s.S3().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	return name
+}
+
+// Key creates a new symmetric KMS key and returns its id.
+func (s Servers) Key(t testing.TB) string {
+	t.Helper()
+	out, err := s.KMS().CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("runplane test")})
+	if err != nil {
+		t.Fatalf("create KMS key: %v", err)
+	}
+	return aws.ToString(out.KeyMetadata.KeyId)
+}
