@@ -38,6 +38,8 @@ type Servers struct {
 	KMSEndpoint string
 	// S3Root is the folder versitygw serves: bucket/key is a file under it.
 	S3Root string
+	// S3Meta is where versitygw keeps object metadata.
+	S3Meta string
 }
 
 var (
@@ -82,7 +84,7 @@ func start() (Servers, error) {
 	if err != nil {
 		return Servers{}, err
 	}
-	return Servers{S3Endpoint: s3Endpoint, KMSEndpoint: kmsEndpoint, S3Root: filepath.Join(dir, "s3")}, nil
+	return Servers{S3Endpoint: s3Endpoint, KMSEndpoint: kmsEndpoint, S3Root: filepath.Join(dir, "s3"), S3Meta: filepath.Join(dir, "sidecar")}, nil
 }
 
 // startVersityGW builds the pinned versitygw tool and serves dir/s3.

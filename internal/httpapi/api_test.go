@@ -11,11 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	awstest.Stop()
+	os.Exit(code)
+}
 
 const adminToken = "site-admin-test-token"
 
@@ -63,8 +68,15 @@ func (c client) as(token string) client { c.token = token; return c }
 // a client holding that organization's admin token.
 func setup(t *testing.T, orgName string) client {
 	t.Helper()
+	c, _ := setupWith(t, orgName, platform.Storage{DataDir: t.TempDir()})
+	return c
+}
+
+// setupWith is setup on the given storage; it also returns the platform.
+func setupWith(t *testing.T, orgName string, storage platform.Storage) (client, *platform.Platform) {
+	t.Helper()
 	url := pgtest.URL(t)
-	p, err := platform.Open(context.Background(), platform.Config{DatabaseURL: url, AdminToken: adminToken, Storage: platform.Storage{DataDir: t.TempDir()}})
+	p, err := platform.Open(context.Background(), platform.Config{DatabaseURL: url, AdminToken: adminToken, Storage: storage})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +84,7 @@ func setup(t *testing.T, orgName string) client {
 	srv := httptest.NewServer(p.Handler)
 	t.Cleanup(srv.Close)
 	admin := client{t: t, base: srv.URL, token: adminToken}
-	return admin.newOrg(orgName)
+	return admin.newOrg(orgName), p
 }
 
 func (c client) newOrg(name string) client {

@@ -62,17 +62,16 @@ var backends = []backend{
 }
 
 type fixture struct {
-	t        *testing.T
-	ctx      context.Context
-	svc      *state.Service
-	runs     *run.Service
-	ws       *workspace.Service
-	objects  string
-	orgID    uuid.UUID
-	wsID     uuid.UUID
-	writer   org.Principal
-	lineage  string
-	tokenSeq int
+	t       *testing.T
+	ctx     context.Context
+	svc     *state.Service
+	runs    *run.Service
+	ws      *workspace.Service
+	objects string
+	orgID   uuid.UUID
+	wsID    uuid.UUID
+	writer  org.Principal
+	lineage string
 }
 
 func setup(t *testing.T, b backend) *fixture {
