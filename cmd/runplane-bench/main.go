@@ -1,7 +1,9 @@
-// Command runplane-bench measures the serial run core on this machine, in one
-// run so the figures compare: admission latency (active run leaves → next run
+// Command runplane-bench measures Runplane on this machine, in one run so the
+// figures compare. Core: admission latency (active run leaves → next run
 // plan_queued visible through the API), API run-create throughput, and
-// pgbench -N on the same PostgreSQL as the ceiling. `make bench` runs it;
+// pgbench -N on the same PostgreSQL as the ceiling. State: reading another
+// workspace's 500 KB state through the API, writing it, and 50 MB reads, on
+// embedded defaults and on S3 + KMS API servers. `make bench` runs it;
 // docs/PERFORMANCE.md records the results.
 package main
 
@@ -33,6 +35,9 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent API clients for run-create throughput")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each throughput phase")
 	nWorkspaces = flag.Int("workspaces", 500, "workspaces the create load spreads over")
+	suite       = flag.String("suite", "all", "what to measure: all, core or state")
+	stateReads  = flag.Int("state-reads", 1000, "500 KB state reads per storage")
+	stateWrites = flag.Int("state-writes", 100, "500 KB state writes per storage")
 )
 
 func main() {
@@ -70,6 +75,23 @@ func bench(ctx context.Context) error {
 	if err := db.Migrate(ctx, p.Pool); err != nil {
 		return err
 	}
+	fmt.Printf("machine: %s\n", machine())
+	fmt.Printf("database: embedded PostgreSQL, fsync on, SERIALIZABLE transactions; API over loopback HTTP, keep-alive\n\n")
+	if *suite == "all" || *suite == "core" {
+		if err := core(ctx, cluster, p); err != nil {
+			return err
+		}
+	}
+	if *suite == "all" || *suite == "state" {
+		if err := stateBench(ctx, cluster.URL("postgres"), dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func core(ctx context.Context, cluster *pgembed.Cluster, p *platform.Platform) error {
+	const admin = "bench-admin"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -86,9 +108,6 @@ func bench(ctx context.Context) error {
 	for i := range workspaces {
 		workspaces[i] = c.must("POST", "/api/v1/organizations/bench/workspaces", fmt.Sprintf(`{"name":"ws-%d"}`, i))["id"].(string)
 	}
-
-	fmt.Printf("machine: %s\n", machine())
-	fmt.Printf("database: embedded PostgreSQL, fsync on, SERIALIZABLE transactions; API over loopback HTTP, keep-alive\n\n")
 
 	lat, err := admission(c, workspaces)
 	if err != nil {
@@ -107,7 +126,7 @@ func bench(ctx context.Context) error {
 	fmt.Printf("%-52s %8.2f ms\n", "admission latency p99", ms(pct(lat, 99)))
 	fmt.Printf("%-52s %8.0f /s\n", fmt.Sprintf("API run create throughput (%d clients)", *clients), createTPS)
 	fmt.Printf("%-52s %8.0f /s\n", fmt.Sprintf("pgbench -N tps (%d clients, same cluster)", *clients), pgTPS)
-	fmt.Printf("%-52s %8.2f\n", "run creates per pgbench -N transaction", createTPS/pgTPS)
+	fmt.Printf("%-52s %8.2f\n\n", "run creates per pgbench -N transaction", createTPS/pgTPS)
 	return nil
 }
 

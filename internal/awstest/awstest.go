@@ -1,7 +1,7 @@
-// Package awstest starts real S3- and KMS-API servers for tests: versitygw
-// (a pinned Go tool, serving a folder over the S3 API) and moto's server
-// for KMS. Each test binary starts its own pair once, on loopback ports, and
-// stops them when it exits.
+// Package awstest starts real S3- and KMS-API servers for tests and the
+// benchmark: versitygw (a pinned Go tool, serving a folder over the S3 API)
+// and moto's server for KMS. Each process starts its own pair once, on
+// loopback ports, and stops them when it exits.
 package awstest
 
 import (
@@ -49,15 +49,21 @@ var (
 	stops   []func()
 )
 
-// Start returns the servers, starting them on first use. It sets the AWS
-// credential and region variables so SDK clients in the process find them.
+// Start returns the servers, starting them on first use, or fails the test.
 func Start(t testing.TB) Servers {
 	t.Helper()
-	once.Do(func() { servers, errOnce = start() })
-	if errOnce != nil {
-		t.Fatalf("awstest: %v", errOnce)
+	s, err := Launch()
+	if err != nil {
+		t.Fatalf("awstest: %v", err)
 	}
-	return servers
+	return s
+}
+
+// Launch returns the servers, starting them on first use. It sets the AWS
+// credential and region variables so SDK clients in the process find them.
+func Launch() (Servers, error) {
+	once.Do(func() { servers, errOnce = start() })
+	return servers, errOnce
 }
 
 // Stop ends the servers; call it from TestMain after the tests ran.
@@ -217,25 +223,41 @@ func (s Servers) KMS() *kms.Client {
 var bucketSeq sync.Mutex
 var bucketN int
 
-// Bucket creates a new empty bucket.
-func (s Servers) Bucket(t testing.TB) string {
-	t.Helper()
+// NewBucket creates a new empty bucket.
+func (s Servers) NewBucket(ctx context.Context) (string, error) {
 	bucketSeq.Lock()
 	bucketN++
 	name := fmt.Sprintf("rp-test-%d-%d", os.Getpid(), bucketN)
 	bucketSeq.Unlock()
-	if _, err := s.S3().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	_, err := s.S3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+	return name, err
+}
+
+// NewKey creates a new symmetric KMS key and returns its id.
+func (s Servers) NewKey(ctx context.Context) (string, error) {
+	out, err := s.KMS().CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("runplane test")})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.KeyMetadata.KeyId), nil
+}
+
+// Bucket is NewBucket for a test.
+func (s Servers) Bucket(t testing.TB) string {
+	t.Helper()
+	name, err := s.NewBucket(context.Background())
+	if err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
 	return name
 }
 
-// Key creates a new symmetric KMS key and returns its id.
+// Key is NewKey for a test.
 func (s Servers) Key(t testing.TB) string {
 	t.Helper()
-	out, err := s.KMS().CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("runplane test")})
+	id, err := s.NewKey(context.Background())
 	if err != nil {
 		t.Fatalf("create KMS key: %v", err)
 	}
-	return aws.ToString(out.KeyMetadata.KeyId)
+	return id
 }
