@@ -26,7 +26,8 @@ generate:
 check-generate:
 	$(GO) tool sqlc diff
 
-## bench: admission latency, run-create throughput and pgbench -N in one run.
+## bench: admission latency, run-create throughput, pgbench -N, and state
+## read/write latency and 50 MB reads on embedded and S3+KMS storage, in one run.
 bench:
 	$(GO) run ./cmd/runplane-bench
 
