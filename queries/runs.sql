@@ -1,6 +1,6 @@
 -- name: RunCreate :one
-INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps)
-VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps)
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id)
+VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps, sqlc.narg(configuration_version_id))
 RETURNING *;
 
 -- name: RunGetForUpdate :one
@@ -35,6 +35,7 @@ SET status = @to_status,
     status_timestamps = status_timestamps || @status_timestamp::jsonb,
     cancel_requested_at = sqlc.narg(cancel_requested_at),
     plan_attempts = @plan_attempts,
+    queued_at = CASE WHEN @to_status IN ('plan_queued', 'apply_queued') THEN now() ELSE queued_at END,
     updated_at = now()
 WHERE id = @id AND organization_id = @organization_id AND status = @from_status
 RETURNING *;

@@ -10,6 +10,41 @@ import (
 	"github.com/google/uuid"
 )
 
+type ConfigurationVersion struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	Sha256         []byte
+	Size           int64
+	BlobKey        string
+	KeyID          string
+	WrappedKey     []byte
+	CreatedBy      *uuid.UUID
+	CreatedAt      time.Time
+}
+
+type Job struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	RunID          uuid.UUID
+	Phase          string
+	LeaseToken     uuid.UUID
+	LeaseExpiresAt time.Time
+	Status         string
+	Agent          string
+	LogSize        int64
+	CreatedAt      time.Time
+	FinishedAt     *time.Time
+}
+
+type JobLogChunk struct {
+	JobID          uuid.UUID
+	OrganizationID uuid.UUID
+	ByteOffset     int64
+	Data           []byte
+}
+
 type Organization struct {
 	ID             uuid.UUID
 	Name           string
@@ -19,20 +54,41 @@ type Organization struct {
 }
 
 type Run struct {
-	ID                uuid.UUID
-	OrganizationID    uuid.UUID
-	WorkspaceID       uuid.UUID
-	Number            int64
-	Status            string
-	PlanOnly          bool
-	IsDestroy         bool
-	AutoApply         bool
-	Message           string
-	CancelRequestedAt *time.Time
-	PlanAttempts      int32
-	StatusTimestamps  []byte
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	ID                     uuid.UUID
+	OrganizationID         uuid.UUID
+	WorkspaceID            uuid.UUID
+	Number                 int64
+	Status                 string
+	PlanOnly               bool
+	IsDestroy              bool
+	AutoApply              bool
+	Message                string
+	CancelRequestedAt      *time.Time
+	PlanAttempts           int32
+	StatusTimestamps       []byte
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+	ConfigurationVersionID *uuid.UUID
+	QueuedAt               *time.Time
+	PlanAdd                *int32
+	PlanChange             *int32
+	PlanDestroy            *int32
+	HasChanges             *bool
+	ErrorMessage           string
+}
+
+type RunArtifact struct {
+	RunID          uuid.UUID
+	Name           string
+	OrganizationID uuid.UUID
+	JobID          uuid.UUID
+	ID             uuid.UUID
+	Sha256         []byte
+	Size           int64
+	BlobKey        string
+	KeyID          string
+	WrappedKey     []byte
+	CreatedAt      time.Time
 }
 
 type StateLock struct {
@@ -73,6 +129,7 @@ type Token struct {
 	WorkspaceID    *uuid.UUID
 	RunID          *uuid.UUID
 	ExpiresAt      *time.Time
+	JobID          *uuid.UUID
 }
 
 type Workspace struct {

@@ -13,21 +13,22 @@ import (
 )
 
 const runCreate = `-- name: RunCreate :one
-INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message
 `
 
 type RunCreateParams struct {
-	OrganizationID   uuid.UUID
-	WorkspaceID      uuid.UUID
-	Number           int64
-	Status           string
-	PlanOnly         bool
-	IsDestroy        bool
-	AutoApply        bool
-	Message          string
-	StatusTimestamps []byte
+	OrganizationID         uuid.UUID
+	WorkspaceID            uuid.UUID
+	Number                 int64
+	Status                 string
+	PlanOnly               bool
+	IsDestroy              bool
+	AutoApply              bool
+	Message                string
+	StatusTimestamps       []byte
+	ConfigurationVersionID *uuid.UUID
 }
 
 func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, error) {
@@ -41,6 +42,7 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		arg.AutoApply,
 		arg.Message,
 		arg.StatusTimestamps,
+		arg.ConfigurationVersionID,
 	)
 	var i Run
 	err := row.Scan(
@@ -58,12 +60,19 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		&i.StatusTimestamps,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ConfigurationVersionID,
+		&i.QueuedAt,
+		&i.PlanAdd,
+		&i.PlanChange,
+		&i.PlanDestroy,
+		&i.HasChanges,
+		&i.ErrorMessage,
 	)
 	return i, err
 }
 
 const runGetForUpdate = `-- name: RunGetForUpdate :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at FROM runs WHERE id = $1 AND organization_id = $2 FOR UPDATE
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE id = $1 AND organization_id = $2 FOR UPDATE
 `
 
 type RunGetForUpdateParams struct {
@@ -89,12 +98,19 @@ func (q *Queries) RunGetForUpdate(ctx context.Context, arg RunGetForUpdateParams
 		&i.StatusTimestamps,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ConfigurationVersionID,
+		&i.QueuedAt,
+		&i.PlanAdd,
+		&i.PlanChange,
+		&i.PlanDestroy,
+		&i.HasChanges,
+		&i.ErrorMessage,
 	)
 	return i, err
 }
 
 const runGetWithWorkspace = `-- name: RunGetWithWorkspace :one
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 WHERE r.id = $1 AND r.organization_id = $2
@@ -130,6 +146,13 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 		&i.Run.StatusTimestamps,
 		&i.Run.CreatedAt,
 		&i.Run.UpdatedAt,
+		&i.Run.ConfigurationVersionID,
+		&i.Run.QueuedAt,
+		&i.Run.PlanAdd,
+		&i.Run.PlanChange,
+		&i.Run.PlanDestroy,
+		&i.Run.HasChanges,
+		&i.Run.ErrorMessage,
 		&i.WorkspaceLocked,
 		&i.WorkspaceActiveRunID,
 	)
@@ -137,7 +160,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 }
 
 const runListByWorkspace = `-- name: RunListByWorkspace :many
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 WHERE r.workspace_id = $1 AND r.organization_id = $2 AND r.number < $3
@@ -187,6 +210,13 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 			&i.Run.StatusTimestamps,
 			&i.Run.CreatedAt,
 			&i.Run.UpdatedAt,
+			&i.Run.ConfigurationVersionID,
+			&i.Run.QueuedAt,
+			&i.Run.PlanAdd,
+			&i.Run.PlanChange,
+			&i.Run.PlanDestroy,
+			&i.Run.HasChanges,
+			&i.Run.ErrorMessage,
 			&i.WorkspaceLocked,
 			&i.WorkspaceActiveRunID,
 		); err != nil {
@@ -201,7 +231,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 }
 
 const runNextPending = `-- name: RunNextPending :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at FROM runs
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs
 WHERE workspace_id = $1 AND organization_id = $2 AND status = 'pending'
 ORDER BY number
 LIMIT 1
@@ -230,6 +260,13 @@ func (q *Queries) RunNextPending(ctx context.Context, arg RunNextPendingParams) 
 		&i.StatusTimestamps,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ConfigurationVersionID,
+		&i.QueuedAt,
+		&i.PlanAdd,
+		&i.PlanChange,
+		&i.PlanDestroy,
+		&i.HasChanges,
+		&i.ErrorMessage,
 	)
 	return i, err
 }
@@ -240,9 +277,10 @@ SET status = $1,
     status_timestamps = status_timestamps || $2::jsonb,
     cancel_requested_at = $3,
     plan_attempts = $4,
+    queued_at = CASE WHEN $1 IN ('plan_queued', 'apply_queued') THEN now() ELSE queued_at END,
     updated_at = now()
 WHERE id = $5 AND organization_id = $6 AND status = $7
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message
 `
 
 type RunUpdateStatusParams struct {
@@ -283,6 +321,13 @@ func (q *Queries) RunUpdateStatus(ctx context.Context, arg RunUpdateStatusParams
 		&i.StatusTimestamps,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ConfigurationVersionID,
+		&i.QueuedAt,
+		&i.PlanAdd,
+		&i.PlanChange,
+		&i.PlanDestroy,
+		&i.HasChanges,
+		&i.ErrorMessage,
 	)
 	return i, err
 }

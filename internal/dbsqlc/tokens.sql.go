@@ -13,8 +13,8 @@ import (
 )
 
 const tokenCreate = `-- name: TokenCreate :one
-INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id, organization_id, description, role, created_at
 `
 
@@ -26,6 +26,7 @@ type TokenCreateParams struct {
 	WorkspaceID    *uuid.UUID
 	RunID          *uuid.UUID
 	ExpiresAt      *time.Time
+	JobID          *uuid.UUID
 }
 
 type TokenCreateRow struct {
@@ -45,6 +46,7 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		arg.WorkspaceID,
 		arg.RunID,
 		arg.ExpiresAt,
+		arg.JobID,
 	)
 	var i TokenCreateRow
 	err := row.Scan(
@@ -61,7 +63,10 @@ const tokenGetBySecretHash = `-- name: TokenGetBySecretHash :one
 SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, o.name AS organization_name
 FROM tokens t
 JOIN organizations o ON o.id = t.organization_id
-WHERE t.secret_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now())
+LEFT JOIN jobs j ON j.id = t.job_id
+WHERE t.secret_hash = $1
+    AND (t.expires_at IS NULL OR t.expires_at > now())
+    AND (t.job_id IS NULL OR (j.status = 'running' AND j.lease_expires_at > now()))
 `
 
 type TokenGetBySecretHashRow struct {
@@ -73,7 +78,8 @@ type TokenGetBySecretHashRow struct {
 	OrganizationName string
 }
 
-// An expired job credential is as good as none.
+// An expired token, or a job credential whose job no longer holds a live
+// lease, is as good as none: a zombie agent's terraform cannot touch state.
 func (q *Queries) TokenGetBySecretHash(ctx context.Context, secretHash []byte) (TokenGetBySecretHashRow, error) {
 	row := q.db.QueryRow(ctx, tokenGetBySecretHash, secretHash)
 	var i TokenGetBySecretHashRow

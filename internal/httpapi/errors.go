@@ -41,7 +41,8 @@ func classify(err error) *apiError {
 	case errors.Is(err, org.ErrUnauthorized):
 		return errorf(http.StatusUnauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
 	case errors.Is(err, org.ErrNotFound), errors.Is(err, workspace.ErrNotFound),
-		errors.Is(err, run.ErrNotFound), errors.Is(err, run.ErrWorkspaceNotFound):
+		errors.Is(err, run.ErrNotFound), errors.Is(err, run.ErrWorkspaceNotFound),
+		errors.Is(err, run.ErrConfigurationVersionNotFound):
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, org.ErrExists), errors.Is(err, workspace.ErrExists):
 		return errorf(http.StatusConflict, "already_exists", err.Error())

@@ -24,6 +24,17 @@ type runJSON struct {
 	CancelRequestedAt *time.Time               `json:"cancel_requested_at,omitempty"`
 	StatusTimestamps  map[run.Status]time.Time `json:"status_timestamps"`
 	CreatedAt         time.Time                `json:"created_at"`
+	// Configuration is the uploaded Terraform configuration the run plans.
+	ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
+	Plan                   *planJSON  `json:"plan"`
+	Error                  string     `json:"error,omitempty"`
+}
+
+type planJSON struct {
+	Add        int  `json:"add"`
+	Change     int  `json:"change"`
+	Destroy    int  `json:"destroy"`
+	HasChanges bool `json:"has_changes"`
 }
 
 func runView(r run.Run) runJSON {
@@ -31,6 +42,10 @@ func runView(r run.Run) runJSON {
 		ID: r.ID, WorkspaceID: r.WorkspaceID, Number: r.Number, Status: r.Status,
 		PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy, AutoApply: r.AutoApply, Message: r.Message,
 		CancelRequestedAt: r.CancelRequestedAt, StatusTimestamps: r.StatusTimestamps, CreatedAt: r.CreatedAt,
+		ConfigurationVersionID: r.ConfigurationVersionID, Error: r.Error,
+	}
+	if r.Plan != nil {
+		out.Plan = &planJSON{Add: r.Plan.Add, Change: r.Plan.Change, Destroy: r.Plan.Destroy, HasChanges: r.Plan.HasChanges}
 	}
 	if r.WaitReason != run.WaitNone {
 		out.WaitReason = &r.WaitReason
@@ -47,9 +62,10 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 		return err
 	}
 	var body struct {
-		PlanOnly  bool   `json:"plan_only"`
-		IsDestroy bool   `json:"is_destroy"`
-		Message   string `json:"message"`
+		PlanOnly               bool       `json:"plan_only"`
+		IsDestroy              bool       `json:"is_destroy"`
+		Message                string     `json:"message"`
+		ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
 	}
 	if err := decode(w, r, &body, true); err != nil {
 		return err
@@ -57,7 +73,9 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if len(body.Message) > 4000 {
 		return errorf(http.StatusBadRequest, "invalid_request", "message is longer than 4000 characters")
 	}
-	created, err := a.Runs.Create(r.Context(), p.OrgID, id, run.CreateOptions{PlanOnly: body.PlanOnly, IsDestroy: body.IsDestroy, Message: body.Message})
+	created, err := a.Runs.Create(r.Context(), p.OrgID, id, run.CreateOptions{
+		PlanOnly: body.PlanOnly, IsDestroy: body.IsDestroy, Message: body.Message, ConfigurationVersionID: body.ConfigurationVersionID,
+	})
 	if err != nil {
 		return err
 	}

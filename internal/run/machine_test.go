@@ -108,7 +108,7 @@ func TestNextRandomSequences(t *testing.T) {
 	reached := map[Status]bool{}
 	for range 5000 {
 		s := StatusPending
-		for range 30 {
+		for range 60 {
 			f := randomFacts(r, now)
 			e := AllEvents[r.IntN(len(AllEvents))]
 			// Mostly pick an allowed event so walks get deep into the lifecycle.

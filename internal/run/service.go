@@ -19,6 +19,8 @@ var (
 	ErrNotFound = errors.New("run not found")
 	// ErrWorkspaceNotFound: no such workspace in the caller's organization.
 	ErrWorkspaceNotFound = errors.New("workspace not found")
+	// ErrConfigurationVersionNotFound: no such configuration version in the workspace.
+	ErrConfigurationVersionNotFound = errors.New("configuration version not found in this workspace")
 )
 
 // Config holds the lifecycle's tunables.
@@ -44,12 +46,21 @@ type Service struct {
 	db  DB
 	cfg Config
 	now func() time.Time
+	// queued is told, after a commit, that work may be waiting for an agent.
+	// It is only a hint that wakes long-polling claims in this process early.
+	queued func()
 }
 
 // NewService returns a Service on db.
 func NewService(db DB, cfg Config) *Service {
-	return &Service{db: db, cfg: cfg, now: time.Now}
+	return &Service{db: db, cfg: cfg, now: time.Now, queued: func() {}}
 }
+
+// OnQueued sets the hint called after commits that may have queued a job.
+func (s *Service) OnQueued(f func()) { s.queued = f }
+
+// Config returns the lifecycle's tunables.
+func (s *Service) Config() Config { return s.cfg }
 
 // WaitReason names why a run is not progressing (invariant 7).
 type WaitReason string
@@ -80,6 +91,18 @@ type Run struct {
 	CancelRequestedAt *time.Time
 	StatusTimestamps  map[Status]time.Time
 	CreatedAt         time.Time
+	// ConfigurationVersionID is the Terraform configuration the run plans.
+	ConfigurationVersionID *uuid.UUID
+	// Plan is the agent's plan summary, nil until the plan finished.
+	Plan *PlanSummary
+	// Error says why an errored run failed.
+	Error string
+}
+
+// PlanSummary counts a plan's resource changes.
+type PlanSummary struct {
+	Add, Change, Destroy int
+	HasChanges           bool
 }
 
 // CreateOptions are what a user chooses when starting a run.
@@ -87,6 +110,9 @@ type CreateOptions struct {
 	PlanOnly  bool
 	IsDestroy bool
 	Message   string
+	// ConfigurationVersionID picks the configuration; nil takes the
+	// workspace's latest upload.
+	ConfigurationVersionID *uuid.UUID
 }
 
 // Create queues a run on a workspace and, when the workspace is free and
@@ -102,16 +128,21 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts
 		if err != nil {
 			return err
 		}
+		cv, err := configurationVersion(ctx, q, orgID, workspaceID, opts.ConfigurationVersionID)
+		if err != nil {
+			return err
+		}
 		r, err := q.RunCreate(ctx, dbsqlc.RunCreateParams{
-			OrganizationID:   orgID,
-			WorkspaceID:      workspaceID,
-			Number:           ws.Number,
-			Status:           string(StatusPending),
-			PlanOnly:         opts.PlanOnly,
-			IsDestroy:        opts.IsDestroy,
-			AutoApply:        ws.AutoApply && !opts.PlanOnly,
-			Message:          opts.Message,
-			StatusTimestamps: stamp(StatusPending, now),
+			ConfigurationVersionID: cv,
+			OrganizationID:         orgID,
+			WorkspaceID:            workspaceID,
+			Number:                 ws.Number,
+			Status:                 string(StatusPending),
+			PlanOnly:               opts.PlanOnly,
+			IsDestroy:              opts.IsDestroy,
+			AutoApply:              ws.AutoApply && !opts.PlanOnly,
+			Message:                opts.Message,
+			StatusTimestamps:       stamp(StatusPending, now),
 		})
 		if err != nil {
 			return err
@@ -132,7 +163,28 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts
 	if err != nil {
 		return Run{}, err
 	}
+	s.queued()
 	return get(ctx, dbsqlc.New(s.db), orgID, id)
+}
+
+// configurationVersion resolves a run's configuration: the one asked for,
+// which must belong to the workspace, or the workspace's latest, or none.
+func configurationVersion(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, id *uuid.UUID) (*uuid.UUID, error) {
+	if id != nil {
+		cv, err := q.ConfigurationVersionGet(ctx, dbsqlc.ConfigurationVersionGetParams{ID: *id, OrganizationID: orgID})
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && cv.WorkspaceID != workspaceID) {
+			return nil, ErrConfigurationVersionNotFound
+		}
+		return id, err
+	}
+	cv, err := q.ConfigurationVersionLatest(ctx, dbsqlc.ConfigurationVersionLatestParams{WorkspaceID: workspaceID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &cv.ID, nil
 }
 
 // Get returns one run of the organization.
@@ -179,26 +231,47 @@ func (s *Service) Fire(ctx context.Context, orgID, runID uuid.UUID, e Event, in 
 		return Run{}, err
 	}
 	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		// Lock order is workspace, then run, everywhere: Create and AdmitNext
-		// take the workspace first too, so they queue instead of deadlocking.
-		if _, err := q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: cur.WorkspaceID, OrganizationID: orgID}); err != nil {
-			return err
-		}
-		r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: runID, OrganizationID: orgID})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		_, err = s.fire(ctx, q, r, e, in, s.now().UTC())
+		_, err := s.FireTx(ctx, q, orgID, cur.WorkspaceID, runID, e, in)
 		return err
 	})
 	if err != nil {
 		return Run{}, err
 	}
+	s.queued()
 	return get(ctx, dbsqlc.New(s.db), orgID, runID)
 }
+
+// FireTx is Fire inside the caller's transaction, for services whose own
+// writes must commit with the transition (an agent's finish, a reaped lease).
+func (s *Service) FireTx(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID, runID uuid.UUID, e Event, in Input) (dbsqlc.Run, error) {
+	// Lock order is workspace, then run, everywhere: Create and AdmitNext
+	// take the workspace first too, so they queue instead of deadlocking.
+	if _, err := q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: workspaceID, OrganizationID: orgID}); err != nil {
+		return dbsqlc.Run{}, err
+	}
+	r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: runID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	if err != nil {
+		return r, err
+	}
+	return s.fire(ctx, q, r, e, in, s.now().UTC())
+}
+
+// ClaimTx moves a queued run, already locked by the caller's claim query, to
+// planning or applying. Both sides of that step hold the workspace (or, for
+// a plan-only run, neither does), so no workspace lock is needed.
+func (s *Service) ClaimTx(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run) (dbsqlc.Run, error) {
+	e := EventPlanClaimed
+	if Status(r.Status) == StatusApplyQueued {
+		e = EventApplyClaimed
+	}
+	return s.fire(ctx, q, r, e, Input{}, s.now().UTC())
+}
+
+// Queued tells long-polling claims in this process that work may be waiting.
+func (s *Service) Queued() { s.queued() }
 
 // fire applies one event and its follow-ups inside the caller's transaction.
 func (s *Service) fire(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, e Event, in Input, now time.Time) (dbsqlc.Run, error) {
@@ -254,6 +327,16 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 	}
 	if err != nil {
 		return r, err
+	}
+	// A run that stops executing gives up any Terraform state lock its agent
+	// held: a killed agent must not block the next agent or the person who
+	// verifies an interrupted apply.
+	if (t.From == StatusPlanning || t.From == StatusApplying) && t.To != t.From {
+		if err := q.StateLockDeleteByRun(ctx, dbsqlc.StateLockDeleteByRunParams{
+			WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID, RunID: &r.ID,
+		}); err != nil {
+			return r, err
+		}
 	}
 	wasHolding, holds := t.From.Holds(r.PlanOnly), t.To.Holds(r.PlanOnly)
 	switch {
@@ -342,20 +425,39 @@ func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID) Run {
 	_ = json.Unmarshal(r.StatusTimestamps, &stamps)
 	status := Status(r.Status)
 	return Run{
-		ID:                r.ID,
-		OrganizationID:    r.OrganizationID,
-		WorkspaceID:       r.WorkspaceID,
-		Number:            r.Number,
-		Status:            status,
-		WaitReason:        waitReason(status, wsLocked, wsActive != nil && *wsActive != r.ID),
-		PlanOnly:          r.PlanOnly,
-		IsDestroy:         r.IsDestroy,
-		AutoApply:         r.AutoApply,
-		Message:           r.Message,
-		CancelRequestedAt: r.CancelRequestedAt,
-		StatusTimestamps:  stamps,
-		CreatedAt:         r.CreatedAt.UTC(),
+		ID:                     r.ID,
+		OrganizationID:         r.OrganizationID,
+		WorkspaceID:            r.WorkspaceID,
+		Number:                 r.Number,
+		Status:                 status,
+		WaitReason:             waitReason(status, wsLocked, wsActive != nil && *wsActive != r.ID),
+		PlanOnly:               r.PlanOnly,
+		IsDestroy:              r.IsDestroy,
+		AutoApply:              r.AutoApply,
+		Message:                r.Message,
+		CancelRequestedAt:      r.CancelRequestedAt,
+		StatusTimestamps:       stamps,
+		CreatedAt:              r.CreatedAt.UTC(),
+		ConfigurationVersionID: r.ConfigurationVersionID,
+		Plan:                   planSummary(r),
+		Error:                  r.ErrorMessage,
 	}
+}
+
+func planSummary(r dbsqlc.Run) *PlanSummary {
+	if r.HasChanges == nil {
+		return nil
+	}
+	p := &PlanSummary{HasChanges: *r.HasChanges}
+	for _, v := range []struct {
+		dst *int
+		src *int32
+	}{{&p.Add, r.PlanAdd}, {&p.Change, r.PlanChange}, {&p.Destroy, r.PlanDestroy}} {
+		if v.src != nil {
+			*v.dst = int(*v.src)
+		}
+	}
+	return p
 }
 
 func waitReason(s Status, wsLocked, wsHeldByOther bool) WaitReason {

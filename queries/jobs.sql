@@ -1,0 +1,84 @@
+-- The agent API is site-wide (one agent pool serves every organization), so
+-- jobs are found by id; the lease token is what authorizes a call.
+
+-- name: JobCreate :one
+INSERT INTO jobs (organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent)
+VALUES (@organization_id, @workspace_id, @run_id, @phase, @lease_token, @lease_expires_at, 'running', @agent)
+RETURNING *;
+
+-- name: JobGetForUpdate :one
+SELECT * FROM jobs WHERE id = @id FOR UPDATE;
+
+-- name: JobExtendLease :one
+-- Only a live lease is extended: an expired one is already lost, even if the
+-- reaper has not come by yet.
+UPDATE jobs SET lease_expires_at = @lease_expires_at
+WHERE id = @id AND lease_token = @lease_token AND status = 'running' AND lease_expires_at > @now
+RETURNING *;
+
+-- name: JobEnd :execrows
+UPDATE jobs SET status = @status, finished_at = @now
+WHERE id = @id AND status = 'running';
+
+-- name: JobListExpired :many
+SELECT id FROM jobs
+WHERE status = 'running' AND lease_expires_at < @now
+ORDER BY lease_expires_at
+LIMIT @max_rows;
+
+-- name: JobSetLogSize :exec
+UPDATE jobs SET log_size = @log_size WHERE id = @id;
+
+-- name: JobLatestByRunPhase :one
+SELECT * FROM jobs
+WHERE run_id = @run_id AND organization_id = @organization_id AND phase = @phase
+ORDER BY created_at DESC
+LIMIT 1;
+
+-- name: JobListByRun :many
+SELECT * FROM jobs WHERE run_id = @run_id AND organization_id = @organization_id ORDER BY created_at;
+
+-- name: JobLogChunkAdd :exec
+INSERT INTO job_log_chunks (job_id, organization_id, byte_offset, data)
+VALUES (@job_id, @organization_id, @byte_offset, @data);
+
+-- name: JobLogRead :many
+SELECT data FROM job_log_chunks
+WHERE job_id = @job_id AND organization_id = @organization_id
+ORDER BY byte_offset;
+
+-- name: RunArtifactPut :exec
+INSERT INTO run_artifacts (run_id, name, organization_id, job_id, id, sha256, size, blob_key, key_id, wrapped_key)
+VALUES (@run_id, @name, @organization_id, @job_id, @id, @sha256, @size, @blob_key, @key_id, @wrapped_key)
+ON CONFLICT (run_id, name) DO UPDATE SET
+    job_id = excluded.job_id, id = excluded.id, sha256 = excluded.sha256, size = excluded.size,
+    blob_key = excluded.blob_key, key_id = excluded.key_id, wrapped_key = excluded.wrapped_key,
+    created_at = now();
+
+-- name: RunArtifactGet :one
+SELECT * FROM run_artifacts WHERE run_id = @run_id AND organization_id = @organization_id AND name = @name;
+
+-- name: RunClaimApply :one
+SELECT * FROM runs WHERE status = 'apply_queued' ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+
+-- name: RunClaimPlan :one
+SELECT * FROM runs WHERE status = 'plan_queued' AND NOT plan_only ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+
+-- name: RunClaimSpeculative :one
+SELECT * FROM runs WHERE status = 'plan_queued' AND plan_only ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+
+-- name: RunCountClaimable :one
+-- How many jobs wait for an agent, counted up to max_rows (the pool size).
+SELECT count(*)::INT AS claimable FROM (
+    SELECT 1 FROM runs WHERE status IN ('plan_queued', 'apply_queued') LIMIT @max_rows
+) AS claimable;
+
+-- name: RunSetPlanSummary :exec
+UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes
+WHERE id = @id AND organization_id = @organization_id;
+
+-- name: RunSetError :exec
+UPDATE runs SET error_message = @error_message WHERE id = @id AND organization_id = @organization_id;
+
+-- name: StateLockDeleteByRun :exec
+DELETE FROM state_locks WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND run_id = @run_id;
