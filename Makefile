@@ -31,10 +31,11 @@ check-generate:
 bench:
 	$(GO) run ./cmd/runplane-bench
 
-## fuzz: a short fuzzing pass over the run state machine and the state parser.
+## fuzz: a short fuzzing pass over the run state machine, the state parser and the tarball extractor.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNext -fuzztime 30s ./internal/run
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/state
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/archive
 
 build:
 	$(GO) build -o bin/ ./cmd/... ./functions/...

@@ -16,6 +16,7 @@ import (
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/schedule"
+	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/workspace"
 )
@@ -61,7 +62,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		Orgs:       org.NewService(pool, c.AdminToken),
 		Workspaces: workspace.NewService(pool),
 		Runs:       runs,
-		State:      state.NewService(pool, blobs, keys),
+		State:      state.NewService(pool, sealed.New(blobs, keys)),
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
 			if err == nil && pending {

@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,11 +13,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/sealed"
 )
 
 var (
@@ -41,7 +40,7 @@ var (
 	// ErrReadOnly: a job credential tried to change another workspace's state.
 	ErrReadOnly = errors.New("this credential may only read this workspace's state")
 	// ErrCorrupt: a stored version failed its integrity checks.
-	ErrCorrupt = errors.New("stored state failed its integrity check")
+	ErrCorrupt = sealed.ErrCorrupt
 )
 
 // LockedError carries the lock-info JSON of whoever holds the state, which
@@ -84,15 +83,18 @@ type DB interface {
 
 // Service stores and serves state.
 type Service struct {
-	db    DB
-	blobs blob.Store
-	keys  envelope.Provider
-	now   func() time.Time
+	db      DB
+	objects *sealed.Store
+	now     func() time.Time
 }
 
-// NewService returns a Service storing sealed blobs in blobs, with data keys from keys.
-func NewService(db DB, blobs blob.Store, keys envelope.Provider) *Service {
-	return &Service{db: db, blobs: blobs, keys: keys, now: time.Now}
+// NewService returns a Service keeping sealed state in store.
+func NewService(db DB, store *sealed.Store) *Service {
+	return &Service{db: db, objects: store, now: time.Now}
+}
+
+func object(v dbsqlc.StateVersion) sealed.Object {
+	return sealed.Object{ID: v.ID, BlobKey: v.BlobKey, SHA256: v.Sha256, Size: v.Size, KeyID: v.KeyID, WrappedKey: v.WrappedKey}
 }
 
 func encryptionContext(orgID, wsID uuid.UUID) envelope.Context {
@@ -159,9 +161,9 @@ func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) 
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.keys.Decrypt(ctx, v.WrappedKey, encryptionContext(v.OrganizationID, v.WorkspaceID))
+	key, err := s.objects.DataKey(ctx, object(v), encryptionContext(v.OrganizationID, v.WorkspaceID))
 	if err != nil {
-		return nil, fmt.Errorf("state version %s: %w", v.ID, err)
+		return nil, err
 	}
 	plain, err := envelope.Open(key, outputsAAD(v.ID), bytes.Clone(v.OutputsSealed))
 	if err != nil {
@@ -204,30 +206,9 @@ func (s *Service) read(ctx context.Context, orgID, versionID uuid.UUID) (Version
 	if err != nil {
 		return Version{}, nil, err
 	}
-	if v.KeyID != s.keys.KeyID() {
-		return Version{}, nil, fmt.Errorf("state version %s was encrypted under key %q but this server uses %q", v.ID, v.KeyID, s.keys.KeyID())
-	}
-	sealed, err := s.blobs.Get(ctx, v.BlobKey, v.Size+envelope.Overhead)
+	plain, err := s.objects.Get(ctx, object(v), encryptionContext(v.OrganizationID, v.WorkspaceID))
 	if err != nil {
-		if errors.Is(err, blob.ErrNotFound) {
-			slog.ErrorContext(ctx, "state version blob is missing", "state_version", v.ID, "workspace", v.WorkspaceID, "blob", v.BlobKey)
-			return Version{}, nil, fmt.Errorf("%w: version %s: %w", ErrCorrupt, v.ID, err)
-		}
 		return Version{}, nil, err
-	}
-	key, err := s.keys.Decrypt(ctx, v.WrappedKey, encryptionContext(v.OrganizationID, v.WorkspaceID))
-	if err != nil {
-		return Version{}, nil, fmt.Errorf("state version %s: %w", v.ID, err)
-	}
-	plain, err := envelope.Open(key, v.ID[:], sealed)
-	if err == nil {
-		if sum := sha256.Sum256(plain); !bytes.Equal(sum[:], v.Sha256) || int64(len(plain)) != v.Size {
-			err = errors.New("SHA-256 or size differs from the recorded one")
-		}
-	}
-	if err != nil {
-		slog.ErrorContext(ctx, "state version failed its integrity check", "state_version", v.ID, "workspace", v.WorkspaceID, "blob", v.BlobKey, "err", err)
-		return Version{}, nil, fmt.Errorf("%w: version %s", ErrCorrupt, v.ID)
 	}
 	return view(v), plain, nil
 }

@@ -246,11 +246,7 @@ func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, da
 		return viewOrZero(same), err
 	}
 	id := uuid.New()
-	dk, err := s.keys.GenerateDataKey(ctx, encryptionContext(p.OrgID, wsID))
-	if err != nil {
-		return Version{}, err
-	}
-	sealed, err := envelope.Seal(make([]byte, 0, len(data)+envelope.Overhead), dk.Plaintext, id[:], data)
+	obj, dataKey, err := s.objects.Put(ctx, id, fmt.Sprintf("state/%s/%s/%s", p.OrgID, wsID, id), encryptionContext(p.OrgID, wsID), data)
 	if err != nil {
 		return Version{}, err
 	}
@@ -258,12 +254,8 @@ func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, da
 	if err != nil {
 		return Version{}, err
 	}
-	sealedOutputs, err := envelope.Seal(nil, dk.Plaintext, outputsAAD(id), outputs)
+	sealedOutputs, err := envelope.Seal(nil, dataKey, outputsAAD(id), outputs)
 	if err != nil {
-		return Version{}, err
-	}
-	key := fmt.Sprintf("state/%s/%s/%s", p.OrgID, wsID, id)
-	if err := s.blobs.Put(ctx, key, sealed); err != nil {
 		return Version{}, err
 	}
 	var out Version
@@ -275,7 +267,7 @@ func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, da
 		}
 		v, err := q.StateVersionCreate(ctx, dbsqlc.StateVersionCreateParams{
 			ID: id, OrganizationID: p.OrgID, WorkspaceID: wsID, Serial: file.Serial, Lineage: file.Lineage,
-			Sha256: sum[:], Size: int64(len(data)), BlobKey: key, KeyID: s.keys.KeyID(), WrappedKey: dk.Wrapped,
+			Sha256: obj.SHA256, Size: obj.Size, BlobKey: obj.BlobKey, KeyID: obj.KeyID, WrappedKey: obj.WrappedKey,
 			OutputsSealed: sealedOutputs, CreatedBy: &p.TokenID, RunID: p.RunID, RollbackOf: rollbackOf,
 		})
 		if err != nil {
