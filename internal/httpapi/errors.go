@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
@@ -76,6 +78,14 @@ func classify(err error) *apiError {
 		return errorf(http.StatusForbidden, "read_only", err.Error())
 	case errors.Is(err, state.ErrCorrupt):
 		return errorf(http.StatusInternalServerError, "state_corrupt", err.Error()+"; the stored bytes do not match what was written, nothing was served")
+	case errors.Is(err, agent.ErrLeaseLost):
+		return errorf(http.StatusConflict, "lease_lost", err.Error())
+	case errors.Is(err, agent.ErrLogGap):
+		return errorf(http.StatusConflict, "log_gap", err.Error())
+	case errors.Is(err, agent.ErrNotFound), errors.Is(err, configversion.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, agent.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, dbtx.ErrTooManyRetries):
 		return errorf(http.StatusServiceUnavailable, "contention", "too much concurrent activity on this object; retry")
 	}

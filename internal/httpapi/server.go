@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/state"
@@ -29,15 +32,22 @@ type Services struct {
 	Workspaces *workspace.Service
 	Runs       *run.Service
 	State      *state.Service
+	Configs    *configversion.Service
+	Agents     *agent.Service
+	// AgentToken is the secret agents present; empty turns the agent API off.
+	AgentToken string
 	// Health reports whether the database is reachable and migrated.
 	Health func(context.Context) error
 }
 
-type api struct{ Services }
+type api struct {
+	Services
+	agentHash [32]byte
+}
 
 // New returns the API as an http.Handler.
 func New(s Services) http.Handler {
-	a := &api{s}
+	a := &api{Services: s, agentHash: sha256.Sum256([]byte(s.AgentToken))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, org.Principal) error) {
@@ -61,6 +71,15 @@ func New(s Services) http.Handler {
 	handle("GET /api/v1/state-versions/{id}", a.getStateVersion)
 	handle("GET /api/v1/state-versions/{id}/download", a.downloadStateVersion)
 	handle("GET /api/v1/workspaces/{id}/outputs", a.outputs)
+	handle("POST /api/v1/workspaces/{id}/configuration-versions", a.uploadConfiguration)
+	handle("GET /api/v1/runs/{id}/logs", a.runLogs)
+	mux.Handle("POST /api/agent/v1/claim", a.agentAuth(a.agentClaim))
+	mux.Handle("POST /api/agent/v1/jobs/{id}/heartbeat", a.agentAuth(a.agentHeartbeat))
+	mux.Handle("PUT /api/agent/v1/jobs/{id}/logs", a.agentAuth(a.agentLogs))
+	mux.Handle("PUT /api/agent/v1/jobs/{id}/artifacts/{name}", a.agentAuth(a.agentPutArtifact))
+	mux.Handle("GET /api/agent/v1/jobs/{id}/artifacts/{name}", a.agentAuth(a.agentGetArtifact))
+	mux.Handle("GET /api/agent/v1/jobs/{id}/configuration", a.agentAuth(a.agentConfiguration))
+	mux.Handle("POST /api/agent/v1/jobs/{id}/finish", a.agentAuth(a.agentFinish))
 	mux.Handle("GET /api/v1/workspaces/{id}/state", a.backend(a.stateGet))
 	mux.Handle("POST /api/v1/workspaces/{id}/state", a.backend(a.statePost))
 	mux.Handle("LOCK /api/v1/workspaces/{id}/state", a.backend(a.stateLock))

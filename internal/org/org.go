@@ -149,7 +149,9 @@ func (s *Service) Resolve(ctx context.Context, p Principal, name string) (Organi
 type TokenScope struct {
 	WorkspaceID *uuid.UUID
 	RunID       *uuid.UUID
-	ExpiresAt   *time.Time
+	// JobID ties the token to a job: it works only while the job's lease lives.
+	JobID     *uuid.UUID
+	ExpiresAt *time.Time
 }
 
 // CreateToken makes a token for an organization and returns its secret once.
@@ -159,6 +161,12 @@ func (s *Service) CreateToken(ctx context.Context, orgID uuid.UUID, description 
 
 // CreateScopedToken makes a token limited by scope.
 func (s *Service) CreateScopedToken(ctx context.Context, orgID uuid.UUID, description string, role Role, scope TokenScope) (Token, error) {
+	return CreateTokenTx(ctx, dbsqlc.New(s.db), orgID, description, role, scope)
+}
+
+// CreateTokenTx makes a token inside the caller's transaction (a job
+// credential is created with its job).
+func CreateTokenTx(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, description string, role Role, scope TokenScope) (Token, error) {
 	if role.rank() == 0 {
 		return Token{}, validate.Errorf("role must be admin, write or read")
 	}
@@ -171,9 +179,9 @@ func (s *Service) CreateScopedToken(ctx context.Context, orgID uuid.UUID, descri
 	}
 	secret := "rp_" + base64.RawURLEncoding.EncodeToString(raw)
 	hash := sha256.Sum256([]byte(secret))
-	row, err := dbsqlc.New(s.db).TokenCreate(ctx, dbsqlc.TokenCreateParams{
+	row, err := q.TokenCreate(ctx, dbsqlc.TokenCreateParams{
 		OrganizationID: orgID, Description: description, Role: string(role), SecretHash: hash[:],
-		WorkspaceID: scope.WorkspaceID, RunID: scope.RunID, ExpiresAt: scope.ExpiresAt,
+		WorkspaceID: scope.WorkspaceID, RunID: scope.RunID, ExpiresAt: scope.ExpiresAt, JobID: scope.JobID,
 	})
 	if err != nil {
 		return Token{}, err

@@ -30,6 +30,7 @@ func MustOpenFromEnv(function string) *Platform {
 // OpenFromEnv opens the platform from the environment a Lambda function gets.
 func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, error) {
 	return Open(ctx, Config{
-		DatabaseURL: getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"), Storage: StorageFromEnv(getenv),
+		DatabaseURL: getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
+		AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Storage: StorageFromEnv(getenv),
 	})
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
+	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/httpapi"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
@@ -25,6 +27,7 @@ import (
 type Platform struct {
 	Pool    *pgxpool.Pool
 	Runs    *run.Service
+	Agents  *agent.Service
 	Handler http.Handler
 }
 
@@ -35,7 +38,11 @@ var ErrNoAdminToken = errors.New("RUNPLANE_ADMIN_TOKEN is empty")
 type Config struct {
 	DatabaseURL string
 	AdminToken  string
-	Storage     Storage
+	// AgentToken is the secret agents claim jobs with; empty turns the agent API off.
+	AgentToken string
+	Storage    Storage
+	// Agent holds the protocol's timings; zero takes agent.DefaultConfig.
+	Agent agent.Config
 }
 
 // Open connects to the database and storage and builds the services. It
@@ -57,12 +64,23 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	if c.Agent == (agent.Config{}) {
+		c.Agent = agent.DefaultConfig
+	}
+	objects := sealed.New(blobs, keys)
+	hint := agent.NewHint()
 	runs := run.NewService(pool, run.DefaultConfig)
+	runs.OnQueued(hint.Notify)
+	configs := configversion.NewService(pool, objects)
+	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       org.NewService(pool, c.AdminToken),
 		Workspaces: workspace.NewService(pool),
 		Runs:       runs,
-		State:      state.NewService(pool, sealed.New(blobs, keys)),
+		State:      state.NewService(pool, objects),
+		Configs:    configs,
+		Agents:     agents,
+		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
 			if err == nil && pending {
@@ -71,12 +89,19 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 			return err
 		},
 	})
-	return &Platform{Pool: pool, Runs: runs, Handler: handler}, nil
+	return &Platform{Pool: pool, Runs: runs, Agents: agents, Handler: handler}, nil
 }
 
-// Tick runs the scheduler's safety net once.
+// Tick runs the scheduler's safety net once: reap expired leases, then
+// admit whatever a lost event left pending.
 func (p *Platform) Tick(ctx context.Context) (schedule.Result, error) {
-	return schedule.Tick(ctx, p.Pool)
+	reaped, err := p.Agents.Reap(ctx)
+	if err != nil {
+		return schedule.Result{Reaped: reaped}, fmt.Errorf("tick: reap: %w", err)
+	}
+	res, err := schedule.Tick(ctx, p.Pool)
+	res.Reaped = reaped
+	return res, err
 }
 
 // Close releases the database connections.

@@ -22,6 +22,8 @@ const batch = 500
 // Result counts what one tick repaired.
 type Result struct {
 	Admitted int `json:"admitted"`
+	// Reaped counts jobs whose lease expired (see agent.Service.Reap).
+	Reaped int `json:"reaped"`
 }
 
 // Tick admits pending runs on free, unlocked workspaces.

@@ -1,0 +1,21 @@
+// Package agent owns the server side of the agent protocol: jobs (one phase
+// of one run), their leases, logs and artifacts, and the reaping of leases
+// whose agent went silent.
+//
+// Invariants:
+//   - A job is claimed in the same transaction that moves its run to
+//     planning or applying; two claimers never get the same run (the claim
+//     query locks with SKIP LOCKED, and the transition is guarded by status).
+//   - Every agent call carries the job's lease token. A call whose lease is
+//     superseded, expired or ended answers ErrLeaseLost and changes nothing;
+//     the job's credential stops authenticating at the same moment, so a
+//     zombie agent's terraform cannot touch state either (invariant 3).
+//   - Logs are append-only and idempotent by byte offset.
+//   - An expired plan lease sends the run back to plan_queued (bounded
+//     attempts, then errored); an expired apply lease errors the run and
+//     locks the workspace for a person to verify state. Both happen in the
+//     transaction that ends the job.
+//
+// The agent API is site-wide: one agent pool serves every organization, so
+// jobs are found by id and authorized by their lease token.
+package agent

@@ -1,0 +1,478 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/sealed"
+)
+
+var (
+	// ErrNoJob: nothing was claimable while the claim waited.
+	ErrNoJob = errors.New("no job to claim")
+	// ErrLeaseLost: the call's lease is not the job's live lease.
+	ErrLeaseLost = errors.New("lease lost: the job was reaped, finished or handed to another agent")
+	// ErrLogGap: a log chunk starts after the end of the stored log.
+	ErrLogGap = errors.New("log chunk leaves a gap")
+	// ErrNotFound: no such job, run or artifact.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: a report the protocol does not allow.
+	ErrInvalid = errors.New("invalid report")
+)
+
+// Config holds the protocol's timings.
+type Config struct {
+	// Lease is how long a job stays an agent's without a heartbeat.
+	Lease time.Duration
+	// Heartbeat is how often agents are told to heartbeat.
+	Heartbeat time.Duration
+	// ClaimWait is how long a claim long-polls before answering "no job".
+	ClaimWait time.Duration
+	// Poll is how often a waiting claim looks at the database when no hint
+	// wakes it; on AWS, where no hint crosses Lambda instances, it bounds
+	// the claim latency.
+	Poll time.Duration
+}
+
+// DefaultConfig notices a lost agent within Lease plus one tick.
+var DefaultConfig = Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: 20 * time.Second, Poll: time.Second}
+
+// Phase is the part of a run a job executes.
+type Phase string
+
+const (
+	PhasePlan  Phase = "plan"
+	PhaseApply Phase = "apply"
+)
+
+// Job is a claimed job as the agent receives it.
+type Job struct {
+	ID             uuid.UUID
+	RunID          uuid.UUID
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+	Phase          Phase
+	LeaseToken     uuid.UUID
+	LeaseExpiresAt time.Time
+	// Credential reaches the workspace's state (and allow-listed remote
+	// states) for as long as the lease lives.
+	Credential             string
+	ConfigurationVersionID *uuid.UUID
+	PlanOnly               bool
+	IsDestroy              bool
+	Heartbeat              time.Duration
+}
+
+// DB is what the service needs of the database; *pgxpool.Pool satisfies it.
+type DB interface {
+	dbtx.Beginner
+	dbsqlc.DBTX
+}
+
+// Service serves the agent protocol.
+type Service struct {
+	db      DB
+	runs    *run.Service
+	configs *configversion.Service
+	objects *sealed.Store
+	hint    *Hint
+	cfg     Config
+	now     func() time.Time
+}
+
+// NewService returns a Service; hint may be shared with whatever queues runs.
+func NewService(db DB, runs *run.Service, configs *configversion.Service, objects *sealed.Store, hint *Hint, cfg Config) *Service {
+	return &Service{db: db, runs: runs, configs: configs, objects: objects, hint: hint, cfg: cfg, now: time.Now}
+}
+
+// Config returns the protocol's timings.
+func (s *Service) Config() Config { return s.cfg }
+
+// Claim long-polls for the next job: applies before plans before
+// speculative plans, oldest first.
+func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
+	deadline := s.now().Add(s.cfg.ClaimWait)
+	for {
+		woken := s.hint.Wait()
+		job, ok, err := s.tryClaim(ctx, agentName)
+		if err != nil || ok {
+			return job, err
+		}
+		left := deadline.Sub(s.now())
+		if left <= 0 {
+			return Job{}, ErrNoJob
+		}
+		timer := time.NewTimer(min(left, s.cfg.Poll))
+		select {
+		case <-woken:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return Job{}, ctx.Err()
+		}
+		timer.Stop()
+	}
+}
+
+func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, bool, error) {
+	var job Job
+	var found bool
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		found = false
+		for _, pick := range []func(context.Context) (dbsqlc.Run, error){q.RunClaimApply, q.RunClaimPlan, q.RunClaimSpeculative} {
+			r, err := pick(ctx)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if r, err = s.runs.ClaimTx(ctx, q, r); err != nil {
+				return err
+			}
+			phase := PhasePlan
+			if run.Status(r.Status) == run.StatusApplying {
+				phase = PhaseApply
+			}
+			now := s.now().UTC()
+			j, err := q.JobCreate(ctx, dbsqlc.JobCreateParams{
+				OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID, RunID: r.ID, Phase: string(phase),
+				LeaseToken: uuid.New(), LeaseExpiresAt: now.Add(s.cfg.Lease), Agent: agentName,
+			})
+			if err != nil {
+				return err
+			}
+			cred, err := org.CreateTokenTx(ctx, q, r.OrganizationID, fmt.Sprintf("%s job of run %s", phase, r.ID), org.RoleWrite,
+				org.TokenScope{WorkspaceID: &r.WorkspaceID, RunID: &r.ID, JobID: &j.ID})
+			if err != nil {
+				return err
+			}
+			job = Job{
+				ID: j.ID, RunID: r.ID, WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID, Phase: phase,
+				LeaseToken: j.LeaseToken, LeaseExpiresAt: j.LeaseExpiresAt.UTC(), Credential: cred.Secret,
+				ConfigurationVersionID: r.ConfigurationVersionID, PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy,
+				Heartbeat: s.cfg.Heartbeat,
+			}
+			found = true
+			return nil
+		}
+		return nil
+	})
+	return job, found, err
+}
+
+// live loads a job for update and checks the caller's lease.
+func (s *Service) live(ctx context.Context, q *dbsqlc.Queries, jobID, lease uuid.UUID) (dbsqlc.Job, error) {
+	j, err := q.JobGetForUpdate(ctx, jobID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return j, ErrNotFound
+	}
+	if err != nil {
+		return j, err
+	}
+	if j.Status != "running" || j.LeaseToken != lease || !j.LeaseExpiresAt.After(s.now()) {
+		return j, ErrLeaseLost
+	}
+	return j, nil
+}
+
+// Beat is a heartbeat's answer.
+type Beat struct {
+	LeaseExpiresAt time.Time
+	// Cancel: interrupt terraform gracefully and report canceled.
+	Cancel bool
+	// Stop: the run ended without the agent (force-cancel); kill terraform and exit.
+	Stop bool
+}
+
+// Heartbeat extends a live lease and says whether the run should stop.
+func (s *Service) Heartbeat(ctx context.Context, jobID, lease uuid.UUID) (Beat, error) {
+	var beat Beat
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		now := s.now().UTC()
+		j, err := q.JobExtendLease(ctx, dbsqlc.JobExtendLeaseParams{LeaseExpiresAt: now.Add(s.cfg.Lease), ID: jobID, LeaseToken: lease, Now: now})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: j.RunID, OrganizationID: j.OrganizationID})
+		if err != nil {
+			return err
+		}
+		beat = Beat{LeaseExpiresAt: j.LeaseExpiresAt.UTC(), Cancel: r.CancelRequestedAt != nil}
+		if st := run.Status(r.Status); st != run.StatusPlanning && st != run.StatusApplying {
+			// The run left this phase without the agent: nothing it does counts any more.
+			beat.Stop = true
+			_, err = q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, ID: j.ID})
+		}
+		return err
+	})
+	return beat, err
+}
+
+// MaxLogChunk bounds one log append.
+const MaxLogChunk = 1 << 20
+
+// AppendLog stores a chunk of the job's log at offset. A chunk the log
+// already holds is accepted without change, so a retried append is harmless.
+func (s *Service) AppendLog(ctx context.Context, jobID, lease uuid.UUID, offset int64, data []byte) (int64, error) {
+	if offset < 0 || len(data) > MaxLogChunk {
+		return 0, fmt.Errorf("%w: offset must be ≥ 0 and a chunk at most %d bytes", ErrInvalid, MaxLogChunk)
+	}
+	var size int64
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		j, err := s.live(ctx, q, jobID, lease)
+		if err != nil {
+			return err
+		}
+		size = j.LogSize
+		end := offset + int64(len(data))
+		switch {
+		case offset > j.LogSize:
+			return fmt.Errorf("%w: the log holds %d bytes, the chunk starts at %d", ErrLogGap, j.LogSize, offset)
+		case end <= j.LogSize:
+			return nil
+		}
+		if err := q.JobLogChunkAdd(ctx, dbsqlc.JobLogChunkAddParams{
+			JobID: j.ID, OrganizationID: j.OrganizationID, ByteOffset: j.LogSize, Data: data[j.LogSize-offset:],
+		}); err != nil {
+			return err
+		}
+		size = end
+		return q.JobSetLogSize(ctx, dbsqlc.JobSetLogSizeParams{LogSize: end, ID: j.ID})
+	})
+	return size, err
+}
+
+// Artifact names.
+const (
+	ArtifactPlanFile = "plan-file"
+	ArtifactPlanJSON = "plan-json"
+)
+
+func artifactContext(j dbsqlc.Job) envelope.Context {
+	return envelope.Context{"runplane:organization": j.OrganizationID.String(), "runplane:workspace": j.WorkspaceID.String()}
+}
+
+// PutArtifact stores a plan job's plan file or plan JSON, sealed like state.
+func (s *Service) PutArtifact(ctx context.Context, jobID, lease uuid.UUID, name string, data []byte) error {
+	if name != ArtifactPlanFile && name != ArtifactPlanJSON {
+		return fmt.Errorf("%w: artifact must be %s or %s", ErrInvalid, ArtifactPlanFile, ArtifactPlanJSON)
+	}
+	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
+	if err != nil {
+		return err
+	}
+	if Phase(j.Phase) != PhasePlan {
+		return fmt.Errorf("%w: only a plan job uploads a plan", ErrInvalid)
+	}
+	id := uuid.New()
+	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("runs/%s/%s/%s/%s", j.OrganizationID, j.RunID, name, id), artifactContext(j), data)
+	if err != nil {
+		return err
+	}
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		if _, err := s.live(ctx, q, jobID, lease); err != nil {
+			return err
+		}
+		return q.RunArtifactPut(ctx, dbsqlc.RunArtifactPutParams{
+			RunID: j.RunID, Name: name, OrganizationID: j.OrganizationID, JobID: j.ID, ID: id,
+			Sha256: obj.SHA256, Size: obj.Size, BlobKey: obj.BlobKey, KeyID: obj.KeyID, WrappedKey: obj.WrappedKey,
+		})
+	})
+}
+
+// Artifact returns a run artifact to the run's live job (the apply job
+// fetches the plan file of the plan phase).
+func (s *Service) Artifact(ctx context.Context, jobID, lease uuid.UUID, name string) ([]byte, error) {
+	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
+	if err != nil {
+		return nil, err
+	}
+	a, err := dbsqlc.New(s.db).RunArtifactGet(ctx, dbsqlc.RunArtifactGetParams{RunID: j.RunID, OrganizationID: j.OrganizationID, Name: name})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.objects.Get(ctx, sealed.Object{
+		ID: a.ID, BlobKey: a.BlobKey, SHA256: a.Sha256, Size: a.Size, KeyID: a.KeyID, WrappedKey: a.WrappedKey,
+	}, artifactContext(j))
+}
+
+// Configuration returns the job's configuration archive.
+func (s *Service) Configuration(ctx context.Context, jobID, lease uuid.UUID) ([]byte, error) {
+	q := dbsqlc.New(s.db)
+	j, err := s.live(ctx, q, jobID, lease)
+	if err != nil {
+		return nil, err
+	}
+	r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: j.RunID, OrganizationID: j.OrganizationID})
+	if err != nil {
+		return nil, err
+	}
+	if r.ConfigurationVersionID == nil {
+		return nil, fmt.Errorf("%w: the run has no configuration version; upload one to the workspace", ErrNotFound)
+	}
+	return s.configs.Download(ctx, j.OrganizationID, *r.ConfigurationVersionID)
+}
+
+// Outcome is what an agent reports when its job ends.
+type Outcome struct {
+	// Result is succeeded, failed or canceled.
+	Result string
+	Plan   run.PlanSummary
+	Error  string
+}
+
+// Finish ends a job and moves its run on, in one transaction.
+func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcome) error {
+	if len(out.Error) > 4000 {
+		out.Error = out.Error[:4000]
+	}
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		j, err := s.live(ctx, q, jobID, lease)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, ID: j.ID}); err != nil {
+			return err
+		}
+		var e run.Event
+		in := run.Input{}
+		switch {
+		case out.Result == "succeeded" && Phase(j.Phase) == PhasePlan:
+			e, in.HasChanges = run.EventPlanFinished, out.Plan.HasChanges
+			if err := s.requirePlanFile(ctx, q, j, out); err != nil {
+				return err
+			}
+			if err := q.RunSetPlanSummary(ctx, dbsqlc.RunSetPlanSummaryParams{
+				PlanAdd: ptr(int32(out.Plan.Add)), PlanChange: ptr(int32(out.Plan.Change)), PlanDestroy: ptr(int32(out.Plan.Destroy)),
+				HasChanges: &out.Plan.HasChanges, ID: j.RunID, OrganizationID: j.OrganizationID,
+			}); err != nil {
+				return err
+			}
+		case out.Result == "succeeded":
+			e = run.EventApplyFinished
+		case out.Result == "failed":
+			e = run.EventFail
+			if err := q.RunSetError(ctx, dbsqlc.RunSetErrorParams{ErrorMessage: out.Error, ID: j.RunID, OrganizationID: j.OrganizationID}); err != nil {
+				return err
+			}
+		case out.Result == "canceled":
+			e = run.EventAgentCanceled
+		default:
+			return fmt.Errorf("%w: result must be succeeded, failed or canceled", ErrInvalid)
+		}
+		_, err = s.runs.FireTx(ctx, q, j.OrganizationID, j.WorkspaceID, j.RunID, e, in)
+		return err
+	})
+	if err == nil {
+		s.runs.Queued()
+	}
+	return err
+}
+
+// requirePlanFile: a plan that an apply may follow must have left its plan file.
+func (s *Service) requirePlanFile(ctx context.Context, q *dbsqlc.Queries, j dbsqlc.Job, out Outcome) error {
+	r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: j.RunID, OrganizationID: j.OrganizationID})
+	if err != nil || r.PlanOnly || !out.Plan.HasChanges {
+		return err
+	}
+	a, err := q.RunArtifactGet(ctx, dbsqlc.RunArtifactGetParams{RunID: j.RunID, OrganizationID: j.OrganizationID, Name: ArtifactPlanFile})
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && a.JobID != j.ID) {
+		return fmt.Errorf("%w: upload this job's plan file before reporting a plan with changes", ErrInvalid)
+	}
+	return err
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Reap ends jobs whose lease expired and moves their runs on: a plan goes
+// back to the queue (or errors after its attempts), an apply errors and
+// locks the workspace. It returns how many jobs it reaped.
+func (s *Service) Reap(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	ids, err := dbsqlc.New(s.db).JobListExpired(ctx, dbsqlc.JobListExpiredParams{Now: now, MaxRows: 500})
+	if err != nil {
+		return 0, err
+	}
+	reaped := 0
+	for _, id := range ids {
+		err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+			j, err := q.JobGetForUpdate(ctx, id)
+			if err != nil {
+				return err
+			}
+			if j.Status != "running" || j.LeaseExpiresAt.After(now) {
+				return nil
+			}
+			if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "lost", Now: &now, ID: j.ID}); err != nil {
+				return err
+			}
+			e := run.EventPlanLeaseExpired
+			if Phase(j.Phase) == PhaseApply {
+				e = run.EventApplyLeaseExpired
+			}
+			r, err := s.runs.FireTx(ctx, q, j.OrganizationID, j.WorkspaceID, j.RunID, e, run.Input{})
+			if errors.Is(err, run.ErrTransition) {
+				// The run already moved on (canceled, force-canceled): only the job ends.
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			reaped++
+			if run.Status(r.Status) == run.StatusErrored {
+				return q.RunSetError(ctx, dbsqlc.RunSetErrorParams{
+					ErrorMessage: fmt.Sprintf("the %s agent stopped heartbeating; its lease expired at %s", j.Phase, j.LeaseExpiresAt.UTC().Format(time.RFC3339)),
+					ID:           j.RunID, OrganizationID: j.OrganizationID,
+				})
+			}
+			return nil
+		})
+		if err != nil {
+			return reaped, err
+		}
+	}
+	if reaped > 0 {
+		s.runs.Queued()
+	}
+	return reaped, nil
+}
+
+// Logs returns the log of a run's latest job of a phase.
+func (s *Service) Logs(ctx context.Context, orgID, runID uuid.UUID, phase Phase) ([]byte, error) {
+	q := dbsqlc.New(s.db)
+	j, err := q.JobLatestByRunPhase(ctx, dbsqlc.JobLatestByRunPhaseParams{RunID: runID, OrganizationID: orgID, Phase: string(phase)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return []byte{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := q.JobLogRead(ctx, dbsqlc.JobLogReadParams{JobID: j.ID, OrganizationID: orgID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, j.LogSize)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, nil
+}

@@ -1,0 +1,254 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/run"
+)
+
+// The agent protocol, /api/agent/v1 (docs/agent-protocol.md). Agents
+// authenticate with the site's agent token; job calls also carry the
+// job's lease token in X-Runplane-Lease.
+
+const leaseHeader = "X-Runplane-Lease"
+
+func (a *api) agentAuth(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(secret)))
+		var err error
+		if a.AgentToken == "" || subtle.ConstantTimeCompare(got[:], a.agentHash[:]) != 1 {
+			err = errorf(http.StatusUnauthorized, "unauthorized", "send the agent token as 'Authorization: Bearer <token>'")
+		} else {
+			err = h(w, r)
+		}
+		if err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+type jobJSON struct {
+	ID                     uuid.UUID  `json:"id"`
+	RunID                  uuid.UUID  `json:"run_id"`
+	WorkspaceID            uuid.UUID  `json:"workspace_id"`
+	Phase                  string     `json:"phase"`
+	LeaseToken             uuid.UUID  `json:"lease_token"`
+	LeaseExpiresAt         time.Time  `json:"lease_expires_at"`
+	Credential             string     `json:"credential"`
+	ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
+	PlanOnly               bool       `json:"plan_only"`
+	IsDestroy              bool       `json:"is_destroy"`
+	HeartbeatSeconds       float64    `json:"heartbeat_seconds"`
+}
+
+func (a *api) agentClaim(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Agent string `json:"agent"`
+	}
+	if err := decode(w, r, &body, true); err != nil {
+		return err
+	}
+	if len(body.Agent) > 200 {
+		return errorf(http.StatusBadRequest, "invalid_request", "agent name is longer than 200 characters")
+	}
+	j, err := a.Agents.Claim(r.Context(), body.Agent)
+	if errors.Is(err, agent.ErrNoJob) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, jobJSON{
+		ID: j.ID, RunID: j.RunID, WorkspaceID: j.WorkspaceID, Phase: string(j.Phase), LeaseToken: j.LeaseToken,
+		LeaseExpiresAt: j.LeaseExpiresAt, Credential: j.Credential, ConfigurationVersionID: j.ConfigurationVersionID,
+		PlanOnly: j.PlanOnly, IsDestroy: j.IsDestroy, HeartbeatSeconds: j.Heartbeat.Seconds(),
+	})
+	return nil
+}
+
+// jobLease reads the job id from the path and the lease from its header.
+func jobLease(r *http.Request) (uuid.UUID, uuid.UUID, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	lease, err := uuid.Parse(r.Header.Get(leaseHeader))
+	if err != nil {
+		return uuid.Nil, uuid.Nil, errorf(http.StatusConflict, "lease_lost", "send the job's lease token in "+leaseHeader)
+	}
+	return id, lease, nil
+}
+
+func (a *api) agentHeartbeat(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	beat, err := a.Agents.Heartbeat(r.Context(), id, lease)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lease_expires_at": beat.LeaseExpiresAt, "cancel": beat.Cancel, "stop": beat.Stop})
+	return nil
+}
+
+func (a *api) agentLogs(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	offset, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid_request", "?offset= must be the chunk's byte offset in the log")
+	}
+	data, err := readBody(w, r, agent.MaxLogChunk)
+	if err != nil {
+		return err
+	}
+	size, err := a.Agents.AppendLog(r.Context(), id, lease, offset, data)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"log_size": size})
+	return nil
+}
+
+func (a *api) agentPutArtifact(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	data, err := readBody(w, r, 200<<20)
+	if err != nil {
+		return err
+	}
+	if err := a.Agents.PutArtifact(r.Context(), id, lease, r.PathValue("name"), data); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "stored"})
+	return nil
+}
+
+func (a *api) agentGetArtifact(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	data, err := a.Agents.Artifact(r.Context(), id, lease, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeBytes(w, "application/octet-stream", data)
+	return nil
+}
+
+func (a *api) agentConfiguration(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	data, err := a.Agents.Configuration(r.Context(), id, lease)
+	if err != nil {
+		return err
+	}
+	writeBytes(w, "application/gzip", data)
+	return nil
+}
+
+func writeBytes(w http.ResponseWriter, contentType string, data []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+}
+
+func (a *api) agentFinish(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Result string `json:"result"`
+		Plan   *struct {
+			Add        int  `json:"add"`
+			Change     int  `json:"change"`
+			Destroy    int  `json:"destroy"`
+			HasChanges bool `json:"has_changes"`
+		} `json:"plan"`
+		Error string `json:"error"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		return err
+	}
+	out := agent.Outcome{Result: body.Result, Error: body.Error}
+	if body.Plan != nil {
+		out.Plan = run.PlanSummary{Add: body.Plan.Add, Change: body.Plan.Change, Destroy: body.Plan.Destroy, HasChanges: body.Plan.HasChanges}
+	}
+	if err := a.Agents.Finish(r.Context(), id, lease, out); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "finished"})
+	return nil
+}
+
+// uploadConfiguration stores a tar.gz of Terraform files for the workspace.
+func (a *api) uploadConfiguration(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleWrite); err != nil {
+		return err
+	}
+	data, err := readBody(w, r, configversion.MaxSize)
+	if err != nil {
+		return err
+	}
+	v, err := a.Configs.Upload(r.Context(), p.OrgID, id, &p.TokenID, data)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": v.ID, "workspace_id": v.WorkspaceID, "sha256": v.SHA256, "size": v.Size, "created_at": v.CreatedAt,
+	})
+	return nil
+}
+
+func (a *api) runLogs(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := need(p, org.RoleRead); err != nil {
+		return err
+	}
+	phase := agent.Phase(r.URL.Query().Get("phase"))
+	if phase == "" {
+		phase = agent.PhasePlan
+	}
+	if phase != agent.PhasePlan && phase != agent.PhaseApply {
+		return errorf(http.StatusBadRequest, "invalid_request", "phase must be plan or apply")
+	}
+	if _, err := a.Runs.Get(r.Context(), p.OrgID, id); err != nil {
+		return err
+	}
+	logs, err := a.Agents.Logs(r.Context(), p.OrgID, id, phase)
+	if err != nil {
+		return err
+	}
+	writeBytes(w, "text/plain; charset=utf-8", logs)
+	return nil
+}
