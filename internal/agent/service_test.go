@@ -1,0 +1,314 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/blob"
+	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/sealed"
+	"github.com/runplane/runplane/internal/workspace"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+type fixture struct {
+	t      *testing.T
+	ctx    context.Context
+	agents *agent.Service
+	runs   *run.Service
+	orgs   *org.Service
+	ws     *workspace.Service
+	orgID  uuid.UUID
+}
+
+func setup(t *testing.T, lease time.Duration) *fixture {
+	t.Helper()
+	pool := pgtest.New(t)
+	dir := t.TempDir()
+	blobs, err := blob.NewFolder(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := envelope.OpenLocalKey(filepath.Join(dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := sealed.New(blobs, keys)
+	ctx := context.Background()
+	orgs := org.NewService(pool, "admin")
+	o, err := orgs.Create(ctx, "acme", org.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := run.NewService(pool, run.Config{MaxPlanAttempts: 2, ForceCancelCoolOff: 0})
+	hint := agent.NewHint()
+	runs.OnQueued(hint.Notify)
+	cfg := agent.Config{Lease: lease, Heartbeat: lease / 4, ClaimWait: 100 * time.Millisecond, Poll: 20 * time.Millisecond}
+	return &fixture{
+		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID,
+		agents: agent.NewService(pool, runs, configversion.NewService(pool, objects), objects, hint, cfg),
+	}
+}
+
+func (f *fixture) workspace(name string) uuid.UUID {
+	f.t.Helper()
+	w, err := f.ws.Create(f.ctx, f.orgID, workspace.CreateOptions{Name: name})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return w.ID
+}
+
+func (f *fixture) newRun(ws uuid.UUID, opts run.CreateOptions) run.Run {
+	f.t.Helper()
+	r, err := f.runs.Create(f.ctx, f.orgID, ws, opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) claim() agent.Job {
+	f.t.Helper()
+	j, err := f.agents.Claim(f.ctx, "test")
+	if err != nil {
+		f.t.Fatalf("claim: %v", err)
+	}
+	return j
+}
+
+func (f *fixture) status(id uuid.UUID) run.Run {
+	f.t.Helper()
+	r, err := f.runs.Get(f.ctx, f.orgID, id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) planWithChanges(j agent.Job) {
+	f.t.Helper()
+	if err := f.agents.PutArtifact(f.ctx, j.ID, j.LeaseToken, agent.ArtifactPlanFile, []byte("plan bytes")); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded", Plan: run.PlanSummary{Add: 2, HasChanges: true}}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// The whole protocol for one run: plan job, logs, plan file, confirm,
+// apply job reading that plan file, applied. Stale leases change nothing.
+func TestProtocolCarriesARunToApplied(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	r := f.newRun(f.workspace("net"), run.CreateOptions{})
+	j := f.claim()
+	if j.RunID != r.ID || j.Phase != agent.PhasePlan || f.status(r.ID).Status != run.StatusPlanning {
+		t.Fatalf("claimed %+v", j)
+	}
+	if _, err := f.agents.Claim(f.ctx, "second"); !errors.Is(err, agent.ErrNoJob) {
+		t.Fatalf("second claim: %v", err)
+	}
+	stale := uuid.New()
+	if _, err := f.agents.Heartbeat(f.ctx, j.ID, stale); !errors.Is(err, agent.ErrLeaseLost) {
+		t.Fatalf("stale heartbeat: %v", err)
+	}
+	for _, c := range []struct {
+		offset int64
+		data   string
+		size   int64
+		err    error
+	}{
+		{0, "hello ", 6, nil},
+		{0, "hello ", 6, nil}, // retried chunk
+		{3, "lo world", 11, nil},
+		{20, "gap", 11, agent.ErrLogGap},
+	} {
+		size, err := f.agents.AppendLog(f.ctx, j.ID, j.LeaseToken, c.offset, []byte(c.data))
+		if !errors.Is(err, c.err) || (err == nil && size != c.size) {
+			t.Fatalf("append %q at %d: size %d err %v", c.data, c.offset, size, err)
+		}
+	}
+	if _, err := f.agents.AppendLog(f.ctx, j.ID, stale, 11, []byte("zombie")); !errors.Is(err, agent.ErrLeaseLost) {
+		t.Fatalf("stale append: %v", err)
+	}
+	if logs, _ := f.agents.Logs(f.ctx, f.orgID, r.ID, agent.PhasePlan); string(logs) != "hello world" {
+		t.Fatalf("logs %q", logs)
+	}
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded", Plan: run.PlanSummary{HasChanges: true}}); !errors.Is(err, agent.ErrInvalid) {
+		t.Fatalf("plan with changes but no plan file: %v", err)
+	}
+	f.planWithChanges(j)
+	if got := f.status(r.ID); got.Status != run.StatusPlanned || got.Plan == nil || got.Plan.Add != 2 {
+		t.Fatalf("after plan: %+v", got)
+	}
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); !errors.Is(err, agent.ErrLeaseLost) {
+		t.Fatalf("finishing twice: %v", err)
+	}
+	if _, err := f.runs.Fire(f.ctx, f.orgID, r.ID, run.EventConfirm, run.Input{}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.claim()
+	if a.Phase != agent.PhaseApply || a.RunID != r.ID {
+		t.Fatalf("apply job %+v", a)
+	}
+	if plan, err := f.agents.Artifact(f.ctx, a.ID, a.LeaseToken, agent.ArtifactPlanFile); err != nil || string(plan) != "plan bytes" {
+		t.Fatalf("apply reads the plan: %q %v", plan, err)
+	}
+	if err := f.agents.Finish(f.ctx, a.ID, a.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.status(r.ID); got.Status != run.StatusApplied {
+		t.Fatalf("after apply: %s", got.Status)
+	}
+}
+
+// A lost plan agent: the run is queued again for a new agent until the
+// attempts run out; the old lease and its credential are dead.
+func TestReapedPlanIsRetriedThenErrors(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 150*time.Millisecond)
+	ws := f.workspace("net")
+	r := f.newRun(ws, run.CreateOptions{})
+	next := f.newRun(ws, run.CreateOptions{})
+	first := f.claim()
+	if p, err := f.orgs.Authenticate(f.ctx, first.Credential); err != nil || p.RunID == nil || *p.RunID != r.ID {
+		t.Fatalf("live job credential: %+v %v", p, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n, err := f.agents.Reap(f.ctx); err != nil || n != 1 {
+		t.Fatalf("reap: %d %v", n, err)
+	}
+	if got := f.status(r.ID); got.Status != run.StatusPlanQueued {
+		t.Fatalf("after first reap: %s", got.Status)
+	}
+	if _, err := f.orgs.Authenticate(f.ctx, first.Credential); !errors.Is(err, org.ErrUnauthorized) {
+		t.Fatalf("reaped job's credential still works: %v", err)
+	}
+	if err := f.agents.Finish(f.ctx, first.ID, first.LeaseToken, agent.Outcome{Result: "succeeded"}); !errors.Is(err, agent.ErrLeaseLost) {
+		t.Fatalf("zombie finish: %v", err)
+	}
+	f.claim()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := f.agents.Reap(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := f.status(r.ID)
+	if got.Status != run.StatusErrored || got.Error == "" {
+		t.Fatalf("after the last attempt: %s %q", got.Status, got.Error)
+	}
+	if f.status(next.ID).Status != run.StatusPlanQueued {
+		t.Fatal("the next run was not admitted when the errored run released the workspace")
+	}
+}
+
+// A lost apply agent: the run errors and the workspace locks for a person.
+func TestReapedApplyErrorsAndLocksTheWorkspace(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 150*time.Millisecond)
+	ws := f.workspace("net")
+	r := f.newRun(ws, run.CreateOptions{})
+	f.planWithChanges(f.claim())
+	if _, err := f.runs.Fire(f.ctx, f.orgID, r.ID, run.EventConfirm, run.Input{}); err != nil {
+		t.Fatal(err)
+	}
+	f.claim()
+	next := f.newRun(ws, run.CreateOptions{})
+	time.Sleep(200 * time.Millisecond)
+	if _, err := f.agents.Reap(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.status(r.ID); got.Status != run.StatusErrored {
+		t.Fatalf("after reap: %s", got.Status)
+	}
+	w, err := f.ws.Get(f.ctx, f.orgID, ws)
+	if err != nil || !w.Locked || w.LockReason != run.ApplyInterruptedReason {
+		t.Fatalf("workspace %+v %v", w, err)
+	}
+	if got := f.status(next.ID); got.Status != run.StatusPending || got.WaitReason != run.WaitWorkspaceLocked {
+		t.Fatalf("next run %s %s", got.Status, got.WaitReason)
+	}
+}
+
+func TestHeartbeatCarriesCancelAndForceCancel(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	r := f.newRun(f.workspace("net"), run.CreateOptions{})
+	j := f.claim()
+	if beat, err := f.agents.Heartbeat(f.ctx, j.ID, j.LeaseToken); err != nil || beat.Cancel || beat.Stop {
+		t.Fatalf("first beat %+v %v", beat, err)
+	}
+	if _, err := f.runs.Fire(f.ctx, f.orgID, r.ID, run.EventCancel, run.Input{}); err != nil {
+		t.Fatal(err)
+	}
+	if beat, err := f.agents.Heartbeat(f.ctx, j.ID, j.LeaseToken); err != nil || !beat.Cancel {
+		t.Fatalf("beat after cancel %+v %v", beat, err)
+	}
+	if _, err := f.runs.Fire(f.ctx, f.orgID, r.ID, run.EventForceCancel, run.Input{}); err != nil {
+		t.Fatal(err)
+	}
+	if beat, err := f.agents.Heartbeat(f.ctx, j.ID, j.LeaseToken); err != nil || !beat.Stop {
+		t.Fatalf("beat after force-cancel %+v %v", beat, err)
+	}
+	if _, err := f.agents.Heartbeat(f.ctx, j.ID, j.LeaseToken); !errors.Is(err, agent.ErrLeaseLost) {
+		t.Fatalf("the job lives on after force-cancel: %v", err)
+	}
+	if f.status(r.ID).Status != run.StatusForceCanceled {
+		t.Fatal("not force-canceled")
+	}
+}
+
+// Many agents claim at once: every queued run is claimed exactly once.
+func TestConcurrentClaimsNeverShareARun(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	const runs, agents = 40, 16
+	want := map[uuid.UUID]bool{}
+	for i := range runs {
+		want[f.newRun(f.workspace("w"+uuid.NewString()[:8]), run.CreateOptions{PlanOnly: i%3 == 0}).ID] = true
+	}
+	var mu sync.Mutex
+	got := map[uuid.UUID]int{}
+	var wg sync.WaitGroup
+	for range agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j, err := f.agents.Claim(f.ctx, "racer")
+				if errors.Is(err, agent.ErrNoJob) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				got[j.RunID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != runs {
+		t.Fatalf("%d runs claimed, want %d", len(got), runs)
+	}
+	for id, n := range got {
+		if n != 1 || !want[id] {
+			t.Fatalf("run %s claimed %d times", id, n)
+		}
+	}
+}
