@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,14 +24,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
+	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/runner"
 )
 
 const usage = `usage: runplane <command>
 
 commands:
-  server    run the platform in one process (API, scheduler) on embedded defaults
+  server    run the platform in one process (API, scheduler, agent launcher) on embedded defaults
+  agent     claim one job from RUNPLANE_URL and run terraform for it (what runplane-agent does)
   migrate   apply database migrations to DATABASE_URL
 
 environment:
@@ -42,6 +47,13 @@ environment:
   RUNPLANE_S3_ENDPOINT  S3-compatible endpoint (path-style), for servers other than AWS
   RUNPLANE_KMS_KEY_ID   wrap state data keys with this KMS key instead of the local key file
   RUNPLANE_KMS_ENDPOINT KMS-compatible endpoint, for servers other than AWS
+  RUNPLANE_AGENT_TOKEN  the agents' secret; generated into the data folder when unset
+  RUNPLANE_AGENT_POOL_SIZE  agents the server may run at once (default 4; 0: none, agents run elsewhere)
+  RUNPLANE_TERRAFORM    terraform binary the agents run (default: terraform on PATH)
+  RUNPLANE_AGENT_LEASE  how long a silent agent keeps its job (default 20s)
+  RUNPLANE_AGENT_HEARTBEAT  how often agents heartbeat (default 5s)
+  RUNPLANE_TICK_INTERVAL    scheduler tick: lease reaping, stranded admissions (default 5s)
+  RUNPLANE_URL          (agent) the server to claim from
 `
 
 func main() {
@@ -54,6 +66,8 @@ func main() {
 		err = serve(ctx)
 	case "migrate":
 		err = migrate(ctx)
+	case "agent":
+		err = runner.Run(ctx, runner.ConfigFromEnv(os.Getenv))
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		if cmd != "" && cmd != "help" && cmd != "-h" && cmd != "--help" {
@@ -118,13 +132,27 @@ func serve(ctx context.Context) error {
 		}()
 		databaseURL = cluster.URL("postgres")
 	}
-	adminToken, err := adminToken(dataDir)
+	adminToken, err := secret(dataDir, "RUNPLANE_ADMIN_TOKEN", "admin-token", "rpadmin_", "Site-admin token")
+	if err != nil {
+		return err
+	}
+	agentToken, err := secret(dataDir, "RUNPLANE_AGENT_TOKEN", "agent-token", "rpagent_", "")
+	if err != nil {
+		return err
+	}
+	pool, err := strconv.Atoi(env("RUNPLANE_AGENT_POOL_SIZE", "4"))
+	if err != nil || pool < 0 {
+		return fmt.Errorf("RUNPLANE_AGENT_POOL_SIZE must be a whole number ≥ 0")
+	}
+	timings, err := timingsFromEnv()
 	if err != nil {
 		return err
 	}
 	storage := platform.StorageFromEnv(os.Getenv)
 	storage.DataDir = dataDir
-	p, err := platform.Open(ctx, platform.Config{DatabaseURL: databaseURL, AdminToken: adminToken, Storage: storage})
+	p, err := platform.Open(ctx, platform.Config{
+		DatabaseURL: databaseURL, AdminToken: adminToken, AgentToken: agentToken, Storage: storage, Agent: timings.agent,
+	})
 	if err != nil {
 		return err
 	}
@@ -138,7 +166,25 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	srv := &http.Server{Handler: p.Handler, ReadHeaderTimeout: 10 * time.Second}
-	go tickLoop(ctx, p)
+	go tickLoop(ctx, p, timings.tick)
+	if pool > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		launcher := &runner.Launcher{
+			Pool: pool, Claimable: p.Agents.Claimable, Woken: p.Agents.Woken,
+			Command: func() *exec.Cmd {
+				cmd := exec.Command(self, "agent")
+				cmd.Env = append(os.Environ(), "RUNPLANE_URL=http://"+ln.Addr().String(), "RUNPLANE_AGENT_TOKEN="+agentToken,
+					"RUNPLANE_AGENT_CLAIM_WAIT=5s")
+				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+				return cmd
+			},
+		}
+		go launcher.Run(ctx)
+		slog.Info("agent launcher running", "pool", pool)
+	}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -152,11 +198,37 @@ func serve(ctx context.Context) error {
 	return nil
 }
 
-// tickInterval: the tick is only a safety net; events admit runs at once.
-const tickInterval = 5 * time.Second
+type timings struct {
+	agent agent.Config
+	tick  time.Duration
+}
 
-func tickLoop(ctx context.Context, p *platform.Platform) {
-	t := time.NewTicker(tickInterval)
+// timingsFromEnv reads RUNPLANE_AGENT_LEASE, RUNPLANE_AGENT_HEARTBEAT and
+// RUNPLANE_TICK_INTERVAL. The defaults notice a lost agent within 25 s: a
+// 20 s lease plus a 5 s tick (the tick is only a safety net for admission;
+// events admit runs at once).
+func timingsFromEnv() (timings, error) {
+	t := timings{agent: agent.DefaultConfig, tick: 5 * time.Second}
+	for _, v := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"RUNPLANE_AGENT_LEASE", &t.agent.Lease}, {"RUNPLANE_AGENT_HEARTBEAT", &t.agent.Heartbeat}, {"RUNPLANE_TICK_INTERVAL", &t.tick}} {
+		if s := os.Getenv(v.name); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				return t, fmt.Errorf("%s must be a positive duration such as 20s", v.name)
+			}
+			*v.dst = d
+		}
+	}
+	if t.agent.Heartbeat >= t.agent.Lease {
+		return t, fmt.Errorf("RUNPLANE_AGENT_HEARTBEAT (%s) must be shorter than RUNPLANE_AGENT_LEASE (%s)", t.agent.Heartbeat, t.agent.Lease)
+	}
+	return t, nil
+}
+
+func tickLoop(ctx context.Context, p *platform.Platform, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -165,32 +237,33 @@ func tickLoop(ctx context.Context, p *platform.Platform) {
 		case <-t.C:
 			if res, err := p.Tick(ctx); err != nil && ctx.Err() == nil {
 				slog.Error("tick failed", "err", err)
-			} else if res.Admitted > 0 {
-				slog.Info("tick admitted runs a lost event left behind", "admitted", res.Admitted)
+			} else if res.Admitted > 0 || res.Reaped > 0 {
+				slog.Info("tick repaired", "admitted", res.Admitted, "reaped_leases", res.Reaped)
 			}
 		}
 	}
 }
 
-// adminToken returns RUNPLANE_ADMIN_TOKEN, or the one generated on the first
-// start and kept in the data folder, printing it when it is new.
-func adminToken(dataDir string) (string, error) {
-	if t := os.Getenv("RUNPLANE_ADMIN_TOKEN"); t != "" {
+// secret returns the variable's value, or the one generated on the first
+// start and kept in the data folder; announce, when set, prints a new one.
+func secret(dataDir, variable, file, prefix, announce string) (string, error) {
+	if t := os.Getenv(variable); t != "" {
 		return t, nil
 	}
-	path := filepath.Join(dataDir, "admin-token")
+	path := filepath.Join(dataDir, file)
 	if b, err := os.ReadFile(path); err == nil {
-		slog.Info("using the site-admin token generated earlier", "file", path)
 		return strings.TrimSpace(string(b)), nil
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
 	}
-	token := "rpadmin_" + base64.RawURLEncoding.EncodeToString(raw)
+	token := prefix + base64.RawURLEncoding.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(os.Stderr, "\nSite-admin token (shown once, kept in %s):\n\n    %s\n\n", path, token)
+	if announce != "" {
+		fmt.Fprintf(os.Stderr, "\n%s (shown once, kept in %s):\n\n    %s\n\n", announce, path, token)
+	}
 	return token, nil
 }

@@ -99,6 +99,15 @@ func NewService(db DB, runs *run.Service, configs *configversion.Service, object
 // Config returns the protocol's timings.
 func (s *Service) Config() Config { return s.cfg }
 
+// Woken returns a channel closed when work may have been queued in this process.
+func (s *Service) Woken() <-chan struct{} { return s.hint.Wait() }
+
+// Claimable counts jobs waiting for an agent, up to max.
+func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
+	n, err := dbsqlc.New(s.db).RunCountClaimable(ctx, int32(max))
+	return int(n), err
+}
+
 // Claim long-polls for the next job: applies before plans before
 // speculative plans, oldest first.
 func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {

@@ -1,0 +1,27 @@
+// Command runplane-agent claims one job from a Runplane server, runs the
+// real terraform for it and exits: the ephemeral, one-per-run agent.
+// Settings come from the environment: RUNPLANE_URL, RUNPLANE_AGENT_TOKEN,
+// RUNPLANE_TERRAFORM (default terraform on PATH), RUNPLANE_AGENT_NAME,
+// RUNPLANE_AGENT_CLAIM_WAIT (how long to wait for a job, default 1m).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/runplane/runplane/internal/runner"
+)
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runner.Run(ctx, runner.ConfigFromEnv(os.Getenv)); err != nil {
+		fmt.Fprintln(os.Stderr, "runplane-agent:", err)
+		os.Exit(1)
+	}
+}

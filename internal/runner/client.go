@@ -1,0 +1,111 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// errLeaseLost: the server answered 409 lease_lost; the job is gone.
+var errLeaseLost = errors.New("lease lost")
+
+// client speaks the agent protocol.
+type client struct {
+	base, token string
+	http        *http.Client
+}
+
+type job struct {
+	ID               string  `json:"id"`
+	RunID            string  `json:"run_id"`
+	WorkspaceID      string  `json:"workspace_id"`
+	Phase            string  `json:"phase"`
+	LeaseToken       string  `json:"lease_token"`
+	Credential       string  `json:"credential"`
+	PlanOnly         bool    `json:"plan_only"`
+	IsDestroy        bool    `json:"is_destroy"`
+	HeartbeatSeconds float64 `json:"heartbeat_seconds"`
+}
+
+// call sends one request; lease is the job's lease token, or "" for claim.
+func (c *client) call(ctx context.Context, method, path, lease string, body []byte, out any) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if lease != "" {
+		req.Header.Set("X-Runplane-Lease", lease)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	if resp.StatusCode == http.StatusConflict && bytes.Contains(raw, []byte(`"lease_lost"`)) {
+		return resp.StatusCode, raw, errLeaseLost
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, raw, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, raw, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, raw, nil
+}
+
+// retry repeats a call that failed for a reason other than a definite
+// answer (network errors, 5xx), so a server restart does not lose the job.
+func (c *client) retry(ctx context.Context, method, path, lease string, body []byte, out any) ([]byte, error) {
+	var lastErr error
+	for attempt := range 6 {
+		status, raw, err := c.call(ctx, method, path, lease, body, out)
+		if err == nil || errors.Is(err, errLeaseLost) || (status >= 400 && status < 500) {
+			return raw, err
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+	return nil, lastErr
+}
+
+// claim long-polls until a job arrives or wait passes.
+func (c *client) claim(ctx context.Context, name string, wait time.Duration) (*job, error) {
+	body, _ := json.Marshal(map[string]string{"agent": name})
+	deadline := time.Now().Add(wait)
+	for {
+		var j job
+		status, _, err := c.call(ctx, "POST", "/api/agent/v1/claim", "", body, &j)
+		if err == nil && status == http.StatusOK {
+			return &j, nil
+		}
+		if err != nil && (status == http.StatusUnauthorized || status == http.StatusBadRequest) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
