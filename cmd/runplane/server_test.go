@@ -1,0 +1,508 @@
+package main
+
+// End-to-end tests: the real `runplane server` binary with its agent
+// launcher, real agent processes and the real terraform binary, driven
+// through the API. Crash tests kill, stop and resume agent processes.
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/pgtest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rp-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "runplane")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building runplane: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	code := pgtest.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	adminSecret = "e2e-admin"
+	agentSecret = "e2e-agent"
+)
+
+type server struct {
+	t     *testing.T
+	base  string
+	token string // the organization admin's
+	pool  *pgxpool.Pool
+	orgID uuid.UUID
+	log   *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var listening = regexp.MustCompile(`runplane server listening" addr=(http://\S+)`)
+
+// startServer runs `runplane server` on a fresh database with short leases
+// and ticks, terraform (or wrapper) as its agents' terraform.
+func startServer(t *testing.T, terraform string) *server {
+	t.Helper()
+	if _, err := exec.LookPath("terraform"); err != nil {
+		t.Fatal("terraform is not on PATH: the end-to-end tests run the real terraform binary")
+	}
+	pool := pgtest.New(t)
+	cmd := exec.Command(binary, "server")
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+pool.Config().ConnString(), "RUNPLANE_DATA_DIR="+t.TempDir(), "RUNPLANE_ADDR=127.0.0.1:0",
+		"RUNPLANE_ADMIN_TOKEN="+adminSecret, "RUNPLANE_AGENT_TOKEN="+agentSecret, "RUNPLANE_AGENT_POOL_SIZE=3",
+		"RUNPLANE_AGENT_LEASE=2s", "RUNPLANE_AGENT_HEARTBEAT=400ms", "RUNPLANE_TICK_INTERVAL=300ms",
+		"RUNPLANE_TERRAFORM="+terraform,
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	log := &lockedBuffer{}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			fmt.Fprintln(log, sc.Text())
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	s := &server{t: t, pool: pool, log: log}
+	select {
+	case s.base = <-addr:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not start:\n%s", log)
+	}
+	s.token = adminSecret
+	s.do("POST", "/api/v1/organizations", `{"name":"acme"}`, 201)
+	s.token = s.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"e2e","role":"admin"}`, 201)["token"].(string)
+	p, err := org.NewService(pool, adminSecret).Authenticate(context.Background(), s.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.orgID = p.OrgID
+	return s
+}
+
+func (s *server) request(method, path string, body io.Reader, want int) []byte {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.base+path, body)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		s.t.Fatalf("%s %s: %d, want %d: %s\nserver log:\n%s", method, path, resp.StatusCode, want, raw, s.log)
+	}
+	return raw
+}
+
+func (s *server) do(method, path, body string, want int) map[string]any {
+	s.t.Helper()
+	var out map[string]any
+	if raw := s.request(method, path, strings.NewReader(body), want); len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			s.t.Fatalf("%s %s: %s", method, path, raw)
+		}
+	}
+	return out
+}
+
+// workspace creates a workspace with a configuration of the given files.
+func (s *server) workspace(name string, autoApply bool, files map[string]string) string {
+	s.t.Helper()
+	id := s.do("POST", "/api/v1/organizations/acme/workspaces", fmt.Sprintf(`{"name":%q,"auto_apply":%v}`, name, autoApply), 201)["id"].(string)
+	s.request("POST", "/api/v1/workspaces/"+id+"/configuration-versions", bytes.NewReader(tarGz(s.t, files)), 201)
+	return id
+}
+
+func (s *server) run(ws, body string) string {
+	s.t.Helper()
+	return s.do("POST", "/api/v1/workspaces/"+ws+"/runs", body, 201)["id"].(string)
+}
+
+// wait polls a run until its status is one of want.
+func (s *server) wait(runID string, timeout time.Duration, want ...string) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := s.do("GET", "/api/v1/runs/"+runID, "", 200)
+		for _, w := range want {
+			if r["status"] == w {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("run %s is %v (%v), want %v after %s\nserver log:\n%s", runID, r["status"], r["error"], want, timeout, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) logs(runID, phase string) string {
+	return string(s.request("GET", "/api/v1/runs/"+runID+"/logs?phase="+phase, nil, 200))
+}
+
+// jobs lists a run's jobs, oldest first.
+func (s *server) jobs(runID string) []dbsqlc.Job {
+	s.t.Helper()
+	jobs, err := dbsqlc.New(s.pool).JobListByRun(context.Background(), dbsqlc.JobListByRunParams{RunID: uuid.MustParse(runID), OrganizationID: s.orgID})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return jobs
+}
+
+// agentPID waits for the run's latest job to be claimed and returns the agent's pid.
+func (s *server) agentPID(runID string, jobs int) int {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if js := s.jobs(runID); len(js) >= jobs {
+			name := js[jobs-1].Agent
+			pid, err := strconv.Atoi(name[strings.LastIndex(name, "/")+1:])
+			if err != nil {
+				s.t.Fatalf("agent name %q has no pid", name)
+			}
+			return pid
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no job %d for run %s\n%s", jobs, runID, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func tarGz(t *testing.T, files map[string]string) []byte {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(body))
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+const networkTF = `
+resource "terraform_data" "net" {
+  input = "10.0.0.0/16"
+}
+
+output "cidr" {
+  value = terraform_data.net.output
+}
+`
+
+// slowTerraform is terraform behind a wrapper that, once armed, sleeps
+// before the next plan: a plan long enough to cancel or to kill its agent
+// during. The plan after it (a new agent's) runs at once. arm returns a
+// function that waits until a plan is in that sleep.
+func slowTerraform(t *testing.T) (path string, arm func() (sleeping func())) {
+	t.Helper()
+	real, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Fatal("terraform is not on PATH")
+	}
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "slow-plan")
+	path = filepath.Join(dir, "terraform")
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = plan ] && [ -f %q ]; then rm -f %q; sleep 60; fi\nexec %q \"$@\"\n", mark, mark, real)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, func() func() {
+		if err := os.WriteFile(mark, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			deadline := time.Now().Add(time.Minute)
+			for {
+				if _, err := os.Stat(mark); os.IsNotExist(err) {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no plan reached the slow wrapper within a minute")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// A run goes plan → confirm → apply with the real terraform; the state
+// version is recorded against it, logs are readable, and the run queued
+// behind it starts by itself when it finishes.
+func TestRunPlansConfirmsAndApplies(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := s.workspace("network", false, map[string]string{"main.tf": networkTF})
+	first := s.run(ws, `{"message":"first"}`)
+	planned := s.wait(first, time.Minute, "planned")
+	if plan := planned["plan"].(map[string]any); plan["add"] != float64(1) || plan["has_changes"] != true {
+		t.Fatalf("plan summary %v", plan)
+	}
+	second := s.run(ws, `{"message":"second"}`)
+	if r := s.do("GET", "/api/v1/runs/"+second, "", 200); r["status"] != "pending" || r["wait_reason"] != "workspace_busy" {
+		t.Fatalf("second run %v %v", r["status"], r["wait_reason"])
+	}
+	s.do("POST", "/api/v1/runs/"+first+"/actions/confirm", "", 200)
+	s.wait(first, time.Minute, "applied")
+	cur := s.do("GET", "/api/v1/workspaces/"+ws+"/current-state-version", "", 200)
+	if cur["run_id"] != first {
+		t.Fatalf("state version written by %v, want run %s", cur["run_id"], first)
+	}
+	if outs := s.do("GET", "/api/v1/workspaces/"+ws+"/outputs", "", 200)["items"].([]any); len(outs) != 1 || outs[0].(map[string]any)["value"] != "10.0.0.0/16" {
+		t.Fatalf("outputs %v", outs)
+	}
+	if l := s.logs(first, "plan"); !strings.Contains(l, "Plan: 1 to add, 0 to change, 0 to destroy") {
+		t.Fatalf("plan log:\n%s", l)
+	}
+	if l := s.logs(first, "apply"); !strings.Contains(l, "Apply complete! Resources: 1 added") {
+		t.Fatalf("apply log:\n%s", l)
+	}
+	// The second run started by itself and, with nothing to change, finished.
+	if r := s.wait(second, time.Minute, "planned_and_finished"); r["plan"].(map[string]any)["has_changes"] != false {
+		t.Fatalf("second run %v", r)
+	}
+}
+
+// Auto-apply needs no confirm; a plan-only run plans beside a run that
+// holds the workspace; cancel stops a long plan and the next run starts;
+// discard of a planned run starts the next one too.
+func TestAutoApplyPlanOnlyCancelAndDiscard(t *testing.T) {
+	t.Parallel()
+	tf, slow := slowTerraform(t)
+	s := startServer(t, tf)
+	auto := s.workspace("auto", true, map[string]string{"main.tf": networkTF})
+	s.wait(s.run(auto, ""), time.Minute, "applied")
+
+	ws := s.workspace("network", false, map[string]string{"main.tf": networkTF})
+	sleeping := slow()
+	long := s.run(ws, `{"message":"long plan"}`)
+	sleeping()
+	speculative := s.run(ws, `{"plan_only":true}`)
+	s.wait(speculative, time.Minute, "planned_and_finished")
+	if r := s.do("GET", "/api/v1/runs/"+long, "", 200); r["status"] != "planning" {
+		t.Fatalf("the long plan is %v while the plan-only run finished", r["status"])
+	}
+	queued := s.run(ws, `{"message":"queued"}`)
+	s.do("POST", "/api/v1/runs/"+long+"/actions/cancel", "", 200)
+	start := time.Now()
+	s.wait(long, 30*time.Second, "canceled")
+	t.Logf("cancel took %s", time.Since(start))
+	s.wait(queued, time.Minute, "planned")
+	next := s.run(ws, "")
+	s.do("POST", "/api/v1/runs/"+queued+"/actions/discard", "", 200)
+	s.wait(queued, 10*time.Second, "discarded")
+	s.wait(next, time.Minute, "planned")
+}
+
+// kill -9 of the agent mid-plan: the lease expires, the run is queued
+// again, and a new agent completes it.
+func TestAgentKilledMidPlanIsReplaced(t *testing.T) {
+	t.Parallel()
+	tf, slow := slowTerraform(t)
+	s := startServer(t, tf)
+	ws := s.workspace("network", false, map[string]string{"main.tf": networkTF})
+	sleeping := slow()
+	r := s.run(ws, "")
+	sleeping()
+	if err := syscall.Kill(s.agentPID(r, 1), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(r, time.Minute, "planned")
+	jobs := s.jobs(r)
+	if len(jobs) != 2 || jobs[0].Status != "lost" || jobs[1].Status != "finished" {
+		t.Fatalf("jobs %+v", jobs)
+	}
+}
+
+const slowApplyTF = `
+resource "terraform_data" "first" {
+  input = "created before the crash"
+}
+
+# Terraform persists state during an apply when a resource completes 20 s
+# or more after the last save: this one does, then the next one hangs.
+resource "terraform_data" "second" {
+  input = terraform_data.first.output
+  provisioner "local-exec" {
+    command = "sleep 21"
+  }
+}
+
+resource "terraform_data" "slow" {
+  input = terraform_data.second.output
+  provisioner "local-exec" {
+    command = "sleep 60"
+  }
+}
+`
+
+// kill -9 of the agent mid-apply: the run errors, the workspace locks with
+// the reason, and the state Terraform persisted during the apply is intact
+// and current.
+func TestAgentKilledMidApplyLocksTheWorkspace(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := s.workspace("network", false, map[string]string{"main.tf": slowApplyTF})
+	r := s.run(ws, "")
+	s.wait(r, time.Minute, "planned")
+	s.do("POST", "/api/v1/runs/"+r+"/actions/confirm", "", 200)
+	s.wait(r, time.Minute, "applying")
+	pid := s.agentPID(r, 2)
+	// Terraform persists state about every 20 s during an apply; wait for it.
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		if v := s.do("GET", "/api/v1/workspaces/"+ws, "", 200); v["current_state_version_id"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("terraform persisted no state during the apply\n%s", s.log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	got := s.wait(r, 30*time.Second, "errored")
+	if !strings.Contains(got["error"].(string), "lease expired") {
+		t.Fatalf("error %q", got["error"])
+	}
+	w := s.do("GET", "/api/v1/workspaces/"+ws, "", 200)
+	if w["locked"] != true || w["lock_reason"] != "apply interrupted: verify state" {
+		t.Fatalf("workspace %v", w)
+	}
+	cur := s.do("GET", "/api/v1/workspaces/"+ws+"/current-state-version", "", 200)
+	state := s.request("GET", "/api/v1/state-versions/"+cur["id"].(string)+"/download", nil, 200)
+	if !strings.Contains(string(state), "created before the crash") {
+		t.Fatalf("persisted state lacks the resource created before the crash:\n%s", state)
+	}
+	// The person who verifies can lock the state: the dead agent's lock is gone.
+	s.request("LOCK", "/api/v1/workspaces/"+ws+"/state", strings.NewReader(`{"ID":"operator"}`), 200)
+}
+
+// A zombie agent (stopped past its lease, then resumed) is fenced: a new
+// agent finished the run meanwhile, and nothing the zombie tries changes
+// the run, its logs or the state.
+func TestZombieAgentChangesNothing(t *testing.T) {
+	t.Parallel()
+	tf, slow := slowTerraform(t)
+	s := startServer(t, tf)
+	ws := s.workspace("network", false, map[string]string{"main.tf": networkTF})
+	sleeping := slow()
+	r := s.run(ws, "")
+	sleeping()
+	zombie := s.agentPID(r, 1)
+	if err := syscall.Kill(zombie, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(r, time.Minute, "planned")
+	before := s.do("GET", "/api/v1/runs/"+r, "", 200)
+	logsBefore := s.logs(r, "plan")
+	versionsBefore := s.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200)
+	old := s.jobs(r)[0]
+	if err := syscall.Kill(zombie, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// The zombie's own calls, made with its lease, are refused.
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/heartbeat", ""},
+		{"PUT", "/logs?offset=0", "zombie output"},
+		{"PUT", "/artifacts/plan-file", "zombie plan"},
+		{"POST", "/finish", `{"result":"failed","error":"zombie"}`},
+	} {
+		req, _ := http.NewRequest(c.method, s.base+"/api/agent/v1/jobs/"+old.ID.String()+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+agentSecret)
+		req.Header.Set("X-Runplane-Lease", old.LeaseToken.String())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict {
+			t.Errorf("zombie %s %s: %d, want 409", c.method, c.path, resp.StatusCode)
+		}
+	}
+	// The resumed agent finds its lease gone and exits without reporting.
+	deadline := time.Now().Add(20 * time.Second)
+	for syscall.Kill(zombie, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the zombie agent %d is still running\n%s", zombie, s.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	after := s.do("GET", "/api/v1/runs/"+r, "", 200)
+	if after["status"] != before["status"] || fmt.Sprint(after["plan"]) != fmt.Sprint(before["plan"]) || after["error"] != before["error"] {
+		t.Fatalf("run changed: %v -> %v", before, after)
+	}
+	if l := s.logs(r, "plan"); l != logsBefore {
+		t.Fatal("plan log changed after the zombie resumed")
+	}
+	if v := s.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200); fmt.Sprint(v) != fmt.Sprint(versionsBefore) {
+		t.Fatal("state versions changed after the zombie resumed")
+	}
+}
