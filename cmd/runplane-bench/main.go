@@ -35,7 +35,7 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent API clients for run-create throughput")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each throughput phase")
 	nWorkspaces = flag.Int("workspaces", 500, "workspaces the create load spreads over")
-	suite       = flag.String("suite", "all", "what to measure: all, core or state")
+	suite       = flag.String("suite", "all", "what to measure: all, core, state or agents")
 	stateReads  = flag.Int("state-reads", 1000, "500 KB state reads per storage")
 	stateWrites = flag.Int("state-writes", 100, "500 KB state writes per storage")
 )
@@ -79,6 +79,11 @@ func bench(ctx context.Context) error {
 	fmt.Printf("database: embedded PostgreSQL, fsync on, SERIALIZABLE transactions; API over loopback HTTP, keep-alive\n\n")
 	if *suite == "all" || *suite == "core" {
 		if err := core(ctx, cluster, p); err != nil {
+			return err
+		}
+	}
+	if *suite == "all" || *suite == "agents" {
+		if err := agentBench(ctx, cluster, dir); err != nil {
 			return err
 		}
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	Storage    Storage
 	// Agent holds the protocol's timings; zero takes agent.DefaultConfig.
 	Agent agent.Config
+	// NoClaimHint leaves long-polling claims to their database poll, as on
+	// AWS where no in-process hint crosses Lambda instances (benchmarks).
+	NoClaimHint bool
 }
 
 // Open connects to the database and storage and builds the services. It
@@ -70,7 +73,9 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	objects := sealed.New(blobs, keys)
 	hint := agent.NewHint()
 	runs := run.NewService(pool, run.DefaultConfig)
-	runs.OnQueued(hint.Notify)
+	if !c.NoClaimHint {
+		runs.OnQueued(hint.Notify)
+	}
 	configs := configversion.NewService(pool, objects)
 	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
 	handler := httpapi.New(httpapi.Services{
