@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/runplane/runplane/db"
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
@@ -32,6 +35,15 @@ type claimed struct {
 // agentBench measures the agent protocol with simulated agents (protocol
 // calls, no terraform) against the real database.
 func agentBench(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
+	// The claim serves every organization, so the agents get a database of
+	// their own, free of the runs other suites left queued.
+	if out, err := cluster.RunTool(ctx, "createdb", "bench_agents"); err != nil {
+		return fmt.Errorf("createdb: %w: %s", err, out)
+	}
+	databaseURL := cluster.URL("bench_agents")
+	if err := migrate(ctx, databaseURL); err != nil {
+		return err
+	}
 	fmt.Printf("agents: %d simulated agents long-polling the claim over HTTP; runs created one at a time\n", *claimAgents)
 	fmt.Printf("%-58s %9s %9s\n", "metric", "p50", "p99")
 	for _, mode := range []struct {
@@ -43,14 +55,14 @@ func agentBench(ctx context.Context, cluster *pgembed.Cluster, dir string) error
 		{"eligible → claimed (in-process hint, as runplane server)", false, time.Second, *claimSamples},
 		{"eligible → claimed (no hint, 250 ms poll, as on AWS)", true, 250 * time.Millisecond, *claimSamples / 5},
 	} {
-		claim, handoff, err := measureClaims(ctx, cluster.URL("postgres"), dir, mode.noHint, mode.poll, mode.n)
+		claim, handoff, err := measureClaims(ctx, databaseURL, dir, mode.noHint, mode.poll, mode.n)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("%-58s %6.2f ms %6.2f ms\n", mode.name, ms(pct(claim, 50)), ms(pct(claim, 99)))
 		fmt.Printf("%-58s %6.2f ms %6.2f ms\n", "  queue hand-off: run final → next run claimed", ms(pct(handoff, 50)), ms(pct(handoff, 99)))
 	}
-	tput, calls, err := lifecycleThroughput(ctx, cluster.URL("postgres"), dir)
+	tput, calls, err := lifecycleThroughput(ctx, databaseURL, dir)
 	if err != nil {
 		return err
 	}
@@ -60,9 +72,19 @@ func agentBench(ctx context.Context, cluster *pgembed.Cluster, dir string) error
 	}
 	fmt.Printf("%-58s %8.0f /s\n", fmt.Sprintf("full lifecycles (plan+apply, %d agents, %s)", *clients, *duration), tput)
 	fmt.Printf("%-58s %8.0f /s\n", "  agent protocol calls", calls)
+	fmt.Printf("%-58s %8d\n", "  calls answered 503 contention and retried", contended.Load())
 	fmt.Printf("%-58s %8.0f /s\n", fmt.Sprintf("pgbench -N tps (%d clients, same cluster)", *clients), pgTPS)
 	fmt.Printf("%-58s %8.3f\n\n", "lifecycles per pgbench -N transaction", tput/pgTPS)
 	return nil
+}
+
+func migrate(ctx context.Context, databaseURL string) error {
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return db.Migrate(ctx, pool)
 }
 
 // benchPlatform opens a platform on the shared cluster with an agent token
@@ -89,8 +111,25 @@ func benchPlatform(ctx context.Context, databaseURL, dir, orgName string, noHint
 	return c, func() { stopServer(); p.Close() }, nil
 }
 
-// agentCall is one agent protocol request.
+// contended counts 503 answers (SERIALIZABLE retries exhausted) that the
+// simulated agents retried, as runplane-agent does.
+var contended atomic.Int64
+
+// agentCall is one agent protocol request, retried on 503 like the real agent.
 func agentCall(c *client, method, path, lease string, body []byte, out any) error {
+	for attempt := 0; ; attempt++ {
+		err := agentCallOnce(c, method, path, lease, body, out)
+		if !errors.Is(err, errContention) || attempt == 5 {
+			return err
+		}
+		contended.Add(1)
+		time.Sleep(time.Duration(10<<attempt) * time.Millisecond)
+	}
+}
+
+var errContention = errors.New("503 contention")
+
+func agentCallOnce(c *client, method, path, lease string, body []byte, out any) error {
 	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -107,6 +146,9 @@ func agentCall(c *client, method, path, lease string, body []byte, out any) erro
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusNoContent {
 		return errNoJob
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return fmt.Errorf("%s %s: %w", method, path, errContention)
 	}
 	if resp.StatusCode >= 300 {
 		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)

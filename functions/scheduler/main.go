@@ -1,10 +1,17 @@
-// Command scheduler is the scheduled tick: it repairs what lost events left
-// behind (DESIGN §4). Any number of instances may run at once.
+// Command scheduler is the scheduled tick: it reaps expired agent leases and
+// repairs what lost events left behind (DESIGN §4). EventBridge cannot fire
+// more often than once a minute, so one invocation ticks several times
+// (RUNPLANE_TICKS_PER_INVOCATION, default 6) RUNPLANE_TICK_INTERVAL apart
+// (default 10s): a lost agent is noticed within its lease plus 10 s, not a
+// minute. Any number of instances may run at once.
 package main
 
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -13,14 +20,50 @@ import (
 	"github.com/runplane/runplane/internal/schedule"
 )
 
-func handler(p *platform.Platform) func(context.Context, events.EventBridgeEvent) (schedule.Result, error) {
+func handler(p *platform.Platform, ticks int, every time.Duration) func(context.Context, events.EventBridgeEvent) (schedule.Result, error) {
 	return func(ctx context.Context, _ events.EventBridgeEvent) (schedule.Result, error) {
-		res, err := p.Tick(ctx)
-		if err != nil {
-			slog.ErrorContext(ctx, "tick failed", "err", err)
+		var total schedule.Result
+		for i := range ticks {
+			if i > 0 {
+				// Stop early rather than be cut off by the function timeout.
+				if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < every+5*time.Second {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return total, ctx.Err()
+				case <-time.After(every):
+				}
+			}
+			res, err := p.Tick(ctx)
+			total.Admitted += res.Admitted
+			total.Reaped += res.Reaped
+			if err != nil {
+				slog.ErrorContext(ctx, "tick failed", "err", err)
+				return total, err
+			}
 		}
-		return res, err
+		return total, nil
 	}
 }
 
-func main() { lambda.Start(handler(platform.MustOpenFromEnv("scheduler"))) }
+func main() {
+	ticks, err := strconv.Atoi(envOr("RUNPLANE_TICKS_PER_INVOCATION", "6"))
+	if err != nil || ticks < 1 {
+		slog.Error("RUNPLANE_TICKS_PER_INVOCATION must be a whole number ≥ 1")
+		os.Exit(1)
+	}
+	every, err := time.ParseDuration(envOr("RUNPLANE_TICK_INTERVAL", "10s"))
+	if err != nil || every <= 0 {
+		slog.Error("RUNPLANE_TICK_INTERVAL must be a positive duration")
+		os.Exit(1)
+	}
+	lambda.Start(handler(platform.MustOpenFromEnv("scheduler"), ticks, every))
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

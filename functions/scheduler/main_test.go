@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -55,7 +56,7 @@ func TestScheduledEventAdmitsStrandedRun(t *testing.T) {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
 	}
-	res, err := handler(p)(ctx, ev)
+	res, err := handler(p, 2, 10*time.Millisecond)(ctx, ev)
 	if err != nil || res.Admitted != 1 {
 		t.Fatalf("tick: %+v %v", res, err)
 	}
@@ -63,7 +64,7 @@ func TestScheduledEventAdmitsStrandedRun(t *testing.T) {
 	if err != nil || got.Status != run.StatusPlanQueued {
 		t.Fatalf("stranded run after tick: %v %v", got.Status, err)
 	}
-	if res, err := handler(p)(ctx, ev); err != nil || res.Admitted != 0 {
+	if res, err := handler(p, 2, 10*time.Millisecond)(ctx, ev); err != nil || res.Admitted != 0 {
 		t.Fatalf("second tick: %+v %v", res, err)
 	}
 }
