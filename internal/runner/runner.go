@@ -229,23 +229,24 @@ func summarize(planJSON []byte) planSummary {
 }
 
 func (e *execution) env() []string {
+	cliConfig := os.Getenv("TF_CLI_CONFIG_FILE")
+	if _, err := os.Stat(cliConfig); cliConfig == "" || err != nil {
+		// Offline by default: no provider installation settings from the
+		// host, and no warning about a configured file that is missing.
+		cliConfig = filepath.Join(e.dir, "terraformrc")
+		_ = os.WriteFile(cliConfig, nil, 0o600)
+	}
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TF_HTTP_") && !strings.HasPrefix(kv, "RUNPLANE_") {
+		if !strings.HasPrefix(kv, "TF_HTTP_") && !strings.HasPrefix(kv, "RUNPLANE_") && !strings.HasPrefix(kv, "TF_CLI_CONFIG_FILE=") {
 			env = append(env, kv)
 		}
 	}
 	env = append(env,
 		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1",
 		"TF_HTTP_ADDRESS="+e.stateURL, "TF_HTTP_LOCK_ADDRESS="+e.stateURL, "TF_HTTP_UNLOCK_ADDRESS="+e.stateURL,
-		"TF_HTTP_USERNAME=runplane", "TF_HTTP_PASSWORD="+e.job.Credential,
+		"TF_HTTP_USERNAME=runplane", "TF_HTTP_PASSWORD="+e.job.Credential, "TF_CLI_CONFIG_FILE="+cliConfig,
 	)
-	if os.Getenv("TF_CLI_CONFIG_FILE") == "" {
-		// Offline by default: no provider installation settings from the host.
-		empty := filepath.Join(e.dir, "terraformrc")
-		_ = os.WriteFile(empty, nil, 0o600)
-		env = append(env, "TF_CLI_CONFIG_FILE="+empty)
-	}
 	return env
 }
 
