@@ -317,7 +317,7 @@ func TestRunPlansConfirmsAndApplies(t *testing.T) {
 	if outs := s.do("GET", "/api/v1/workspaces/"+ws+"/outputs", "", 200)["items"].([]any); len(outs) != 1 || outs[0].(map[string]any)["value"] != "10.0.0.0/16" {
 		t.Fatalf("outputs %v", outs)
 	}
-	if l := s.logs(first, "plan"); !strings.Contains(l, "Plan: 1 to add, 0 to change, 0 to destroy") {
+	if l := s.logs(first, "plan"); !strings.Contains(l, "Plan: 1 to add, 0 to change, 0 to destroy") || strings.Contains(l, "Warning") {
 		t.Fatalf("plan log:\n%s", l)
 	}
 	if l := s.logs(first, "apply"); !strings.Contains(l, "Apply complete! Resources: 1 added") {
