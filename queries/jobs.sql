@@ -59,19 +59,50 @@ ON CONFLICT (run_id, name) DO UPDATE SET
 SELECT * FROM run_artifacts WHERE run_id = @run_id AND organization_id = @organization_id AND name = @name;
 
 -- name: RunClaimApply :one
-SELECT * FROM runs WHERE status = 'apply_queued' ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'apply_queued'
+ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
 
 -- name: RunClaimPlan :one
-SELECT * FROM runs WHERE status = 'plan_queued' AND NOT plan_only ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND NOT plan_only
+ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
 
 -- name: RunClaimSpeculative :one
-SELECT * FROM runs WHERE status = 'plan_queued' AND plan_only ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND plan_only
+ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+
+-- name: OrganizationClaimCandidates :many
+-- Organizations with waiting jobs and room under their cap, least loaded
+-- (running / weight) first, then the one waiting longest. Reads the
+-- partial index of organizations with waiting jobs only.
+SELECT * FROM organizations
+WHERE queued > 0 AND running < max_concurrency
+ORDER BY share, queued_since
+LIMIT @max_rows;
+
+-- name: OrganizationGetForUpdate :one
+SELECT * FROM organizations WHERE id = @id FOR UPDATE;
+
+-- name: OrganizationSpendToken :exec
+-- The bucket after the claim's lazy refill, minus the token it spends.
+UPDATE organizations SET tokens = @tokens, tokens_at = @tokens_at WHERE id = @id;
+
+-- name: OrganizationAdjustLoad :exec
+UPDATE organizations SET
+    queued = queued + @queued_delta,
+    running = running + @running_delta,
+    share = (running + @running_delta)::FLOAT8 / weight,
+    queued_since = CASE
+        WHEN queued + @queued_delta <= 0 THEN NULL
+        WHEN queued_since IS NULL THEN @now::TIMESTAMPTZ
+        ELSE queued_since END
+WHERE id = @id;
 
 -- name: RunCountClaimable :one
--- How many jobs wait for an agent, counted up to max_rows (the pool size).
-SELECT count(*)::INT AS claimable FROM (
-    SELECT 1 FROM runs WHERE status IN ('plan_queued', 'apply_queued') LIMIT @max_rows
-) AS claimable;
+-- Jobs an agent could claim now: each organization's waiting jobs up to the
+-- room under its cap. Reads only organizations with waiting jobs.
+SELECT COALESCE(sum(LEAST(queued, max_concurrency - running)), 0)::INT AS claimable
+FROM organizations
+WHERE queued > 0 AND running < max_concurrency;
 
 -- name: RunSetPlanSummary :exec
 UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes

@@ -7,6 +7,9 @@ RETURNING *;
 SELECT * FROM organizations WHERE name = @name;
 
 -- name: OrganizationUpdateLimits :one
-UPDATE organizations SET max_concurrency = @max_concurrency, weight = @weight
+UPDATE organizations SET
+    max_concurrency = @max_concurrency, weight = @weight, share = running::FLOAT8 / @weight,
+    bucket_burst = @bucket_burst, bucket_refill_per_second = @bucket_refill_per_second,
+    tokens = LEAST(tokens, @bucket_burst::FLOAT8)
 WHERE name = @name
 RETURNING *;

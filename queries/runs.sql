@@ -7,16 +7,18 @@ RETURNING *;
 SELECT * FROM runs WHERE id = @id AND organization_id = @organization_id FOR UPDATE;
 
 -- name: RunGetWithWorkspace :one
--- A run with the workspace facts its wait reason is derived from.
-SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+-- A run with the workspace and organization facts its wait reason is derived from.
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o)
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
+JOIN organizations o ON o.id = r.organization_id
 WHERE r.id = @id AND r.organization_id = @organization_id;
 
 -- name: RunListByWorkspace :many
-SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o)
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
+JOIN organizations o ON o.id = r.organization_id
 WHERE r.workspace_id = @workspace_id AND r.organization_id = @organization_id AND r.number < @before_number
 ORDER BY r.number DESC
 LIMIT @max_rows;

@@ -104,8 +104,8 @@ func (s *Service) Woken() <-chan struct{} { return s.hint.Wait() }
 
 // Claimable counts jobs waiting for an agent, up to max.
 func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
-	n, err := dbsqlc.New(s.db).RunCountClaimable(ctx, int32(max))
-	return int(n), err
+	n, err := dbsqlc.New(s.db).RunCountClaimable(ctx)
+	return min(int(n), max), err
 }
 
 // Claim long-polls for the next job: applies before plans before
@@ -134,51 +134,100 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 	}
 }
 
+// claimCandidates bounds how many organizations one claim looks at: the
+// least loaded ones with waiting jobs and room under their cap.
+const claimCandidates = 16
+
+// tryClaim is one claim transaction. Fair share: among organizations with
+// waiting jobs, room under their cap and a token in their bucket, the one
+// with the lowest running/weight (ties: waiting longest); within it,
+// applies before plans before speculative plans, oldest first. Every read
+// goes through a partial index, so the cost does not grow with the number
+// of workspaces or queued runs.
 func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, bool, error) {
 	var job Job
 	var found bool
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 		found = false
-		for _, pick := range []func(context.Context) (dbsqlc.Run, error){q.RunClaimApply, q.RunClaimPlan, q.RunClaimSpeculative} {
-			r, err := pick(ctx)
-			if errors.Is(err, pgx.ErrNoRows) {
+		orgs, err := q.OrganizationClaimCandidates(ctx, claimCandidates)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		for _, o := range orgs {
+			if _, ok := run.Bucket(o).Take(now); !ok {
 				continue
 			}
+			// The organization's row serializes its claims: cap and bucket
+			// are checked and spent under its lock.
+			o, err := q.OrganizationGetForUpdate(ctx, o.ID)
 			if err != nil {
 				return err
 			}
-			if r, err = s.runs.ClaimTx(ctx, q, r); err != nil {
-				return err
+			bucket, ok := run.Bucket(o).Take(now)
+			if !ok || o.Running >= o.MaxConcurrency {
+				continue
 			}
-			phase := PhasePlan
-			if run.Status(r.Status) == run.StatusApplying {
-				phase = PhaseApply
-			}
-			now := s.now().UTC()
-			j, err := q.JobCreate(ctx, dbsqlc.JobCreateParams{
-				OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID, RunID: r.ID, Phase: string(phase),
-				LeaseToken: uuid.New(), LeaseExpiresAt: now.Add(s.cfg.Lease), Agent: agentName,
-			})
+			r, ok, err := nextRun(ctx, q, o.ID)
 			if err != nil {
 				return err
 			}
-			cred, err := org.CreateTokenTx(ctx, q, r.OrganizationID, fmt.Sprintf("%s job of run %s", phase, r.ID), org.RoleWrite,
-				org.TokenScope{WorkspaceID: &r.WorkspaceID, RunID: &r.ID, JobID: &j.ID})
-			if err != nil {
+			if !ok {
+				continue
+			}
+			if err := q.OrganizationSpendToken(ctx, dbsqlc.OrganizationSpendTokenParams{Tokens: bucket.Tokens, TokensAt: bucket.At, ID: o.ID}); err != nil {
 				return err
 			}
-			job = Job{
-				ID: j.ID, RunID: r.ID, WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID, Phase: phase,
-				LeaseToken: j.LeaseToken, LeaseExpiresAt: j.LeaseExpiresAt.UTC(), Credential: cred.Secret,
-				ConfigurationVersionID: r.ConfigurationVersionID, PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy,
-				Heartbeat: s.cfg.Heartbeat,
-			}
-			found = true
-			return nil
+			job, err = s.start(ctx, q, r, agentName, now)
+			found = err == nil
+			return err
 		}
 		return nil
 	})
 	return job, found, err
+}
+
+// nextRun locks an organization's next job: applies, plans, speculative plans.
+func nextRun(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID) (dbsqlc.Run, bool, error) {
+	for _, pick := range []func(context.Context, uuid.UUID) (dbsqlc.Run, error){q.RunClaimApply, q.RunClaimPlan, q.RunClaimSpeculative} {
+		r, err := pick(ctx, orgID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		return r, err == nil, err
+	}
+	return dbsqlc.Run{}, false, nil
+}
+
+// start moves a claimed run to planning or applying and creates its job
+// and the job's credential.
+func (s *Service) start(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, agentName string, now time.Time) (Job, error) {
+	r, err := s.runs.ClaimTx(ctx, q, r)
+	if err != nil {
+		return Job{}, err
+	}
+	phase := PhasePlan
+	if run.Status(r.Status) == run.StatusApplying {
+		phase = PhaseApply
+	}
+	j, err := q.JobCreate(ctx, dbsqlc.JobCreateParams{
+		OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID, RunID: r.ID, Phase: string(phase),
+		LeaseToken: uuid.New(), LeaseExpiresAt: now.Add(s.cfg.Lease), Agent: agentName,
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	cred, err := org.CreateTokenTx(ctx, q, r.OrganizationID, fmt.Sprintf("%s job of run %s", phase, r.ID), org.RoleWrite,
+		org.TokenScope{WorkspaceID: &r.WorkspaceID, RunID: &r.ID, JobID: &j.ID})
+	if err != nil {
+		return Job{}, err
+	}
+	return Job{
+		ID: j.ID, RunID: r.ID, WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID, Phase: phase,
+		LeaseToken: j.LeaseToken, LeaseExpiresAt: j.LeaseExpiresAt.UTC(), Credential: cred.Secret,
+		ConfigurationVersionID: r.ConfigurationVersionID, PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy,
+		Heartbeat: s.cfg.Heartbeat,
+	}, nil
 }
 
 // live loads a job for update and checks the caller's lease.

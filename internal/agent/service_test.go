@@ -180,7 +180,7 @@ func TestProtocolCarriesARunToApplied(t *testing.T) {
 // attempts run out; the old lease and its credential are dead.
 func TestReapedPlanIsRetriedThenErrors(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 150*time.Millisecond)
+	f := setup(t, 500*time.Millisecond)
 	ws := f.workspace("net")
 	r := f.newRun(ws, run.CreateOptions{})
 	next := f.newRun(ws, run.CreateOptions{})
@@ -188,7 +188,7 @@ func TestReapedPlanIsRetriedThenErrors(t *testing.T) {
 	if p, err := f.orgs.Authenticate(f.ctx, first.Credential); err != nil || p.RunID == nil || *p.RunID != r.ID {
 		t.Fatalf("live job credential: %+v %v", p, err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if n, err := f.agents.Reap(f.ctx); err != nil || n != 1 {
 		t.Fatalf("reap: %d %v", n, err)
 	}
@@ -202,7 +202,7 @@ func TestReapedPlanIsRetriedThenErrors(t *testing.T) {
 		t.Fatalf("zombie finish: %v", err)
 	}
 	f.claim()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if _, err := f.agents.Reap(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestReapedPlanIsRetriedThenErrors(t *testing.T) {
 // A lost apply agent: the run errors and the workspace locks for a person.
 func TestReapedApplyErrorsAndLocksTheWorkspace(t *testing.T) {
 	t.Parallel()
-	f := setup(t, 150*time.Millisecond)
+	f := setup(t, 500*time.Millisecond)
 	ws := f.workspace("net")
 	r := f.newRun(ws, run.CreateOptions{})
 	f.planWithChanges(f.claim())
@@ -227,7 +227,7 @@ func TestReapedApplyErrorsAndLocksTheWorkspace(t *testing.T) {
 	}
 	f.claim()
 	next := f.newRun(ws, run.CreateOptions{})
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if _, err := f.agents.Reap(f.ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,54 @@ func (q *Queries) InvariantHolderMismatch(ctx context.Context, holdingStatuses [
 	return items, nil
 }
 
+const invariantOrgLoadMismatch = `-- name: InvariantOrgLoadMismatch :many
+SELECT o.id, o.queued, o.running, COALESCE(c.queued, 0)::INT AS actual_queued, COALESCE(c.running, 0)::INT AS actual_running
+FROM organizations o
+LEFT JOIN (
+    SELECT organization_id,
+        count(*) FILTER (WHERE status IN ('plan_queued', 'apply_queued')) AS queued,
+        count(*) FILTER (WHERE status IN ('planning', 'applying')) AS running
+    FROM runs
+    GROUP BY organization_id
+) c ON c.organization_id = o.id
+WHERE o.queued <> COALESCE(c.queued, 0) OR o.running <> COALESCE(c.running, 0)
+`
+
+type InvariantOrgLoadMismatchRow struct {
+	ID            uuid.UUID
+	Queued        int32
+	Running       int32
+	ActualQueued  int32
+	ActualRunning int32
+}
+
+// An organization's queued and running counters equal its runs' statuses.
+func (q *Queries) InvariantOrgLoadMismatch(ctx context.Context) ([]InvariantOrgLoadMismatchRow, error) {
+	rows, err := q.db.Query(ctx, invariantOrgLoadMismatch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InvariantOrgLoadMismatchRow
+	for rows.Next() {
+		var i InvariantOrgLoadMismatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Queued,
+			&i.Running,
+			&i.ActualQueued,
+			&i.ActualRunning,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const invariantOutOfOrderAdmission = `-- name: InvariantOutOfOrderAdmission :many
 SELECT p.workspace_id, p.id AS pending_run_id, a.id AS admitted_run_id
 FROM runs p

@@ -316,6 +316,120 @@ func (q *Queries) JobSetLogSize(ctx context.Context, arg JobSetLogSizeParams) er
 	return err
 }
 
+const organizationAdjustLoad = `-- name: OrganizationAdjustLoad :exec
+UPDATE organizations SET
+    queued = queued + $1,
+    running = running + $2,
+    share = (running + $2)::FLOAT8 / weight,
+    queued_since = CASE
+        WHEN queued + $1 <= 0 THEN NULL
+        WHEN queued_since IS NULL THEN $3::TIMESTAMPTZ
+        ELSE queued_since END
+WHERE id = $4
+`
+
+type OrganizationAdjustLoadParams struct {
+	QueuedDelta  int32
+	RunningDelta int32
+	Now          time.Time
+	ID           uuid.UUID
+}
+
+func (q *Queries) OrganizationAdjustLoad(ctx context.Context, arg OrganizationAdjustLoadParams) error {
+	_, err := q.db.Exec(ctx, organizationAdjustLoad,
+		arg.QueuedDelta,
+		arg.RunningDelta,
+		arg.Now,
+		arg.ID,
+	)
+	return err
+}
+
+const organizationClaimCandidates = `-- name: OrganizationClaimCandidates :many
+SELECT id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations
+WHERE queued > 0 AND running < max_concurrency
+ORDER BY share, queued_since
+LIMIT $1
+`
+
+// Organizations with waiting jobs and room under their cap, least loaded
+// (running / weight) first, then the one waiting longest. Reads the
+// partial index of organizations with waiting jobs only.
+func (q *Queries) OrganizationClaimCandidates(ctx context.Context, maxRows int32) ([]Organization, error) {
+	rows, err := q.db.Query(ctx, organizationClaimCandidates, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Organization
+	for rows.Next() {
+		var i Organization
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.MaxConcurrency,
+			&i.Weight,
+			&i.CreatedAt,
+			&i.Queued,
+			&i.Running,
+			&i.Share,
+			&i.QueuedSince,
+			&i.BucketBurst,
+			&i.BucketRefillPerSecond,
+			&i.Tokens,
+			&i.TokensAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const organizationGetForUpdate = `-- name: OrganizationGetForUpdate :one
+SELECT id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) OrganizationGetForUpdate(ctx context.Context, id uuid.UUID) (Organization, error) {
+	row := q.db.QueryRow(ctx, organizationGetForUpdate, id)
+	var i Organization
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.MaxConcurrency,
+		&i.Weight,
+		&i.CreatedAt,
+		&i.Queued,
+		&i.Running,
+		&i.Share,
+		&i.QueuedSince,
+		&i.BucketBurst,
+		&i.BucketRefillPerSecond,
+		&i.Tokens,
+		&i.TokensAt,
+	)
+	return i, err
+}
+
+const organizationSpendToken = `-- name: OrganizationSpendToken :exec
+UPDATE organizations SET tokens = $1, tokens_at = $2 WHERE id = $3
+`
+
+type OrganizationSpendTokenParams struct {
+	Tokens   float64
+	TokensAt time.Time
+	ID       uuid.UUID
+}
+
+// The bucket after the claim's lazy refill, minus the token it spends.
+func (q *Queries) OrganizationSpendToken(ctx context.Context, arg OrganizationSpendTokenParams) error {
+	_, err := q.db.Exec(ctx, organizationSpendToken, arg.Tokens, arg.TokensAt, arg.ID)
+	return err
+}
+
 const runArtifactGet = `-- name: RunArtifactGet :one
 SELECT run_id, name, organization_id, job_id, id, sha256, size, blob_key, key_id, wrapped_key, created_at FROM run_artifacts WHERE run_id = $1 AND organization_id = $2 AND name = $3
 `
@@ -384,11 +498,12 @@ func (q *Queries) RunArtifactPut(ctx context.Context, arg RunArtifactPutParams) 
 }
 
 const runClaimApply = `-- name: RunClaimApply :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE status = 'apply_queued' ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE organization_id = $1 AND status = 'apply_queued'
+ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
 `
 
-func (q *Queries) RunClaimApply(ctx context.Context) (Run, error) {
-	row := q.db.QueryRow(ctx, runClaimApply)
+func (q *Queries) RunClaimApply(ctx context.Context, organizationID uuid.UUID) (Run, error) {
+	row := q.db.QueryRow(ctx, runClaimApply, organizationID)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -417,11 +532,12 @@ func (q *Queries) RunClaimApply(ctx context.Context) (Run, error) {
 }
 
 const runClaimPlan = `-- name: RunClaimPlan :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE status = 'plan_queued' AND NOT plan_only ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND NOT plan_only
+ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
 `
 
-func (q *Queries) RunClaimPlan(ctx context.Context) (Run, error) {
-	row := q.db.QueryRow(ctx, runClaimPlan)
+func (q *Queries) RunClaimPlan(ctx context.Context, organizationID uuid.UUID) (Run, error) {
+	row := q.db.QueryRow(ctx, runClaimPlan, organizationID)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -450,11 +566,12 @@ func (q *Queries) RunClaimPlan(ctx context.Context) (Run, error) {
 }
 
 const runClaimSpeculative = `-- name: RunClaimSpeculative :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE status = 'plan_queued' AND plan_only ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND plan_only
+ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
 `
 
-func (q *Queries) RunClaimSpeculative(ctx context.Context) (Run, error) {
-	row := q.db.QueryRow(ctx, runClaimSpeculative)
+func (q *Queries) RunClaimSpeculative(ctx context.Context, organizationID uuid.UUID) (Run, error) {
+	row := q.db.QueryRow(ctx, runClaimSpeculative, organizationID)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -483,14 +600,15 @@ func (q *Queries) RunClaimSpeculative(ctx context.Context) (Run, error) {
 }
 
 const runCountClaimable = `-- name: RunCountClaimable :one
-SELECT count(*)::INT AS claimable FROM (
-    SELECT 1 FROM runs WHERE status IN ('plan_queued', 'apply_queued') LIMIT $1
-) AS claimable
+SELECT COALESCE(sum(LEAST(queued, max_concurrency - running)), 0)::INT AS claimable
+FROM organizations
+WHERE queued > 0 AND running < max_concurrency
 `
 
-// How many jobs wait for an agent, counted up to max_rows (the pool size).
-func (q *Queries) RunCountClaimable(ctx context.Context, maxRows int32) (int32, error) {
-	row := q.db.QueryRow(ctx, runCountClaimable, maxRows)
+// Jobs an agent could claim now: each organization's waiting jobs up to the
+// room under its cap. Reads only organizations with waiting jobs.
+func (q *Queries) RunCountClaimable(ctx context.Context) (int32, error) {
+	row := q.db.QueryRow(ctx, runCountClaimable)
 	var claimable int32
 	err := row.Scan(&claimable)
 	return claimable, err

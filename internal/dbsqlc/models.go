@@ -46,11 +46,19 @@ type JobLogChunk struct {
 }
 
 type Organization struct {
-	ID             uuid.UUID
-	Name           string
-	MaxConcurrency int32
-	Weight         int32
-	CreatedAt      time.Time
+	ID                    uuid.UUID
+	Name                  string
+	MaxConcurrency        int32
+	Weight                int32
+	CreatedAt             time.Time
+	Queued                int32
+	Running               int32
+	Share                 float64
+	QueuedSince           *time.Time
+	BucketBurst           int32
+	BucketRefillPerSecond float64
+	Tokens                float64
+	TokensAt              time.Time
 }
 
 type Run struct {

@@ -12,7 +12,7 @@ import (
 const organizationCreate = `-- name: OrganizationCreate :one
 INSERT INTO organizations (name, max_concurrency, weight)
 VALUES ($1, $2, $3)
-RETURNING id, name, max_concurrency, weight, created_at
+RETURNING id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at
 `
 
 type OrganizationCreateParams struct {
@@ -30,12 +30,20 @@ func (q *Queries) OrganizationCreate(ctx context.Context, arg OrganizationCreate
 		&i.MaxConcurrency,
 		&i.Weight,
 		&i.CreatedAt,
+		&i.Queued,
+		&i.Running,
+		&i.Share,
+		&i.QueuedSince,
+		&i.BucketBurst,
+		&i.BucketRefillPerSecond,
+		&i.Tokens,
+		&i.TokensAt,
 	)
 	return i, err
 }
 
 const organizationGetByName = `-- name: OrganizationGetByName :one
-SELECT id, name, max_concurrency, weight, created_at FROM organizations WHERE name = $1
+SELECT id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE name = $1
 `
 
 func (q *Queries) OrganizationGetByName(ctx context.Context, name string) (Organization, error) {
@@ -47,24 +55,43 @@ func (q *Queries) OrganizationGetByName(ctx context.Context, name string) (Organ
 		&i.MaxConcurrency,
 		&i.Weight,
 		&i.CreatedAt,
+		&i.Queued,
+		&i.Running,
+		&i.Share,
+		&i.QueuedSince,
+		&i.BucketBurst,
+		&i.BucketRefillPerSecond,
+		&i.Tokens,
+		&i.TokensAt,
 	)
 	return i, err
 }
 
 const organizationUpdateLimits = `-- name: OrganizationUpdateLimits :one
-UPDATE organizations SET max_concurrency = $1, weight = $2
-WHERE name = $3
-RETURNING id, name, max_concurrency, weight, created_at
+UPDATE organizations SET
+    max_concurrency = $1, weight = $2, share = running::FLOAT8 / $2,
+    bucket_burst = $3, bucket_refill_per_second = $4,
+    tokens = LEAST(tokens, $3::FLOAT8)
+WHERE name = $5
+RETURNING id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at
 `
 
 type OrganizationUpdateLimitsParams struct {
-	MaxConcurrency int32
-	Weight         int32
-	Name           string
+	MaxConcurrency        int32
+	Weight                int32
+	BucketBurst           int32
+	BucketRefillPerSecond float64
+	Name                  string
 }
 
 func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg OrganizationUpdateLimitsParams) (Organization, error) {
-	row := q.db.QueryRow(ctx, organizationUpdateLimits, arg.MaxConcurrency, arg.Weight, arg.Name)
+	row := q.db.QueryRow(ctx, organizationUpdateLimits,
+		arg.MaxConcurrency,
+		arg.Weight,
+		arg.BucketBurst,
+		arg.BucketRefillPerSecond,
+		arg.Name,
+	)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -72,6 +99,14 @@ func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg Organization
 		&i.MaxConcurrency,
 		&i.Weight,
 		&i.CreatedAt,
+		&i.Queued,
+		&i.Running,
+		&i.Share,
+		&i.QueuedSince,
+		&i.BucketBurst,
+		&i.BucketRefillPerSecond,
+		&i.Tokens,
+		&i.TokensAt,
 	)
 	return i, err
 }

@@ -110,9 +110,10 @@ func (q *Queries) RunGetForUpdate(ctx context.Context, arg RunGetForUpdateParams
 }
 
 const runGetWithWorkspace = `-- name: RunGetWithWorkspace :one
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
+JOIN organizations o ON o.id = r.organization_id
 WHERE r.id = $1 AND r.organization_id = $2
 `
 
@@ -125,9 +126,10 @@ type RunGetWithWorkspaceRow struct {
 	Run                  Run
 	WorkspaceLocked      bool
 	WorkspaceActiveRunID *uuid.UUID
+	Organization         Organization
 }
 
-// A run with the workspace facts its wait reason is derived from.
+// A run with the workspace and organization facts its wait reason is derived from.
 func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspaceParams) (RunGetWithWorkspaceRow, error) {
 	row := q.db.QueryRow(ctx, runGetWithWorkspace, arg.ID, arg.OrganizationID)
 	var i RunGetWithWorkspaceRow
@@ -155,14 +157,28 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 		&i.Run.ErrorMessage,
 		&i.WorkspaceLocked,
 		&i.WorkspaceActiveRunID,
+		&i.Organization.ID,
+		&i.Organization.Name,
+		&i.Organization.MaxConcurrency,
+		&i.Organization.Weight,
+		&i.Organization.CreatedAt,
+		&i.Organization.Queued,
+		&i.Organization.Running,
+		&i.Organization.Share,
+		&i.Organization.QueuedSince,
+		&i.Organization.BucketBurst,
+		&i.Organization.BucketRefillPerSecond,
+		&i.Organization.Tokens,
+		&i.Organization.TokensAt,
 	)
 	return i, err
 }
 
 const runListByWorkspace = `-- name: RunListByWorkspace :many
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
+JOIN organizations o ON o.id = r.organization_id
 WHERE r.workspace_id = $1 AND r.organization_id = $2 AND r.number < $3
 ORDER BY r.number DESC
 LIMIT $4
@@ -179,6 +195,7 @@ type RunListByWorkspaceRow struct {
 	Run                  Run
 	WorkspaceLocked      bool
 	WorkspaceActiveRunID *uuid.UUID
+	Organization         Organization
 }
 
 func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspaceParams) ([]RunListByWorkspaceRow, error) {
@@ -219,6 +236,19 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 			&i.Run.ErrorMessage,
 			&i.WorkspaceLocked,
 			&i.WorkspaceActiveRunID,
+			&i.Organization.ID,
+			&i.Organization.Name,
+			&i.Organization.MaxConcurrency,
+			&i.Organization.Weight,
+			&i.Organization.CreatedAt,
+			&i.Organization.Queued,
+			&i.Organization.Running,
+			&i.Organization.Share,
+			&i.Organization.QueuedSince,
+			&i.Organization.BucketBurst,
+			&i.Organization.BucketRefillPerSecond,
+			&i.Organization.Tokens,
+			&i.Organization.TokensAt,
 		); err != nil {
 			return nil, err
 		}

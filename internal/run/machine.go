@@ -52,6 +52,24 @@ func (s Status) Holds(planOnly bool) bool {
 	return !planOnly && s != StatusPending && !s.Terminal()
 }
 
+// queued is 1 for statuses in which a job waits for an agent: the
+// organization's queued counter follows it.
+func (s Status) queued() int32 {
+	if s == StatusPlanQueued || s == StatusApplyQueued {
+		return 1
+	}
+	return 0
+}
+
+// executing is 1 for statuses in which an agent runs a job: the
+// organization's running counter follows it.
+func (s Status) executing() int32 {
+	if s == StatusPlanning || s == StatusApplying {
+		return 1
+	}
+	return 0
+}
+
 // HoldingStatuses are the statuses in which a non-plan-only run owns its workspace.
 func HoldingStatuses() []string {
 	var out []string

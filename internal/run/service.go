@@ -12,6 +12,7 @@ import (
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/fairshare"
 )
 
 var (
@@ -70,8 +71,10 @@ const (
 	WaitWorkspaceBusy   WaitReason = "workspace_busy"
 	WaitWorkspaceLocked WaitReason = "workspace_locked"
 	// WaitAdmission: the workspace is free; admission is due (a tick does it if no event did).
-	WaitAdmission      WaitReason = "admission"
-	WaitAgent          WaitReason = "agent"
+	WaitAdmission WaitReason = "admission"
+	WaitAgent     WaitReason = "agent"
+	// WaitCapacity: the organization is at its concurrency cap or out of bucket tokens.
+	WaitCapacity       WaitReason = "capacity"
 	WaitApproval       WaitReason = "approval"
 	WaitPolicyOverride WaitReason = "policy_override"
 )
@@ -209,7 +212,7 @@ func (s *Service) List(ctx context.Context, orgID, workspaceID uuid.UUID, before
 	}
 	out := make([]Run, 0, len(rows))
 	for _, row := range rows {
-		out = append(out, view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID))
+		out = append(out, view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())))
 	}
 	return out, nil
 }
@@ -338,6 +341,13 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 			return r, err
 		}
 	}
+	if dq, dr := t.To.queued()-t.From.queued(), t.To.executing()-t.From.executing(); dq != 0 || dr != 0 {
+		if err := q.OrganizationAdjustLoad(ctx, dbsqlc.OrganizationAdjustLoadParams{
+			QueuedDelta: dq, RunningDelta: dr, Now: now, ID: r.OrganizationID,
+		}); err != nil {
+			return r, err
+		}
+	}
 	wasHolding, holds := t.From.Holds(r.PlanOnly), t.To.Holds(r.PlanOnly)
 	switch {
 	case !wasHolding && holds:
@@ -417,10 +427,21 @@ func get(ctx context.Context, q *dbsqlc.Queries, orgID, runID uuid.UUID) (Run, e
 	if err != nil {
 		return Run{}, err
 	}
-	return view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID), nil
+	return view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())), nil
 }
 
-func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID) Run {
+// atCapacity reports whether the organization's cap or token bucket holds
+// its queued jobs back from agents.
+func atCapacity(o dbsqlc.Organization, now time.Time) bool {
+	return o.Running >= o.MaxConcurrency || Bucket(o).Refilled(now).Tokens < 1
+}
+
+// Bucket is the organization's token bucket as stored.
+func Bucket(o dbsqlc.Organization) fairshare.Bucket {
+	return fairshare.Bucket{Tokens: o.Tokens, At: o.TokensAt, Burst: float64(o.BucketBurst), Refill: o.BucketRefillPerSecond}
+}
+
+func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID, orgAtCapacity bool) Run {
 	stamps := map[Status]time.Time{}
 	_ = json.Unmarshal(r.StatusTimestamps, &stamps)
 	status := Status(r.Status)
@@ -430,7 +451,7 @@ func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID) Run {
 		WorkspaceID:            r.WorkspaceID,
 		Number:                 r.Number,
 		Status:                 status,
-		WaitReason:             waitReason(status, wsLocked, wsActive != nil && *wsActive != r.ID),
+		WaitReason:             waitReason(status, wsLocked, wsActive != nil && *wsActive != r.ID, orgAtCapacity),
 		PlanOnly:               r.PlanOnly,
 		IsDestroy:              r.IsDestroy,
 		AutoApply:              r.AutoApply,
@@ -460,7 +481,7 @@ func planSummary(r dbsqlc.Run) *PlanSummary {
 	return p
 }
 
-func waitReason(s Status, wsLocked, wsHeldByOther bool) WaitReason {
+func waitReason(s Status, wsLocked, wsHeldByOther, orgAtCapacity bool) WaitReason {
 	switch s {
 	case StatusPending:
 		switch {
@@ -472,6 +493,9 @@ func waitReason(s Status, wsLocked, wsHeldByOther bool) WaitReason {
 			return WaitAdmission
 		}
 	case StatusPlanQueued, StatusApplyQueued:
+		if orgAtCapacity {
+			return WaitCapacity
+		}
 		return WaitAgent
 	case StatusPlanned, StatusPolicyChecked:
 		return WaitApproval

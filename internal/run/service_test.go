@@ -3,6 +3,7 @@ package run_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -29,9 +30,11 @@ type fixture struct {
 	pool       *pgxpool.Pool
 	runs       *run.Service
 	workspaces *workspace.Service
-	orgID      uuid.UUID
-	tokenID    uuid.UUID
 	wsIDs      []uuid.UUID
+	// Workspaces are spread over a few organizations, as in life: every
+	// organization's row is written by its own runs' transitions.
+	orgOf   map[uuid.UUID]uuid.UUID
+	tokenOf map[uuid.UUID]uuid.UUID
 }
 
 func setup(t *testing.T, nWorkspaces int) *fixture {
@@ -39,22 +42,29 @@ func setup(t *testing.T, nWorkspaces int) *fixture {
 	ctx := context.Background()
 	pool := pgtest.New(t)
 	orgs := org.NewService(pool, "admin-secret")
-	o, err := orgs.Create(ctx, "acme", org.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := orgs.CreateToken(ctx, o.ID, "test", org.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &fixture{ctx: ctx, pool: pool, runs: run.NewService(pool, run.Config{MaxPlanAttempts: 2}),
-		workspaces: workspace.NewService(pool), orgID: o.ID, tokenID: tok.ID}
+		workspaces: workspace.NewService(pool), orgOf: map[uuid.UUID]uuid.UUID{}, tokenOf: map[uuid.UUID]uuid.UUID{}}
+	var orgIDs []uuid.UUID
+	for i := range max(1, nWorkspaces/5) {
+		o, err := orgs.Create(ctx, fmt.Sprintf("org%d", i), org.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := orgs.CreateToken(ctx, o.ID, "test", org.RoleAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orgIDs = append(orgIDs, o.ID)
+		f.tokenOf[o.ID] = tok.ID
+	}
 	for i := range nWorkspaces {
-		ws, err := f.workspaces.Create(ctx, o.ID, workspace.CreateOptions{Name: "ws" + string(rune('a'+i%26)) + uuid.NewString()[:8]})
+		orgID := orgIDs[i%len(orgIDs)]
+		ws, err := f.workspaces.Create(ctx, orgID, workspace.CreateOptions{Name: "ws" + string(rune('a'+i%26)) + uuid.NewString()[:8]})
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.wsIDs = append(f.wsIDs, ws.ID)
+		f.orgOf[ws.ID] = orgID
 	}
 	return f
 }
@@ -79,15 +89,23 @@ func (f *fixture) checkInvariants(t *testing.T) {
 	for _, o := range order {
 		t.Errorf("workspace %s admitted run %s while older run %s is pending", o.WorkspaceID, o.AdmittedRunID, o.PendingRunID)
 	}
+	load, err := q.InvariantOrgLoadMismatch(f.ctx)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, l := range load {
+		t.Errorf("organization %s counts %d queued / %d running, its runs say %d / %d", l.ID, l.Queued, l.Running, l.ActualQueued, l.ActualRunning)
+	}
 }
 
 // insertLost creates a pending run without admitting it, as if the event that
 // should have admitted it was lost; the tick must repair it.
 func (f *fixture) insertLost(t *testing.T, wsID uuid.UUID) {
 	q := dbsqlc.New(f.pool)
-	n, err := q.WorkspaceTakeRunNumber(f.ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: wsID, OrganizationID: f.orgID})
+	n, err := q.WorkspaceTakeRunNumber(f.ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: wsID, OrganizationID: f.orgOf[wsID]})
 	if err == nil {
-		_, err = q.RunCreate(f.ctx, dbsqlc.RunCreateParams{OrganizationID: f.orgID, WorkspaceID: wsID, Number: n.Number,
+		_, err = q.RunCreate(f.ctx, dbsqlc.RunCreateParams{OrganizationID: f.orgOf[wsID], WorkspaceID: wsID, Number: n.Number,
 			Status: string(run.StatusPending), StatusTimestamps: []byte(`{}`)})
 	}
 	if err != nil {
@@ -104,23 +122,24 @@ var forward = map[run.Status]run.Event{
 // step does one random thing to one random workspace.
 func (f *fixture) step(t *testing.T, r *rand.Rand, counts *sync.Map) {
 	wsID := f.wsIDs[r.IntN(len(f.wsIDs))]
+	orgID := f.orgOf[wsID]
 	var err error
 	var action string
 	switch p := r.IntN(100); {
 	case p < 18:
 		action = "create"
-		_, err = f.runs.Create(f.ctx, f.orgID, wsID, run.CreateOptions{PlanOnly: r.IntN(8) == 0})
+		_, err = f.runs.Create(f.ctx, orgID, wsID, run.CreateOptions{PlanOnly: r.IntN(8) == 0})
 	case p < 21:
 		action = "lock"
-		_, err = f.workspaces.Lock(f.ctx, f.orgID, wsID, f.tokenID, "test")
+		_, err = f.workspaces.Lock(f.ctx, orgID, wsID, f.tokenOf[orgID], "test")
 	case p < 26:
 		action = "unlock"
-		_, err = f.workspaces.Unlock(f.ctx, f.orgID, wsID, f.tokenID, true)
+		_, err = f.workspaces.Unlock(f.ctx, orgID, wsID, f.tokenOf[orgID], true)
 	case p < 28:
 		action = "lost-event"
 		f.insertLost(t, wsID)
 	default:
-		list, lerr := f.runs.List(f.ctx, f.orgID, wsID, 1<<62, 6)
+		list, lerr := f.runs.List(f.ctx, orgID, wsID, 1<<62, 6)
 		if lerr != nil || len(list) == 0 {
 			err = lerr
 			break
@@ -143,7 +162,7 @@ func (f *fixture) step(t *testing.T, r *rand.Rand, counts *sync.Map) {
 			e = []run.Event{run.EventCancel, run.EventDiscard, run.EventFail}[r.IntN(3)]
 		}
 		action = string(e)
-		_, err = f.runs.Fire(f.ctx, f.orgID, rn.ID, e, run.Input{HasChanges: r.IntN(2) == 0})
+		_, err = f.runs.Fire(f.ctx, orgID, rn.ID, e, run.Input{HasChanges: r.IntN(2) == 0})
 	}
 	switch {
 	case err == nil:
