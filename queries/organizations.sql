@@ -8,8 +8,8 @@ SELECT * FROM organizations WHERE name = @name;
 
 -- name: OrganizationUpdateLimits :one
 UPDATE organizations SET
-    max_concurrency = @max_concurrency, weight = @weight, share = running::FLOAT8 / @weight,
-    bucket_burst = @bucket_burst, bucket_refill_per_second = @bucket_refill_per_second,
-    tokens = LEAST(tokens, @bucket_burst::FLOAT8)
+    max_concurrency = @max_concurrency, weight = @weight::INT, share = running::FLOAT8 / @weight::INT,
+    bucket_burst = @bucket_burst::INT, bucket_refill_per_second = @bucket_refill_per_second,
+    tokens = LEAST(tokens, (@bucket_burst::INT)::FLOAT8)
 WHERE name = @name
 RETURNING *;

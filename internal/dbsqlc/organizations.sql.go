@@ -69,9 +69,9 @@ func (q *Queries) OrganizationGetByName(ctx context.Context, name string) (Organ
 
 const organizationUpdateLimits = `-- name: OrganizationUpdateLimits :one
 UPDATE organizations SET
-    max_concurrency = $1, weight = $2, share = running::FLOAT8 / $2,
-    bucket_burst = $3, bucket_refill_per_second = $4,
-    tokens = LEAST(tokens, $3::FLOAT8)
+    max_concurrency = $1, weight = $2::INT, share = running::FLOAT8 / $2::INT,
+    bucket_burst = $3::INT, bucket_refill_per_second = $4,
+    tokens = LEAST(tokens, ($3::INT)::FLOAT8)
 WHERE name = $5
 RETURNING id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at
 `

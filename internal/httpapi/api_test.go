@@ -214,3 +214,27 @@ func TestHealthz(t *testing.T) {
 	c := setup(t, "acme")
 	c.as("").do("GET", "/healthz", "", 200)
 }
+
+// The site admin sets an organization's share of the pool; the organization
+// sees its limits and usage; nobody else may change them.
+func TestOrganizationLimits(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	got := c.do("GET", "/api/v1/organizations/acme", "", 200)
+	if got["max_concurrency"] != float64(80) || got["weight"] != float64(1) || got["usage"].(map[string]any)["running"] != float64(0) {
+		t.Fatalf("defaults: %v", got)
+	}
+	c.do("PATCH", "/api/v1/organizations/acme", `{"max_concurrency":5}`, 403)
+	admin := c.as(adminToken)
+	set := admin.do("PATCH", "/api/v1/organizations/acme", `{"max_concurrency":5,"weight":3,"bucket_burst":10,"bucket_refill_per_second":0.5}`, 200)
+	if set["max_concurrency"] != float64(5) || set["weight"] != float64(3) || set["bucket_burst"] != float64(10) || set["bucket_refill_per_second"] != 0.5 {
+		t.Fatalf("after PATCH: %v", set)
+	}
+	admin.do("PATCH", "/api/v1/organizations/acme", `{"weight":0}`, 400)
+	admin.do("PATCH", "/api/v1/organizations/acme", `{"bucket_refill_per_second":-1}`, 400)
+	admin.do("PATCH", "/api/v1/organizations/nope", `{"weight":2}`, 404)
+	if again := c.do("GET", "/api/v1/organizations/acme", "", 200); again["weight"] != float64(3) {
+		t.Fatalf("a refused PATCH changed the weight: %v", again["weight"])
+	}
+	c.newOrg("globex").do("GET", "/api/v1/organizations/acme", "", 404)
+}

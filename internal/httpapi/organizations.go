@@ -10,11 +10,65 @@ import (
 )
 
 type organizationJSON struct {
-	ID             uuid.UUID `json:"id"`
-	Name           string    `json:"name"`
-	MaxConcurrency int       `json:"max_concurrency"`
-	Weight         int       `json:"weight"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID                    uuid.UUID `json:"id"`
+	Name                  string    `json:"name"`
+	MaxConcurrency        int       `json:"max_concurrency"`
+	Weight                int       `json:"weight"`
+	BucketBurst           float64   `json:"bucket_burst"`
+	BucketRefillPerSecond float64   `json:"bucket_refill_per_second"`
+	CreatedAt             time.Time `json:"created_at"`
+	Usage                 usageJSON `json:"usage"`
+}
+
+// usageJSON is the organization's current share of the agent pool.
+type usageJSON struct {
+	Running int     `json:"running"`
+	Queued  int     `json:"queued"`
+	Tokens  float64 `json:"tokens"`
+}
+
+func organizationView(o org.Organization) organizationJSON {
+	return organizationJSON{
+		ID: o.ID, Name: o.Name, MaxConcurrency: o.MaxConcurrency, Weight: o.Weight,
+		BucketBurst: o.Bucket.Burst, BucketRefillPerSecond: o.Bucket.Refill, CreatedAt: o.CreatedAt,
+		Usage: usageJSON{Running: o.Running, Queued: o.Queued, Tokens: o.Bucket.Refilled(time.Now()).Tokens},
+	}
+}
+
+func (a *api) getOrganization(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Get(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	if !p.SiteAdmin && !p.Can(org.RoleRead) {
+		return errForbidden
+	}
+	writeJSON(w, http.StatusOK, organizationView(o))
+	return nil
+}
+
+// updateOrganization sets an organization's share of the agent pool.
+func (a *api) updateOrganization(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if !p.SiteAdmin {
+		return errorf(http.StatusForbidden, "forbidden", "only the site-admin token sets an organization's limits")
+	}
+	var body struct {
+		MaxConcurrency        *int     `json:"max_concurrency"`
+		Weight                *int     `json:"weight"`
+		BucketBurst           *int     `json:"bucket_burst"`
+		BucketRefillPerSecond *float64 `json:"bucket_refill_per_second"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		return err
+	}
+	o, err := a.Orgs.SetLimits(r.Context(), r.PathValue("org"), org.Limits{
+		MaxConcurrency: body.MaxConcurrency, Weight: body.Weight, BucketBurst: body.BucketBurst, BucketRefill: body.BucketRefillPerSecond,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, organizationView(o))
+	return nil
 }
 
 func (a *api) createOrganization(w http.ResponseWriter, r *http.Request, p org.Principal) error {
@@ -33,7 +87,7 @@ func (a *api) createOrganization(w http.ResponseWriter, r *http.Request, p org.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, organizationJSON{o.ID, o.Name, o.MaxConcurrency, o.Weight, o.CreatedAt})
+	writeJSON(w, http.StatusCreated, organizationView(o))
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/fairshare"
 	"github.com/runplane/runplane/internal/validate"
 )
 
@@ -67,13 +69,25 @@ func (p Principal) Can(r Role) bool { return !p.SiteAdmin && p.Role.rank() >= r.
 // workspace's state rather than the organization's API.
 func (p Principal) Scoped() bool { return p.WorkspaceID != nil }
 
-// Organization is an organization as callers see it.
+// Organization is an organization as callers see it, with its share of
+// the agent pool.
 type Organization struct {
 	ID             uuid.UUID
 	Name           string
 	MaxConcurrency int
 	Weight         int
-	CreatedAt      time.Time
+	Bucket         fairshare.Bucket
+	// Running and Queued count jobs executing and waiting for an agent.
+	Running, Queued int
+	CreatedAt       time.Time
+}
+
+// Limits are an organization's share of the agent pool; nil fields stay.
+type Limits struct {
+	MaxConcurrency *int
+	Weight         *int
+	BucketBurst    *int
+	BucketRefill   *float64
 }
 
 // Token is a created token; Secret is set only in the answer to its creation.
@@ -87,12 +101,18 @@ type Token struct {
 
 // Service manages organizations and tokens.
 type Service struct {
-	db        dbsqlc.DBTX
+	db        DB
 	adminHash [32]byte
 }
 
+// DB is what the service needs of the database; *pgxpool.Pool satisfies it.
+type DB interface {
+	dbtx.Beginner
+	dbsqlc.DBTX
+}
+
 // NewService returns a Service; adminToken is the site-admin secret.
-func NewService(db dbsqlc.DBTX, adminToken string) *Service {
+func NewService(db DB, adminToken string) *Service {
 	return &Service{db: db, adminHash: sha256.Sum256([]byte(adminToken))}
 }
 
@@ -215,7 +235,62 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 }
 
 func view(o dbsqlc.Organization) Organization {
-	return Organization{ID: o.ID, Name: o.Name, MaxConcurrency: int(o.MaxConcurrency), Weight: int(o.Weight), CreatedAt: o.CreatedAt.UTC()}
+	return Organization{
+		ID: o.ID, Name: o.Name, MaxConcurrency: int(o.MaxConcurrency), Weight: int(o.Weight),
+		Bucket:  fairshare.Bucket{Tokens: o.Tokens, At: o.TokensAt, Burst: float64(o.BucketBurst), Refill: o.BucketRefillPerSecond},
+		Running: int(o.Running), Queued: int(o.Queued), CreatedAt: o.CreatedAt.UTC(),
+	}
+}
+
+// Get returns an organization the principal may see, with its current usage.
+func (s *Service) Get(ctx context.Context, p Principal, name string) (Organization, error) {
+	return s.Resolve(ctx, p, name)
+}
+
+// SetLimits changes an organization's concurrency cap, weight and token
+// bucket (site admin only; the caller checks).
+func (s *Service) SetLimits(ctx context.Context, name string, l Limits) (Organization, error) {
+	var out Organization
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		o, err := q.OrganizationGetByName(ctx, name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		p := dbsqlc.OrganizationUpdateLimitsParams{
+			MaxConcurrency: o.MaxConcurrency, Weight: o.Weight, BucketBurst: o.BucketBurst,
+			BucketRefillPerSecond: o.BucketRefillPerSecond, Name: name,
+		}
+		for _, f := range []struct {
+			v        *int
+			dst      *int32
+			min, max int
+			what     string
+		}{
+			{l.MaxConcurrency, &p.MaxConcurrency, 1, 10000, "max_concurrency"},
+			{l.Weight, &p.Weight, 1, 1000, "weight"},
+			{l.BucketBurst, &p.BucketBurst, 1, 100000, "bucket_burst"},
+		} {
+			if f.v != nil {
+				if *f.v < f.min || *f.v > f.max {
+					return validate.Errorf("%s must be %d to %d", f.what, f.min, f.max)
+				}
+				*f.dst = int32(*f.v)
+			}
+		}
+		if l.BucketRefill != nil {
+			if !(*l.BucketRefill > 0 && *l.BucketRefill <= 100000) {
+				return validate.Errorf("bucket_refill_per_second must be above 0 and at most 100000")
+			}
+			p.BucketRefillPerSecond = *l.BucketRefill
+		}
+		row, err := q.OrganizationUpdateLimits(ctx, p)
+		out = view(row)
+		return err
+	})
+	return out, err
 }
 
 func isUniqueViolation(err error) bool {

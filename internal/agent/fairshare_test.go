@@ -1,0 +1,179 @@
+package agent_test
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/workspace"
+)
+
+// newOrg adds an organization with limits and n queued runs, each on its own workspace.
+func (f *fixture) newOrg(name string, limits org.Limits, n int, opts run.CreateOptions) (uuid.UUID, []uuid.UUID) {
+	f.t.Helper()
+	o, err := f.orgs.Create(f.ctx, name, org.CreateOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.orgs.SetLimits(f.ctx, name, limits); err != nil {
+		f.t.Fatal(err)
+	}
+	var runs []uuid.UUID
+	for i := range n {
+		w, err := f.ws.Create(f.ctx, o.ID, workspace.CreateOptions{Name: name + "-" + string(rune('a'+i%26)) + uuid.NewString()[:6]})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		r, err := f.runs.Create(f.ctx, o.ID, w.ID, opts)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		runs = append(runs, r.ID)
+	}
+	return o.ID, runs
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// A quiet organization's run goes before a busy one's backlog; weights
+// scale the share; within an organization applies go before plans before
+// speculative plans.
+func TestClaimServesTheLeastLoadedOrganization(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	busy, _ := f.newOrg("busy", org.Limits{}, 6, run.CreateOptions{})
+	for range 3 {
+		if j := f.claim(); j.OrganizationID != busy {
+			t.Fatalf("only busy has work, claimed %s", j.OrganizationID)
+		}
+	}
+	quiet, quietRuns := f.newOrg("quiet", org.Limits{}, 1, run.CreateOptions{})
+	if j := f.claim(); j.OrganizationID != quiet || j.RunID != quietRuns[0] {
+		t.Fatalf("quiet organization's run waited behind the backlog: claimed %+v", j)
+	}
+	// heavy (weight 4) stays below busy's running/weight of 3 for all five
+	// of its runs (5/4), so it is served first; then busy again.
+	heavy, _ := f.newOrg("heavy", org.Limits{Weight: ptr(4)}, 5, run.CreateOptions{})
+	for i := range 5 {
+		if j := f.claim(); j.OrganizationID != heavy {
+			t.Fatalf("claim %d: heavy (%d/4 running) should go before busy (3/1), got %s", i, i, j.OrganizationID)
+		}
+	}
+	if j := f.claim(); j.OrganizationID != busy {
+		t.Fatalf("only busy has work left, got %s", j.OrganizationID)
+	}
+}
+
+func TestClaimOrderWithinAnOrganization(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	ws := f.workspace("net")
+	speculative := f.newRun(f.workspace("spec"), run.CreateOptions{PlanOnly: true})
+	first := f.newRun(ws, run.CreateOptions{})
+	f.planWithChanges(f.claim())
+	if _, err := f.runs.Fire(f.ctx, f.orgID, first.ID, run.EventConfirm, run.Input{}); err != nil {
+		t.Fatal(err)
+	}
+	plan := f.newRun(f.workspace("other"), run.CreateOptions{})
+	for _, want := range []struct {
+		run   uuid.UUID
+		phase agent.Phase
+	}{{first.ID, agent.PhaseApply}, {plan.ID, agent.PhasePlan}, {speculative.ID, agent.PhasePlan}} {
+		if j := f.claim(); j.RunID != want.run || j.Phase != want.phase {
+			t.Fatalf("claimed run %s %s, want %s %s", j.RunID, j.Phase, want.run, want.phase)
+		}
+	}
+}
+
+// The cap and the bucket hold jobs back, and such a run says so.
+func TestCapAndBucketHoldRunsBack(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	capped, runs := f.newOrg("capped", org.Limits{MaxConcurrency: ptr(2)}, 3, run.CreateOptions{})
+	f.claim()
+	f.claim()
+	if _, err := f.agents.Claim(f.ctx, "x"); !errors.Is(err, agent.ErrNoJob) {
+		t.Fatalf("claim past the cap: %v", err)
+	}
+	waiting := 0
+	for _, id := range runs {
+		r, _ := f.runs.Get(f.ctx, capped, id)
+		if r.Status == run.StatusPlanQueued {
+			waiting++
+			if r.WaitReason != run.WaitCapacity {
+				t.Fatalf("held-back run's wait reason %q", r.WaitReason)
+			}
+		}
+	}
+	if waiting != 1 {
+		t.Fatalf("%d runs waiting, want 1", waiting)
+	}
+	slow, _ := f.newOrg("slow", org.Limits{BucketBurst: ptr(1), BucketRefill: ptr(0.001)}, 2, run.CreateOptions{})
+	if j := f.claim(); j.OrganizationID != slow {
+		t.Fatalf("claimed %s", j.OrganizationID)
+	}
+	if _, err := f.agents.Claim(f.ctx, "x"); !errors.Is(err, agent.ErrNoJob) {
+		t.Fatalf("claim with an empty bucket: %v", err)
+	}
+	if n, err := f.agents.Claimable(f.ctx, 100); err != nil || n != 1 {
+		t.Fatalf("claimable %d %v: want 1, the capped organization's run does not count", n, err)
+	}
+}
+
+// Many claimers at once never run an organization past its cap nor spend
+// a token twice.
+func TestConcurrentClaimersRespectCapAndBucket(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	orgID, _ := f.newOrg("crowd", org.Limits{MaxConcurrency: ptr(5), BucketBurst: ptr(8), BucketRefill: ptr(0.001)}, 30, run.CreateOptions{})
+	claimAll := func() []agent.Job {
+		var mu sync.Mutex
+		var jobs []agent.Job
+		var wg sync.WaitGroup
+		var failed atomic.Bool
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j, err := f.agents.Claim(f.ctx, "racer")
+				if errors.Is(err, agent.ErrNoJob) {
+					return
+				}
+				if err != nil {
+					failed.Store(true)
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				jobs = append(jobs, j)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return jobs
+	}
+	first := claimAll()
+	if len(first) != 5 {
+		t.Fatalf("%d claims with a cap of 5", len(first))
+	}
+	for _, j := range first {
+		if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 3 tokens are left of the burst of 8: the cap has room for 5, the bucket allows 3.
+	if second := claimAll(); len(second) != 3 {
+		t.Fatalf("%d claims with 3 tokens left", len(second))
+	}
+	o, err := f.orgs.Get(f.ctx, org.Principal{SiteAdmin: true}, "crowd")
+	if err != nil || o.Running != 3 || o.ID != orgID || o.Bucket.Tokens >= 1 {
+		t.Fatalf("usage %+v %v", o, err)
+	}
+}
