@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent API clients for run-create throughput")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each throughput phase")
 	nWorkspaces = flag.Int("workspaces", 500, "workspaces the create load spreads over")
-	suite       = flag.String("suite", "all", "what to measure: all, core, state or agents")
+	suite       = flag.String("suite", "all", "what to measure: all, core, state, agents or fairshare")
 	stateReads  = flag.Int("state-reads", 1000, "500 KB state reads per storage")
 	stateWrites = flag.Int("state-writes", 100, "500 KB state writes per storage")
 )
@@ -84,6 +85,11 @@ func bench(ctx context.Context) error {
 	}
 	if *suite == "all" || *suite == "agents" {
 		if err := agentBench(ctx, cluster, dir); err != nil {
+			return err
+		}
+	}
+	if *suite == "all" || *suite == "fairshare" {
+		if err := fairShareBench(ctx, cluster, dir); err != nil {
 			return err
 		}
 	}
@@ -209,7 +215,20 @@ type client struct {
 	http        *http.Client
 }
 
+// do sends one API request; a 503 "contention" answer is retried, as the
+// API asks clients to, and counted in contended.
 func (c *client) do(method, path, body string) (map[string]any, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := c.doOnce(method, path, body)
+		if !errors.Is(err, errContention) || attempt == 8 {
+			return out, err
+		}
+		contended.Add(1)
+		time.Sleep(time.Duration(10<<min(attempt, 5)) * time.Millisecond)
+	}
+}
+
+func (c *client) doOnce(method, path, body string) (map[string]any, error) {
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -221,6 +240,9 @@ func (c *client) do(method, path, body string) (map[string]any, error) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return nil, fmt.Errorf("%s %s: %w", method, path, errContention)
+	}
 	if resp.StatusCode >= 300 {
 		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
 	}

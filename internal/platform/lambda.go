@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
@@ -29,8 +30,10 @@ func MustOpenFromEnv(function string) *Platform {
 
 // OpenFromEnv opens the platform from the environment a Lambda function gets.
 func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, error) {
+	pool, _ := strconv.Atoi(getenv("RUNPLANE_AGENT_POOL_SIZE"))
 	return Open(ctx, Config{
-		DatabaseURL: getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
+		AgentPoolSize: pool,
+		DatabaseURL:   getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
 		AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Storage: StorageFromEnv(getenv),
 	})
 }

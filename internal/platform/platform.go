@@ -25,6 +25,7 @@ import (
 
 // Platform is a connected set of services.
 type Platform struct {
+	cfg     Config
 	Pool    *pgxpool.Pool
 	Runs    *run.Service
 	Agents  *agent.Service
@@ -43,6 +44,8 @@ type Config struct {
 	Storage    Storage
 	// Agent holds the protocol's timings; zero takes agent.DefaultConfig.
 	Agent agent.Config
+	// AgentPoolSize caps the agents a tick asks for (0: no cap).
+	AgentPoolSize int
 	// NoClaimHint leaves long-polling claims to their database poll, as on
 	// AWS where no in-process hint crosses Lambda instances (benchmarks).
 	NoClaimHint bool
@@ -94,7 +97,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 			return err
 		},
 	})
-	return &Platform{Pool: pool, Runs: runs, Agents: agents, Handler: handler}, nil
+	return &Platform{cfg: c, Pool: pool, Runs: runs, Agents: agents, Handler: handler}, nil
 }
 
 // Tick runs the scheduler's safety net once: reap expired leases, then
@@ -106,6 +109,14 @@ func (p *Platform) Tick(ctx context.Context) (schedule.Result, error) {
 	}
 	res, err := schedule.Tick(ctx, p.Pool)
 	res.Reaped = reaped
+	if err != nil {
+		return res, err
+	}
+	pool := p.cfg.AgentPoolSize
+	if pool <= 0 {
+		pool = 1 << 30
+	}
+	res.Agents, err = p.Agents.Claimable(ctx, pool)
 	return res, err
 }
 

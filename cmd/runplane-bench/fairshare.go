@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/pgembed"
+	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/run"
+)
+
+var (
+	poolSize    = flag.Int("pool", 40, "fair share: simulated agents in the pool")
+	floodRuns   = flag.Int("flood-runs", 5000, "fair share: runs the flooding organization submits at once")
+	smallOrgs   = flag.Int("small-orgs", 99, "fair share: organizations submitting at a steady rate")
+	smallRuns   = flag.Int("small-runs", 10, "fair share: runs each small organization submits, one per second")
+	jobDuration = flag.Duration("job", 200*time.Millisecond, "fair share: how long a simulated job runs")
+	scaleWS     = flag.Int("scale-workspaces", 2_000_000, "claim cost: workspaces seeded for the large case")
+	scaleOrgs   = flag.Int("scale-orgs", 50_000, "claim cost: organizations seeded for the large case")
+)
+
+// fairShareBench runs the same steady small-organization load with and
+// without one organization flooding the pool, then the claim cost at scale.
+func fairShareBench(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
+	fmt.Printf("fair share: pool of %d simulated agents, %s per job; %d organizations submit %d runs each, one per second;\n", *poolSize, *jobDuration, *smallOrgs, *smallRuns)
+	fmt.Printf("with flood: one more organization submits %d runs at once first\n", *floodRuns)
+	quiet, err := fairShareScenario(ctx, cluster, dir, "fair_quiet", false)
+	if err != nil {
+		return err
+	}
+	flood, err := fairShareScenario(ctx, cluster, dir, "fair_flood", true)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-60s %10s %10s\n", "metric", "no flood", "flood")
+	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "small organizations' queue wait p50 (queued → claimed)", ms(pct(quiet.smallWait, 50)), ms(pct(flood.smallWait, 50)))
+	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "small organizations' queue wait p99", ms(pct(quiet.smallWait, 99)), ms(pct(flood.smallWait, 99)))
+	fmt.Printf("%-60s %10s %10.2f\n", "  flood / no flood, p50", "", float64(pct(flood.smallWait, 50))/float64(pct(quiet.smallWait, 50)))
+	fmt.Printf("%-60s %10s %10.2f\n", "  flood / no flood, p99", "", float64(pct(flood.smallWait, 99))/float64(pct(quiet.smallWait, 99)))
+	fmt.Printf("%-60s %10.3f %10.3f\n", "Jain's index, allocation vs weighted max-min fair share", quiet.jain, flood.jain)
+	fmt.Printf("%-60s %10s %8.0f/s\n", "flooder throughput while the small organizations ran", "", flood.floodPerSec)
+	fmt.Printf("%-60s %9.0f%% %9.0f%%\n", "pool busy (agents holding a job)", 100*quiet.busy, 100*flood.busy)
+	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "claim round trip p50 (claims that got a job)", ms(pct(quiet.claim, 50)), ms(pct(flood.claim, 50)))
+	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "claim round trip p99", ms(pct(quiet.claim, 99)), ms(pct(flood.claim, 99)))
+	fmt.Printf("%-60s %10d\n\n", "requests answered 503 contention and retried (both runs)", contended.Load())
+	return claimCostAtScale(ctx, cluster, dir)
+}
+
+type fairResult struct {
+	smallWait, claim []time.Duration
+	jain, busy       float64
+	floodPerSec      float64
+}
+
+// freshDatabase creates and migrates a database of its own.
+func freshDatabase(ctx context.Context, cluster *pgembed.Cluster, name string) (string, error) {
+	if out, err := cluster.RunTool(ctx, "createdb", name); err != nil {
+		return "", fmt.Errorf("createdb: %w: %s", err, out)
+	}
+	url := cluster.URL(name)
+	return url, migrate(ctx, url)
+}
+
+func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name string, flood bool) (fairResult, error) {
+	var res fairResult
+	databaseURL, err := freshDatabase(ctx, cluster, name)
+	if err != nil {
+		return res, err
+	}
+	const admin = "bench-admin"
+	p, err := platform.Open(ctx, platform.Config{
+		DatabaseURL: databaseURL, AdminToken: admin, AgentToken: "bench-agent",
+		Agent:   agent.Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: time.Second, Poll: time.Second},
+		Storage: platform.Storage{DataDir: dir + "/" + name},
+	})
+	if err != nil {
+		return res, err
+	}
+	defer p.Close()
+	base, stop, err := serve(p.Handler)
+	if err != nil {
+		return res, err
+	}
+	defer stop()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	siteAdmin := &client{base: base, token: admin, http: hc}
+	// One organization with its token and a workspace; generous buckets so
+	// that fair share, not the bucket, divides the pool.
+	newOrg := func(orgName string) (*client, string) {
+		siteAdmin.must("POST", "/api/v1/organizations", `{"name":"`+orgName+`"}`)
+		siteAdmin.must("PATCH", "/api/v1/organizations/"+orgName, `{"bucket_burst":10000,"bucket_refill_per_second":10000}`)
+		c := &client{base: base, http: hc, token: siteAdmin.must("POST", "/api/v1/organizations/"+orgName+"/tokens", `{"description":"bench","role":"admin"}`)["token"].(string)}
+		return c, c.must("POST", "/api/v1/organizations/"+orgName+"/workspaces", `{"name":"ws"}`)["id"].(string)
+	}
+
+	var mu sync.Mutex
+	claimedAt := map[string]time.Time{}
+	orgOfRun := map[string]string{}
+	var claimTimes []time.Duration
+	var floodClaims []time.Time
+	if flood {
+		// Queued before the agents start, over 50 workspaces by 4 writers:
+		// every create also bumps the organization's queued counter.
+		fc, _ := newOrg("flood")
+		var wss []string
+		for i := range 50 {
+			wss = append(wss, fc.must("POST", "/api/v1/organizations/flood/workspaces", fmt.Sprintf(`{"name":"f%d"}`, i))["id"].(string))
+		}
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < *floodRuns; i += 4 {
+					id := fc.must("POST", "/api/v1/workspaces/"+wss[i%len(wss)]+"/runs", `{"plan_only":true}`)["id"].(string)
+					mu.Lock()
+					orgOfRun[id] = "flood"
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var agents sync.WaitGroup
+	agentClient := &client{base: base, http: hc}
+	for range *poolSize {
+		agents.Add(1)
+		go func() {
+			defer agents.Done()
+			for runCtx.Err() == nil {
+				var j struct {
+					ID         string `json:"id"`
+					RunID      string `json:"run_id"`
+					LeaseToken string `json:"lease_token"`
+				}
+				start := time.Now()
+				if err := agentCall(agentClient, "POST", "/api/agent/v1/claim", "", nil, &j); err != nil {
+					continue
+				}
+				now := time.Now()
+				mu.Lock()
+				claimedAt[j.RunID] = now
+				claimTimes = append(claimTimes, now.Sub(start))
+				if orgOfRun[j.RunID] == "flood" {
+					floodClaims = append(floodClaims, now)
+				}
+				mu.Unlock()
+				time.Sleep(*jobDuration)
+				_ = agentCall(agentClient, "POST", "/api/agent/v1/jobs/"+j.ID+"/finish", j.LeaseToken, []byte(`{"result":"succeeded","plan":{"has_changes":false}}`), nil)
+			}
+		}()
+	}
+
+	// Sample every organization's load for the fairness index.
+	type sample map[string][3]float64 // org → weight, queued, running
+	var samples []sample
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		q := dbsqlc.New(p.Pool)
+		for sampleCtx.Err() == nil {
+			rows, err := q.BenchOrganizationLoad(sampleCtx)
+			if err == nil {
+				s := sample{}
+				for _, r := range rows {
+					s[r.ID.String()] = [3]float64{float64(r.Weight), float64(r.Queued), float64(r.Running)}
+				}
+				samples = append(samples, s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+
+	phaseStart := time.Now()
+	created := map[string]time.Time{}
+	var smallWG sync.WaitGroup
+	for i := range *smallOrgs {
+		c, ws := newOrg(fmt.Sprintf("small-%d", i))
+		smallWG.Add(1)
+		go func() {
+			defer smallWG.Done()
+			time.Sleep(time.Duration(i) * time.Second / time.Duration(*smallOrgs))
+			for range *smallRuns {
+				id := c.must("POST", "/api/v1/workspaces/"+ws+"/runs", `{"plan_only":true}`)["id"].(string)
+				mu.Lock()
+				created[id] = time.Now()
+				mu.Unlock()
+				time.Sleep(time.Second)
+			}
+		}()
+	}
+	smallWG.Wait()
+	// Wait until every small run was claimed.
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		mu.Lock()
+		done := 0
+		for id := range created {
+			if _, ok := claimedAt[id]; ok {
+				done++
+			}
+		}
+		mu.Unlock()
+		if done == len(created) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("%d of %d small runs never claimed", len(created)-done, len(created))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	phase := time.Since(phaseStart)
+	stopSampling()
+	<-sampled
+	cancel()
+	agents.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for id, at := range created {
+		res.smallWait = append(res.smallWait, claimedAt[id].Sub(at))
+	}
+	res.claim = claimTimes
+	n := 0
+	for _, at := range floodClaims {
+		if at.After(phaseStart) && at.Before(phaseStart.Add(phase)) {
+			n++
+		}
+	}
+	res.floodPerSec = float64(n) / phase.Seconds()
+	// Jain's index per one-second window of allocation (mean running) over
+	// the weighted max-min fair share of the pool given each active
+	// organization's demand (running + queued); then the mean over windows.
+	window := int(time.Second / (20 * time.Millisecond))
+	var jains []float64
+	busy, count := 0.0, 0
+	for start := 0; start+window <= len(samples); start += window {
+		got, fair := map[string]float64{}, map[string]float64{}
+		for _, s := range samples[start : start+window] {
+			demand := map[string][2]float64{}
+			for id, v := range s {
+				demand[id] = [2]float64{v[0], v[1] + v[2]}
+				got[id] += v[2]
+				busy += v[2]
+			}
+			count++
+			for id, a := range maxMinShare(demand, float64(*poolSize)) {
+				fair[id] += a
+			}
+		}
+		var sum, sumSq float64
+		k := 0
+		for id, f := range fair {
+			if f <= 0 {
+				continue
+			}
+			x := got[id] / f
+			sum += x
+			sumSq += x * x
+			k++
+		}
+		if k > 0 && sumSq > 0 {
+			jains = append(jains, sum*sum/(float64(k)*sumSq))
+		}
+	}
+	res.jain = mean(jains)
+	if count > 0 {
+		res.busy = busy / float64(count) / float64(*poolSize)
+	}
+	return res, nil
+}
+
+// maxMinShare is the weighted max-min fair division of capacity among
+// demands (weight, demand): water-filling, no one above its demand.
+func maxMinShare(demand map[string][2]float64, capacity float64) map[string]float64 {
+	ids := make([]string, 0, len(demand))
+	for id := range demand {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		return demand[ids[i]][1]/demand[ids[i]][0] < demand[ids[j]][1]/demand[ids[j]][0]
+	})
+	out := map[string]float64{}
+	left := capacity
+	weights := 0.0
+	for _, id := range ids {
+		weights += demand[id][0]
+	}
+	for _, id := range ids {
+		w, d := demand[id][0], demand[id][1]
+		a := math.Min(d, left*w/weights)
+		out[id] = a
+		left -= a
+		weights -= w
+	}
+	return out
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// claimCostAtScale: claim p99 on a database with few workspaces against
+// one seeded with millions of workspaces across tens of thousands of
+// organizations, the same queued work in both.
+func claimCostAtScale(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
+	small, err := claimP99(ctx, cluster, dir, "scale_small", 10_000, 100)
+	if err != nil {
+		return err
+	}
+	large, err := claimP99(ctx, cluster, dir, "scale_large", *scaleWS, *scaleOrgs)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("claim cost: 200 claims (claim + finish), 100 organizations with queued work, direct service calls\n")
+	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "claim p50 / p99 with 10K workspaces, 100 organizations", ms(pct(small, 50)), ms(pct(small, 99)))
+	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", fmt.Sprintf("claim p50 / p99 with %d workspaces, %d organizations", *scaleWS, *scaleOrgs), ms(pct(large, 50)), ms(pct(large, 99)))
+	fmt.Printf("%-60s %10.2f\n\n", "p99 ratio large / small", float64(pct(large, 99))/float64(pct(small, 99)))
+	return nil
+}
+
+func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, workspaces, orgs int) ([]time.Duration, error) {
+	databaseURL, err := freshDatabase(ctx, cluster, name)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	q := dbsqlc.New(pool)
+	start := time.Now()
+	if err := q.BenchSeedOrganizations(ctx, dbsqlc.BenchSeedOrganizationsParams{Prefix: "seed-", N: int32(orgs)}); err != nil {
+		return nil, err
+	}
+	if err := q.BenchSeedWorkspaces(ctx, dbsqlc.BenchSeedWorkspacesParams{PerOrg: int32(workspaces / orgs), Prefix: "seed-"}); err != nil {
+		return nil, err
+	}
+	fmt.Printf("  seeded %d workspaces in %d organizations in %s\n", workspaces, orgs, time.Since(start).Round(time.Second))
+	p, err := platform.Open(ctx, platform.Config{
+		DatabaseURL: databaseURL, AdminToken: "bench-admin", AgentToken: "bench-agent",
+		Agent:   agent.Config{Lease: time.Minute, Heartbeat: time.Second, ClaimWait: time.Millisecond, Poll: time.Millisecond},
+		Storage: platform.Storage{DataDir: dir + "/" + name},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	// 100 of the seeded organizations get queued runs on their first workspace.
+	var runs []struct{ org, ws uuid.UUID }
+	for i := 1; i <= 100; i++ {
+		o, err := q.OrganizationGetByName(ctx, fmt.Sprintf("seed-%d", i*max(1, orgs/100)))
+		if err != nil {
+			return nil, err
+		}
+		w, err := q.WorkspaceGetByName(ctx, dbsqlc.WorkspaceGetByNameParams{OrganizationID: o.ID, Name: "ws-1"})
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, struct{ org, ws uuid.UUID }{o.ID, w.ID})
+	}
+	var lat []time.Duration
+	for round := range 2 {
+		for _, r := range runs {
+			if _, err := p.Runs.Create(ctx, r.org, r.ws, runCreatePlanOnly); err != nil {
+				return nil, err
+			}
+		}
+		for range runs {
+			start := time.Now()
+			j, err := p.Agents.Claim(ctx, "bench")
+			if err != nil {
+				return nil, fmt.Errorf("round %d: %w", round, err)
+			}
+			lat = append(lat, time.Since(start))
+			if err := p.Agents.Finish(ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+var runCreatePlanOnly = run.CreateOptions{PlanOnly: true}
