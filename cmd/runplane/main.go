@@ -174,7 +174,7 @@ func serve(ctx context.Context) error {
 			return err
 		}
 		launcher := &runner.Launcher{
-			Pool: pool, Claimable: p.Agents.Claimable, Woken: p.Agents.Woken,
+			Pool: pool, Claimable: p.Agents.Claimable,
 			Command: func() *exec.Cmd {
 				cmd := exec.Command(self, "agent")
 				cmd.Env = append(os.Environ(), "RUNPLANE_URL=http://"+ln.Addr().String(), "RUNPLANE_AGENT_TOKEN="+agentToken,

@@ -46,7 +46,7 @@ type Config struct {
 }
 
 // DefaultConfig notices a lost agent within Lease plus one tick.
-var DefaultConfig = Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: 20 * time.Second, Poll: time.Second}
+var DefaultConfig = Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: 20 * time.Second, Poll: 250 * time.Millisecond}
 
 // Phase is the part of a run a job executes.
 type Phase string
@@ -99,9 +99,6 @@ func NewService(db DB, runs *run.Service, configs *configversion.Service, object
 // Config returns the protocol's timings.
 func (s *Service) Config() Config { return s.cfg }
 
-// Woken returns a channel closed when work may have been queued in this process.
-func (s *Service) Woken() <-chan struct{} { return s.hint.Wait() }
-
 // Claimable counts jobs waiting for an agent, up to max.
 func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
 	n, err := dbsqlc.New(s.db).RunCountClaimable(ctx)
@@ -113,8 +110,11 @@ func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
 func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 	deadline := s.now().Add(s.cfg.ClaimWait)
 	for {
-		woken := s.hint.Wait()
 		job, ok, err := s.tryClaim(ctx, agentName)
+		if ok {
+			// There may be more: let the next waiter look.
+			s.hint.Notify()
+		}
 		if err != nil || ok {
 			return job, err
 		}
@@ -124,7 +124,7 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 		}
 		timer := time.NewTimer(min(left, s.cfg.Poll))
 		select {
-		case <-woken:
+		case <-s.hint.Wait():
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()

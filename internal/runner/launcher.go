@@ -16,8 +16,6 @@ type Launcher struct {
 	Pool int
 	// Claimable counts jobs waiting for an agent, up to max.
 	Claimable func(ctx context.Context, max int) (int, error)
-	// Woken returns a channel closed when work may have been queued.
-	Woken func() <-chan struct{}
 	// Command makes a new agent process.
 	Command func() *exec.Cmd
 
@@ -26,6 +24,10 @@ type Launcher struct {
 	started []time.Time
 }
 
+// launchEvery is how often the launcher looks for claimable work. Starting
+// a process costs more than this, so no wake-up hint is needed.
+const launchEvery = 200 * time.Millisecond
+
 // claimGrace is how long a new agent is assumed to be claiming a job the
 // count still shows, so one queued job does not start several agents.
 const claimGrace = 3 * time.Second
@@ -33,13 +35,11 @@ const claimGrace = 3 * time.Second
 // Run starts agents until ctx ends.
 func (l *Launcher) Run(ctx context.Context) {
 	for {
-		woken := l.Woken()
 		l.launch(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-woken:
-		case <-time.After(time.Second):
+		case <-time.After(launchEvery):
 		}
 	}
 }
