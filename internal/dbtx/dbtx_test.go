@@ -54,6 +54,7 @@ func TestConcurrentIncrementsAreExact(t *testing.T) {
 					}
 					_, err = q.OrganizationUpdateLimits(ctx, dbsqlc.OrganizationUpdateLimitsParams{
 						Name: "counter", MaxConcurrency: o.MaxConcurrency + 1, Weight: o.Weight,
+						BucketBurst: o.BucketBurst, BucketRefillPerSecond: o.BucketRefillPerSecond,
 					})
 					return err
 				})
@@ -113,7 +114,9 @@ func TestSerializationFailureAtCommitIsRetried(t *testing.T) {
 				bothRead.Done()
 				bothRead.Wait()
 			}
-			if _, err := q.OrganizationUpdateLimits(ctx, dbsqlc.OrganizationUpdateLimitsParams{Name: name, MaxConcurrency: 1, Weight: s}); err != nil {
+			if _, err := q.OrganizationUpdateLimits(ctx, dbsqlc.OrganizationUpdateLimitsParams{
+				Name: name, MaxConcurrency: 1, Weight: s, BucketBurst: 1, BucketRefillPerSecond: 1,
+			}); err != nil {
 				return err
 			}
 			if attempt == 1 {
