@@ -46,7 +46,7 @@ type Config struct {
 }
 
 // DefaultConfig notices a lost agent within Lease plus one tick.
-var DefaultConfig = Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: 20 * time.Second, Poll: 250 * time.Millisecond}
+var DefaultConfig = Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: 20 * time.Second, Poll: time.Second}
 
 // Phase is the part of a run a job executes.
 type Phase string
