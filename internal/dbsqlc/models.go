@@ -160,3 +160,11 @@ type WorkspaceStateConsumer struct {
 	WorkspaceID    uuid.UUID
 	ConsumerID     uuid.UUID
 }
+
+type WorkspaceTrigger struct {
+	OrganizationID uuid.UUID
+	DownstreamID   uuid.UUID
+	UpstreamID     uuid.UUID
+	OnEvent        string
+	CreatedAt      time.Time
+}

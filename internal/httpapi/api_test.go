@@ -238,3 +238,38 @@ func TestOrganizationLimits(t *testing.T) {
 	}
 	c.newOrg("globex").do("GET", "/api/v1/organizations/acme", "", 404)
 }
+
+// Trigger edges through the API: created with a warning about the state
+// allow-list, a cycle refused with 409 naming it, listed, deleted.
+func TestTriggerEdges(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	ws := map[string]string{}
+	for _, n := range []string{"net", "app", "dns"} {
+		ws[n] = c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"`+n+`"}`, 201)["id"].(string)
+	}
+	e := c.do("POST", "/api/v1/workspaces/"+ws["app"]+"/triggers", `{"upstream_workspace_id":"`+ws["net"]+`"}`, 201)
+	if e["on"] != "apply" || e["warning"] == nil {
+		t.Fatalf("edge %v", e)
+	}
+	c.do("PATCH", "/api/v1/workspaces/"+ws["app"], `{"remote_state_consumers":["`+ws["dns"]+`"]}`, 200)
+	if e := c.do("POST", "/api/v1/workspaces/"+ws["dns"]+"/triggers", `{"upstream_workspace_id":"`+ws["app"]+`","on":"outputs_changed"}`, 201); e["warning"] != nil {
+		t.Fatalf("allowed consumer still warned: %v", e)
+	}
+	cyc := c.do("POST", "/api/v1/workspaces/"+ws["net"]+"/triggers", `{"upstream_workspace_id":"`+ws["dns"]+`"}`, 409)
+	if msg := cyc["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "net → app → dns → net") {
+		t.Fatalf("cycle message %q", msg)
+	}
+	c.do("POST", "/api/v1/workspaces/"+ws["net"]+"/triggers", `{"upstream_workspace_id":"`+ws["dns"]+`","on":"sometimes"}`, 400)
+	if items := c.do("GET", "/api/v1/workspaces/"+ws["dns"]+"/triggers", "", 200)["items"].([]any); len(items) != 1 {
+		t.Fatalf("dns upstreams %v", items)
+	}
+	c.newOrg("globex").do("POST", "/api/v1/workspaces/"+ws["app"]+"/triggers", `{"upstream_workspace_id":"`+ws["net"]+`"}`, 404)
+	req, _ := http.NewRequest("DELETE", c.base+"/api/v1/workspaces/"+ws["app"]+"/triggers/"+ws["net"], nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("delete: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+}

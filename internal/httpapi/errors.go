@@ -12,6 +12,7 @@ import (
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/state"
+	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/validate"
 	"github.com/runplane/runplane/internal/workspace"
 )
@@ -86,6 +87,12 @@ func classify(err error) *apiError {
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, agent.ErrInvalid):
 		return errorf(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, trigger.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, trigger.ErrCycle):
+		return errorf(http.StatusConflict, "cycle", err.Error())
+	case errors.Is(err, trigger.ErrExists):
+		return errorf(http.StatusConflict, "already_exists", err.Error())
 	case errors.Is(err, dbtx.ErrTooManyRetries):
 		return errorf(http.StatusServiceUnavailable, "contention", "too much concurrent activity on this object; retry")
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/state"
+	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -34,6 +35,7 @@ type Services struct {
 	State      *state.Service
 	Configs    *configversion.Service
 	Agents     *agent.Service
+	Triggers   *trigger.Service
 	// AgentToken is the secret agents present; empty turns the agent API off.
 	AgentToken string
 	// Health reports whether the database is reachable and migrated.
@@ -75,6 +77,9 @@ func New(s Services) http.Handler {
 	handle("GET /api/v1/workspaces/{id}/outputs", a.outputs)
 	handle("POST /api/v1/workspaces/{id}/configuration-versions", a.uploadConfiguration)
 	handle("GET /api/v1/runs/{id}/logs", a.runLogs)
+	handle("POST /api/v1/workspaces/{id}/triggers", a.createTrigger)
+	handle("GET /api/v1/workspaces/{id}/triggers", a.listTriggers)
+	handle("DELETE /api/v1/workspaces/{id}/triggers/{upstream}", a.deleteTrigger)
 	mux.Handle("POST /api/agent/v1/claim", a.agentAuth(a.agentClaim))
 	mux.Handle("POST /api/agent/v1/jobs/{id}/heartbeat", a.agentAuth(a.agentHeartbeat))
 	mux.Handle("PUT /api/agent/v1/jobs/{id}/logs", a.agentAuth(a.agentLogs))

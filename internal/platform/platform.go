@@ -20,6 +20,7 @@ import (
 	"github.com/runplane/runplane/internal/schedule"
 	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/state"
+	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -88,6 +89,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		State:      state.NewService(pool, objects),
 		Configs:    configs,
 		Agents:     agents,
+		Triggers:   trigger.NewService(pool),
 		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
