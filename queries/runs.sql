@@ -1,6 +1,6 @@
 -- name: RunCreate :one
-INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id)
-VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps, sqlc.narg(configuration_version_id))
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered)
+VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps, sqlc.narg(configuration_version_id), @triggered)
 RETURNING *;
 
 -- name: RunGetForUpdate :one

@@ -21,7 +21,7 @@ LIMIT @max_rows;
 -- name: WorkspaceTakeRunNumber :one
 UPDATE workspaces SET next_run_number = next_run_number + 1
 WHERE id = @id AND organization_id = @organization_id
-RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply;
+RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply, auto_apply_run_trigger;
 
 -- name: WorkspaceSetActiveRun :execrows
 UPDATE workspaces SET active_run_id = @run_id

@@ -168,6 +168,7 @@ func serve(ctx context.Context) error {
 	}
 	srv := &http.Server{Handler: p.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go tickLoop(ctx, p, timings.tick)
+	go relayLoop(ctx, p)
 	if pool > 0 {
 		self, err := os.Executable()
 		if err != nil {
@@ -197,6 +198,21 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// relayLoop delivers state_changed events in-process: the local stand-in
+// for the SQS queue and the fanout function.
+func relayLoop(ctx context.Context, p *platform.Platform) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if _, err := p.Cascade.Relay(ctx, 100); err != nil && ctx.Err() == nil {
+			slog.Error("relay failed", "err", err)
+		}
+	}
 }
 
 type timings struct {

@@ -1,8 +1,9 @@
-// Command fanout consumes state-changed events from SQS and creates the
-// downstream runs of cross-workspace triggers (DESIGN §6, issue 6). Until a
-// consumer for an event type exists, its messages are reported as failed, so
-// SQS keeps them (and finally moves them to the dead-letter queue) instead of
-// dropping them.
+// Command fanout consumes state_changed events from SQS — bodies of the
+// form {"event_id": "<outbox event id>"} — and delivers each one: the
+// downstream runs of cross-workspace triggers (DESIGN §6). Delivery is
+// idempotent, so SQS's at-least-once redelivery is harmless. A message
+// that fails is reported back (partial batch failure) and retried; the
+// scheduler tick also delivers anything left undelivered.
 package main
 
 import (
@@ -12,19 +13,29 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/platform"
 )
 
-func handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, m := range ev.Records {
-		var head struct {
-			Type string `json:"type"`
+func handler(deliver func(context.Context, uuid.UUID) error) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		var resp events.SQSEventResponse
+		for _, m := range ev.Records {
+			var body struct {
+				EventID uuid.UUID `json:"event_id"`
+			}
+			err := json.Unmarshal([]byte(m.Body), &body)
+			if err == nil {
+				err = deliver(ctx, body.EventID)
+			}
+			if err != nil {
+				slog.ErrorContext(ctx, "fanout: delivery failed; leaving the message on the queue", "message_id", m.MessageId, "err", err)
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			}
 		}
-		_ = json.Unmarshal([]byte(m.Body), &head)
-		slog.WarnContext(ctx, "fanout: no consumer for event type; leaving it on the queue", "type", head.Type, "message_id", m.MessageId)
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		return resp, nil
 	}
-	return resp, nil
 }
 
-func main() { lambda.Start(handle) }
+func main() { lambda.Start(handler(platform.MustOpenFromEnv("fanout").Cascade.Deliver)) }

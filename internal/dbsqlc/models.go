@@ -61,6 +61,17 @@ type Organization struct {
 	TokensAt              time.Time
 }
 
+type Outbox struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	RunID          uuid.UUID
+	Kind           string
+	StateVersionID *uuid.UUID
+	CreatedAt      time.Time
+	DeliveredAt    *time.Time
+}
+
 type Run struct {
 	ID                     uuid.UUID
 	OrganizationID         uuid.UUID
@@ -83,6 +94,7 @@ type Run struct {
 	PlanDestroy            *int32
 	HasChanges             *bool
 	ErrorMessage           string
+	Triggered              bool
 }
 
 type RunArtifact struct {
@@ -97,6 +109,15 @@ type RunArtifact struct {
 	KeyID          string
 	WrappedKey     []byte
 	CreatedAt      time.Time
+}
+
+type RunCause struct {
+	RunID               uuid.UUID
+	EventID             uuid.UUID
+	OrganizationID      uuid.UUID
+	UpstreamWorkspaceID uuid.UUID
+	UpstreamRunID       uuid.UUID
+	CreatedAt           time.Time
 }
 
 type StateLock struct {

@@ -13,9 +13,9 @@ import (
 )
 
 const runCreate = `-- name: RunCreate :one
-INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered
 `
 
 type RunCreateParams struct {
@@ -29,6 +29,7 @@ type RunCreateParams struct {
 	Message                string
 	StatusTimestamps       []byte
 	ConfigurationVersionID *uuid.UUID
+	Triggered              bool
 }
 
 func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, error) {
@@ -43,6 +44,7 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		arg.Message,
 		arg.StatusTimestamps,
 		arg.ConfigurationVersionID,
+		arg.Triggered,
 	)
 	var i Run
 	err := row.Scan(
@@ -67,12 +69,13 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		&i.PlanDestroy,
 		&i.HasChanges,
 		&i.ErrorMessage,
+		&i.Triggered,
 	)
 	return i, err
 }
 
 const runGetForUpdate = `-- name: RunGetForUpdate :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs WHERE id = $1 AND organization_id = $2 FOR UPDATE
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE id = $1 AND organization_id = $2 FOR UPDATE
 `
 
 type RunGetForUpdateParams struct {
@@ -105,12 +108,13 @@ func (q *Queries) RunGetForUpdate(ctx context.Context, arg RunGetForUpdateParams
 		&i.PlanDestroy,
 		&i.HasChanges,
 		&i.ErrorMessage,
+		&i.Triggered,
 	)
 	return i, err
 }
 
 const runGetWithWorkspace = `-- name: RunGetWithWorkspace :one
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -155,6 +159,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 		&i.Run.PlanDestroy,
 		&i.Run.HasChanges,
 		&i.Run.ErrorMessage,
+		&i.Run.Triggered,
 		&i.WorkspaceLocked,
 		&i.WorkspaceActiveRunID,
 		&i.Organization.ID,
@@ -175,7 +180,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 }
 
 const runListByWorkspace = `-- name: RunListByWorkspace :many
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -234,6 +239,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 			&i.Run.PlanDestroy,
 			&i.Run.HasChanges,
 			&i.Run.ErrorMessage,
+			&i.Run.Triggered,
 			&i.WorkspaceLocked,
 			&i.WorkspaceActiveRunID,
 			&i.Organization.ID,
@@ -261,7 +267,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 }
 
 const runNextPending = `-- name: RunNextPending :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message FROM runs
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs
 WHERE workspace_id = $1 AND organization_id = $2 AND status = 'pending'
 ORDER BY number
 LIMIT 1
@@ -297,6 +303,7 @@ func (q *Queries) RunNextPending(ctx context.Context, arg RunNextPendingParams) 
 		&i.PlanDestroy,
 		&i.HasChanges,
 		&i.ErrorMessage,
+		&i.Triggered,
 	)
 	return i, err
 }
@@ -310,7 +317,7 @@ SET status = $1,
     queued_at = CASE WHEN $1 IN ('plan_queued', 'apply_queued') THEN now() ELSE queued_at END,
     updated_at = now()
 WHERE id = $5 AND organization_id = $6 AND status = $7
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered
 `
 
 type RunUpdateStatusParams struct {
@@ -358,6 +365,7 @@ func (q *Queries) RunUpdateStatus(ctx context.Context, arg RunUpdateStatusParams
 		&i.PlanDestroy,
 		&i.HasChanges,
 		&i.ErrorMessage,
+		&i.Triggered,
 	)
 	return i, err
 }

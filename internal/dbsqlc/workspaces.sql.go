@@ -296,7 +296,7 @@ func (q *Queries) WorkspaceSetActiveRun(ctx context.Context, arg WorkspaceSetAct
 const workspaceTakeRunNumber = `-- name: WorkspaceTakeRunNumber :one
 UPDATE workspaces SET next_run_number = next_run_number + 1
 WHERE id = $1 AND organization_id = $2
-RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply
+RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply, auto_apply_run_trigger
 `
 
 type WorkspaceTakeRunNumberParams struct {
@@ -305,10 +305,11 @@ type WorkspaceTakeRunNumberParams struct {
 }
 
 type WorkspaceTakeRunNumberRow struct {
-	Number      int64
-	ActiveRunID *uuid.UUID
-	Locked      bool
-	AutoApply   bool
+	Number              int64
+	ActiveRunID         *uuid.UUID
+	Locked              bool
+	AutoApply           bool
+	AutoApplyRunTrigger bool
 }
 
 func (q *Queries) WorkspaceTakeRunNumber(ctx context.Context, arg WorkspaceTakeRunNumberParams) (WorkspaceTakeRunNumberRow, error) {
@@ -319,6 +320,7 @@ func (q *Queries) WorkspaceTakeRunNumber(ctx context.Context, arg WorkspaceTakeR
 		&i.ActiveRunID,
 		&i.Locked,
 		&i.AutoApply,
+		&i.AutoApplyRunTrigger,
 	)
 	return i, err
 }

@@ -28,6 +28,7 @@ type runJSON struct {
 	ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
 	Plan                   *planJSON  `json:"plan"`
 	Error                  string     `json:"error,omitempty"`
+	Triggered              bool       `json:"triggered"`
 }
 
 type planJSON struct {
@@ -42,7 +43,7 @@ func runView(r run.Run) runJSON {
 		ID: r.ID, WorkspaceID: r.WorkspaceID, Number: r.Number, Status: r.Status,
 		PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy, AutoApply: r.AutoApply, Message: r.Message,
 		CancelRequestedAt: r.CancelRequestedAt, StatusTimestamps: r.StatusTimestamps, CreatedAt: r.CreatedAt,
-		ConfigurationVersionID: r.ConfigurationVersionID, Error: r.Error,
+		ConfigurationVersionID: r.ConfigurationVersionID, Error: r.Error, Triggered: r.Triggered,
 	}
 	if r.Plan != nil {
 		out.Plan = &planJSON{Add: r.Plan.Add, Change: r.Plan.Change, Destroy: r.Plan.Destroy, HasChanges: r.Plan.HasChanges}

@@ -30,6 +30,7 @@ type Platform struct {
 	Pool    *pgxpool.Pool
 	Runs    *run.Service
 	Agents  *agent.Service
+	Cascade *trigger.Cascade
 	Handler http.Handler
 }
 
@@ -82,11 +83,13 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	}
 	configs := configversion.NewService(pool, objects)
 	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
+	states := state.NewService(pool, objects)
+	cascade := trigger.NewCascade(pool, runs, states.OutputsChanged)
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       org.NewService(pool, c.AdminToken),
 		Workspaces: workspace.NewService(pool),
 		Runs:       runs,
-		State:      state.NewService(pool, objects),
+		State:      states,
 		Configs:    configs,
 		Agents:     agents,
 		Triggers:   trigger.NewService(pool),
@@ -99,18 +102,23 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 			return err
 		},
 	})
-	return &Platform{cfg: c, Pool: pool, Runs: runs, Agents: agents, Handler: handler}, nil
+	return &Platform{cfg: c, Pool: pool, Runs: runs, Agents: agents, Cascade: cascade, Handler: handler}, nil
 }
 
-// Tick runs the scheduler's safety net once: reap expired leases, then
-// admit whatever a lost event left pending.
+// Tick runs the scheduler's safety net once: reap expired leases, deliver
+// state_changed events no relay delivered, then admit whatever a lost event
+// left pending.
 func (p *Platform) Tick(ctx context.Context) (schedule.Result, error) {
 	reaped, err := p.Agents.Reap(ctx)
 	if err != nil {
 		return schedule.Result{Reaped: reaped}, fmt.Errorf("tick: reap: %w", err)
 	}
+	relayed, err := p.Cascade.Relay(ctx, 500)
+	if err != nil {
+		return schedule.Result{Reaped: reaped, Relayed: relayed}, fmt.Errorf("tick: relay: %w", err)
+	}
 	res, err := schedule.Tick(ctx, p.Pool)
-	res.Reaped = reaped
+	res.Reaped, res.Relayed = reaped, relayed
 	if err != nil {
 		return res, err
 	}

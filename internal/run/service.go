@@ -73,6 +73,8 @@ const (
 	// WaitAdmission: the workspace is free; admission is due (a tick does it if no event did).
 	WaitAdmission WaitReason = "admission"
 	WaitAgent     WaitReason = "agent"
+	// WaitUpstream: a triggered run waits for its upstream workspaces' runs to end.
+	WaitUpstream WaitReason = "upstream"
 	// WaitCapacity: the organization is at its concurrency cap or out of bucket tokens.
 	WaitCapacity       WaitReason = "capacity"
 	WaitApproval       WaitReason = "approval"
@@ -100,6 +102,8 @@ type Run struct {
 	Plan *PlanSummary
 	// Error says why an errored run failed.
 	Error string
+	// Triggered: an upstream apply enqueued the run.
+	Triggered bool
 }
 
 // PlanSummary counts a plan's resource changes.
@@ -116,6 +120,9 @@ type CreateOptions struct {
 	// ConfigurationVersionID picks the configuration; nil takes the
 	// workspace's latest upload.
 	ConfigurationVersionID *uuid.UUID
+	// Triggered marks a run an upstream apply enqueued: it waits for its
+	// upstreams and auto-applies by the workspace's auto_apply_run_trigger.
+	Triggered bool
 }
 
 // Create queues a run on a workspace and, when the workspace is free and
@@ -123,51 +130,57 @@ type CreateOptions struct {
 func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts CreateOptions) (Run, error) {
 	var id uuid.UUID
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		now := s.now().UTC()
-		ws, err := q.WorkspaceTakeRunNumber(ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: workspaceID, OrganizationID: orgID})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrWorkspaceNotFound
-		}
+		r, err := s.CreateTx(ctx, q, orgID, workspaceID, opts)
 		if err != nil {
 			return err
-		}
-		cv, err := configurationVersion(ctx, q, orgID, workspaceID, opts.ConfigurationVersionID)
-		if err != nil {
-			return err
-		}
-		r, err := q.RunCreate(ctx, dbsqlc.RunCreateParams{
-			ConfigurationVersionID: cv,
-			OrganizationID:         orgID,
-			WorkspaceID:            workspaceID,
-			Number:                 ws.Number,
-			Status:                 string(StatusPending),
-			PlanOnly:               opts.PlanOnly,
-			IsDestroy:              opts.IsDestroy,
-			AutoApply:              ws.AutoApply && !opts.PlanOnly,
-			Message:                opts.Message,
-			StatusTimestamps:       stamp(StatusPending, now),
-		})
-		if err != nil {
-			return err
-		}
-		switch {
-		case opts.PlanOnly:
-			if _, err := s.fire(ctx, q, r, EventAdmit, Input{}, now); err != nil {
-				return err
-			}
-		case ws.ActiveRunID == nil && !ws.Locked:
-			if _, err := AdmitNext(ctx, q, orgID, workspaceID, now); err != nil {
-				return err
-			}
 		}
 		id = r.ID
-		return nil
+		if opts.PlanOnly {
+			_, err = s.fire(ctx, q, r, EventAdmit, Input{}, s.now().UTC())
+			return err
+		}
+		_, err = AdmitNext(ctx, q, orgID, workspaceID, s.now().UTC())
+		return err
 	})
 	if err != nil {
 		return Run{}, err
 	}
 	s.queued()
 	return get(ctx, dbsqlc.New(s.db), orgID, id)
+}
+
+// CreateTx inserts a pending run inside the caller's transaction without
+// admitting it; the caller admits (AdmitNext) once everything it creates
+// together exists, so admission sees all of it.
+func (s *Service) CreateTx(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, opts CreateOptions) (dbsqlc.Run, error) {
+	ws, err := q.WorkspaceTakeRunNumber(ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: workspaceID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return dbsqlc.Run{}, ErrWorkspaceNotFound
+	}
+	if err != nil {
+		return dbsqlc.Run{}, err
+	}
+	cv, err := configurationVersion(ctx, q, orgID, workspaceID, opts.ConfigurationVersionID)
+	if err != nil {
+		return dbsqlc.Run{}, err
+	}
+	autoApply := ws.AutoApply
+	if opts.Triggered {
+		autoApply = ws.AutoApplyRunTrigger
+	}
+	return q.RunCreate(ctx, dbsqlc.RunCreateParams{
+		ConfigurationVersionID: cv,
+		OrganizationID:         orgID,
+		WorkspaceID:            workspaceID,
+		Number:                 ws.Number,
+		Status:                 string(StatusPending),
+		PlanOnly:               opts.PlanOnly,
+		IsDestroy:              opts.IsDestroy,
+		AutoApply:              autoApply && !opts.PlanOnly,
+		Message:                opts.Message,
+		StatusTimestamps:       stamp(StatusPending, s.now().UTC()),
+		Triggered:              opts.Triggered,
+	})
 }
 
 // configurationVersion resolves a run's configuration: the one asked for,
@@ -212,7 +225,11 @@ func (s *Service) List(ctx context.Context, orgID, workspaceID uuid.UUID, before
 	}
 	out := make([]Run, 0, len(rows))
 	for _, row := range rows {
-		out = append(out, view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())))
+		r, err := withUpstreamWait(ctx, q, view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }
@@ -381,7 +398,68 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 			return r, err
 		}
 	}
+	if !t.From.Terminal() && t.To.Terminal() && !r.PlanOnly {
+		if err := cascade(ctx, q, updated, now); err != nil {
+			return r, err
+		}
+	}
 	return updated, nil
+}
+
+// cascade does what a run's end means downstream, in its transaction: an
+// apply leaves a state_changed event for fan-out; a failure (errored,
+// canceled, discarded) cancels the pending triggered runs of every
+// descendant; either way the direct downstreams' triggered runs that
+// waited for this one may now start.
+func cascade(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, now time.Time) error {
+	switch Status(r.Status) {
+	case StatusApplied:
+		ws, err := q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: r.WorkspaceID, OrganizationID: r.OrganizationID})
+		if err != nil {
+			return err
+		}
+		if err := q.OutboxAdd(ctx, dbsqlc.OutboxAddParams{
+			OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID, RunID: r.ID, StateVersionID: ws.CurrentStateVersionID,
+		}); err != nil {
+			return err
+		}
+	case StatusErrored, StatusCanceled, StatusForceCanceled, StatusDiscarded:
+		descendants, err := q.TriggerDescendants(ctx, dbsqlc.TriggerDescendantsParams{WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID})
+		if err != nil {
+			return err
+		}
+		for _, d := range descendants {
+			p, err := q.RunPendingTriggered(ctx, dbsqlc.RunPendingTriggeredParams{WorkspaceID: d, OrganizationID: r.OrganizationID})
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			t, err := Next(StatusPending, EventCancel, Facts{})
+			if err != nil {
+				return err
+			}
+			if _, err := apply(ctx, q, p, t, now); err != nil {
+				return err
+			}
+			if err := q.RunSetError(ctx, dbsqlc.RunSetErrorParams{
+				ErrorMessage: fmt.Sprintf("canceled: upstream run %s %s", r.ID, r.Status), ID: p.ID, OrganizationID: p.OrganizationID,
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	downstream, err := q.TriggerDownstreamOf(ctx, dbsqlc.TriggerDownstreamOfParams{UpstreamID: r.WorkspaceID, OrganizationID: r.OrganizationID})
+	if err != nil {
+		return err
+	}
+	for _, d := range downstream {
+		if _, err := AdmitNext(ctx, q, r.OrganizationID, d.DownstreamID, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AdmitNext admits the oldest pending run of a workspace if the workspace is
@@ -405,6 +483,14 @@ func AdmitNext(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.U
 		if err != nil {
 			return admitted, err
 		}
+		if next.Triggered {
+			// A triggered run plans only once its upstreams have settled, so
+			// it reads their new state (a diamond runs its tip once, last).
+			busy, err := q.RunUpstreamBusy(ctx, dbsqlc.RunUpstreamBusyParams{WorkspaceID: workspaceID, OrganizationID: orgID})
+			if err != nil || busy {
+				return admitted, err
+			}
+		}
 		t, err := Next(Status(next.Status), EventAdmit, Facts{PlanOnly: next.PlanOnly})
 		if err != nil {
 			return admitted, err
@@ -427,7 +513,19 @@ func get(ctx context.Context, q *dbsqlc.Queries, orgID, runID uuid.UUID) (Run, e
 	if err != nil {
 		return Run{}, err
 	}
-	return view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())), nil
+	return withUpstreamWait(ctx, q, view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())))
+}
+
+// withUpstreamWait names the wait of a triggered run held back by its upstreams.
+func withUpstreamWait(ctx context.Context, q *dbsqlc.Queries, r Run) (Run, error) {
+	if !r.Triggered || r.WaitReason != WaitAdmission {
+		return r, nil
+	}
+	busy, err := q.RunUpstreamBusy(ctx, dbsqlc.RunUpstreamBusyParams{WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID})
+	if busy {
+		r.WaitReason = WaitUpstream
+	}
+	return r, err
 }
 
 // atCapacity reports whether the organization's cap or token bucket holds
@@ -462,6 +560,7 @@ func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID, orgAtCapacity bool) 
 		ConfigurationVersionID: r.ConfigurationVersionID,
 		Plan:                   planSummary(r),
 		Error:                  r.ErrorMessage,
+		Triggered:              r.Triggered,
 	}
 }
 

@@ -24,6 +24,8 @@ type Result struct {
 	Admitted int `json:"admitted"`
 	// Reaped counts jobs whose lease expired (see agent.Service.Reap).
 	Reaped int `json:"reaped"`
+	// Relayed counts state_changed events the tick delivered itself.
+	Relayed int `json:"relayed"`
 	// Agents is how many agents the claimable work could use now, capped
 	// at the pool size: what an autoscaler of agents should run.
 	Agents int `json:"agents"`

@@ -2,7 +2,6 @@ package state
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -53,11 +52,6 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
-}
-
-func jsonEqual(a, b json.RawMessage) bool {
-	var x, y bytes.Buffer
-	return json.Compact(&x, a) == nil && json.Compact(&y, b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
 }
 
 func TestParseMessagesNeverQuoteValues(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/google/uuid"
@@ -161,6 +162,24 @@ func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) 
 	if err != nil {
 		return nil, err
 	}
+	outputs, err := s.outputsOf(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]NamedOutput, 0, len(outputs))
+	for name, o := range outputs {
+		n := NamedOutput{Name: name, Type: o.Type, Sensitive: o.Sensitive}
+		if !o.Sensitive {
+			n.Value = o.Value
+		}
+		list = append(list, n)
+	}
+	sortOutputs(list)
+	return list, nil
+}
+
+// outputsOf opens a version's sealed outputs.
+func (s *Service) outputsOf(ctx context.Context, v dbsqlc.StateVersion) (map[string]Output, error) {
 	key, err := s.objects.DataKey(ctx, object(v), encryptionContext(v.OrganizationID, v.WorkspaceID))
 	if err != nil {
 		return nil, err
@@ -174,16 +193,54 @@ func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) 
 	if err := json.Unmarshal(plain, &outputs); err != nil {
 		return nil, fmt.Errorf("%w: outputs of version %s", ErrCorrupt, v.ID)
 	}
-	list := make([]NamedOutput, 0, len(outputs))
-	for name, o := range outputs {
-		n := NamedOutput{Name: name, Type: o.Type, Sensitive: o.Sensitive}
-		if !o.Sensitive {
-			n.Value = o.Value
-		}
-		list = append(list, n)
+	return outputs, nil
+}
+
+// OutputsChanged reports whether a version's outputs differ from those of
+// the version before it (a first version's outputs are new; no version, no change).
+func (s *Service) OutputsChanged(ctx context.Context, orgID, wsID uuid.UUID, versionID *uuid.UUID) (bool, error) {
+	if versionID == nil {
+		return false, nil
 	}
-	sortOutputs(list)
-	return list, nil
+	q := dbsqlc.New(s.db)
+	v, err := q.StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *versionID, OrganizationID: orgID})
+	if err != nil {
+		return false, err
+	}
+	prev, err := q.StateVersionPrevious(ctx, dbsqlc.StateVersionPreviousParams{WorkspaceID: wsID, OrganizationID: orgID, Serial: v.Serial})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	now, err := s.outputsOf(ctx, v)
+	if err != nil {
+		return false, err
+	}
+	before, err := s.outputsOf(ctx, prev)
+	if err != nil {
+		return false, err
+	}
+	return !sameOutputs(now, before), nil
+}
+
+func sameOutputs(a, b map[string]Output) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, x := range a {
+		y, ok := b[name]
+		if !ok || x.Sensitive != y.Sensitive || !jsonEqual(x.Value, y.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 // workspace loads what a state operation needs and checks the caller may read.

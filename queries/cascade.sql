@@ -1,0 +1,59 @@
+-- name: OutboxAdd :exec
+INSERT INTO outbox (organization_id, workspace_id, run_id, kind, state_version_id)
+VALUES (@organization_id, @workspace_id, @run_id, 'state_changed', sqlc.narg(state_version_id));
+
+-- name: OutboxGetForUpdate :one
+SELECT * FROM outbox WHERE id = @id FOR UPDATE;
+
+-- name: OutboxMarkDelivered :exec
+UPDATE outbox SET delivered_at = @now WHERE id = @id;
+
+-- name: OutboxListUndelivered :many
+SELECT id FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT @max_rows;
+
+-- name: TriggerDownstreamOf :many
+SELECT downstream_id, on_event FROM workspace_triggers
+WHERE upstream_id = @upstream_id AND organization_id = @organization_id;
+
+-- name: TriggerDescendants :many
+WITH RECURSIVE d (id) AS (
+    SELECT wt.downstream_id FROM workspace_triggers wt WHERE wt.upstream_id = @workspace_id AND wt.organization_id = @organization_id
+    UNION
+    SELECT t.downstream_id FROM workspace_triggers t JOIN d ON t.upstream_id = d.id
+)
+SELECT id FROM d;
+
+-- name: RunPendingTriggered :one
+SELECT * FROM runs
+WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND status = 'pending' AND triggered
+LIMIT 1;
+
+-- name: RunCauseAdd :exec
+INSERT INTO run_causes (run_id, event_id, organization_id, upstream_workspace_id, upstream_run_id)
+VALUES (@run_id, @event_id, @organization_id, @upstream_workspace_id, @upstream_run_id)
+ON CONFLICT DO NOTHING;
+
+-- name: RunCauseList :many
+SELECT * FROM run_causes WHERE run_id = @run_id AND organization_id = @organization_id ORDER BY created_at;
+
+-- name: RunUpstreamBusy :one
+-- Whether any direct upstream of the workspace has a non-terminal run
+-- (plan-only runs aside) or an apply not yet fanned out: a pending
+-- triggered run waits for them, so it joins their cascade instead of
+-- running before it.
+SELECT (EXISTS (
+    SELECT 1 FROM workspace_triggers t
+    JOIN runs r ON r.workspace_id = t.upstream_id
+    WHERE t.downstream_id = @workspace_id AND t.organization_id = @organization_id AND NOT r.plan_only
+      AND r.status NOT IN ('applied', 'planned_and_finished', 'errored', 'canceled', 'force_canceled', 'discarded')
+) OR EXISTS (
+    SELECT 1 FROM workspace_triggers t
+    JOIN outbox o ON o.workspace_id = t.upstream_id
+    WHERE t.downstream_id = @workspace_id AND t.organization_id = @organization_id AND o.delivered_at IS NULL
+))::BOOL AS busy;
+
+-- name: StateVersionPrevious :one
+SELECT * FROM state_versions
+WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND serial < @serial
+ORDER BY serial DESC
+LIMIT 1;
