@@ -205,7 +205,14 @@ func TestConcurrentLifecycleKeepsInvariants(t *testing.T) {
 		duration = time.Second
 	}
 	deadline := time.Now().Add(duration)
+	// Past the duration, keep going until every action the test must cover
+	// happened (a slow machine may need longer), up to a hard limit.
+	hardDeadline := deadline.Add(20 * time.Second)
 	var counts sync.Map
+	busy := func() bool {
+		now := time.Now()
+		return now.Before(deadline) || (now.Before(hardDeadline) && !exercised(&counts))
+	}
 	var wg sync.WaitGroup
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -214,7 +221,7 @@ func TestConcurrentLifecycleKeepsInvariants(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(seed, uint64(w)))
-			for time.Now().Before(deadline) && !t.Failed() {
+			for busy() && !t.Failed() {
 				f.step(t, r, &counts)
 				f.checkInvariants(t)
 			}
@@ -225,7 +232,7 @@ func TestConcurrentLifecycleKeepsInvariants(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(deadline) && !t.Failed() {
+			for busy() && !t.Failed() {
 				res, err := schedule.Tick(f.ctx, f.pool)
 				if err != nil {
 					t.Error(err)
@@ -247,11 +254,23 @@ func TestConcurrentLifecycleKeepsInvariants(t *testing.T) {
 	if v, ok := counts.Load("gave-up"); ok && v.(*atomic.Int64).Load()*100 > total {
 		t.Errorf("%d of %d operations gave up on contention; want under 1%%", v.(*atomic.Int64).Load(), total)
 	}
-	for _, must := range []string{"create", "cancel", "discard", "apply_finished", "unlock", "lost-event"} {
+	for _, must := range mustExercise {
 		if v, ok := counts.Load(must); !ok || v.(*atomic.Int64).Load() == 0 {
 			t.Errorf("no successful %s: the test did not exercise it", must)
 		}
 	}
+}
+
+// mustExercise are the actions the concurrency test must have done at least once.
+var mustExercise = []string{"create", "cancel", "discard", "apply_finished", "unlock", "lost-event"}
+
+func exercised(counts *sync.Map) bool {
+	for _, must := range mustExercise {
+		if v, ok := counts.Load(must); !ok || v.(*atomic.Int64).Load() == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // One goroutine, random events, invariants after every step: a failure here
