@@ -506,3 +506,115 @@ func TestZombieAgentChangesNothing(t *testing.T) {
 		t.Fatal("state versions changed after the zombie resumed")
 	}
 }
+
+func remoteState(name, base, ws string) string {
+	return fmt.Sprintf(`
+data "terraform_remote_state" %q {
+  backend = "http"
+  config = {
+    address = "%s/api/v1/workspaces/%s/state"
+  }
+}
+`, name, base, ws)
+}
+
+// A diamond a → b → c, a → c with the real terraform and
+// terraform_remote_state: one apply of a yields exactly one run of b and
+// one of c; c plans after b applied and reads both new outputs. Then a
+// failing b cancels c's triggered run.
+func TestTriggerDiamondWithTerraform(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := map[string]string{}
+	for _, n := range []string{"a", "b", "c"} {
+		ws[n] = s.do("POST", "/api/v1/organizations/acme/workspaces", fmt.Sprintf(`{"name":%q,"auto_apply":true,"auto_apply_run_trigger":true}`, n), 201)["id"].(string)
+	}
+	s.do("PATCH", "/api/v1/workspaces/"+ws["a"], `{"remote_state_consumers":["`+ws["b"]+`","`+ws["c"]+`"]}`, 200)
+	s.do("PATCH", "/api/v1/workspaces/"+ws["b"], `{"remote_state_consumers":["`+ws["c"]+`"]}`, 200)
+	for _, e := range [][2]string{{"a", "b"}, {"b", "c"}, {"a", "c"}} {
+		s.do("POST", "/api/v1/workspaces/"+ws[e[1]]+"/triggers", `{"upstream_workspace_id":"`+ws[e[0]]+`"}`, 201)
+	}
+	upload := func(name, tf string) {
+		s.request("POST", "/api/v1/workspaces/"+ws[name]+"/configuration-versions", bytes.NewReader(tarGz(t, map[string]string{"main.tf": tf})), 201)
+	}
+	aTF := func(v string) string {
+		return fmt.Sprintf("resource \"terraform_data\" \"v\" {\n  input = %q\n}\n\noutput \"a\" {\n  value = terraform_data.v.output\n}\n", v)
+	}
+	upload("a", aTF("a-1"))
+	upload("b", remoteState("a", s.base, ws["a"])+`
+resource "terraform_data" "v" {
+  input = "${data.terraform_remote_state.a.outputs.a}-b"
+}
+
+output "b" {
+  value = terraform_data.v.output
+}
+`)
+	upload("c", remoteState("a", s.base, ws["a"])+remoteState("b", s.base, ws["b"])+`
+resource "terraform_data" "v" {
+  input = "${data.terraform_remote_state.a.outputs.a}|${data.terraform_remote_state.b.outputs.b}"
+}
+
+output "c" {
+  value = terraform_data.v.output
+}
+`)
+	s.wait(s.run(ws["a"], ""), time.Minute, "applied")
+	runsOf := func(name string) []any {
+		return s.do("GET", "/api/v1/workspaces/"+ws[name]+"/runs", "", 200)["items"].([]any)
+	}
+	waitRuns := func(name string, status string) map[string]any {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			if items := runsOf(name); len(items) > 0 {
+				r := items[0].(map[string]any)
+				if r["status"] == status {
+					return r
+				}
+				if s := r["status"]; s == "errored" || s == "canceled" {
+					t.Fatalf("%s's run %v: %v", name, s, r["error"])
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has no %s run: %v\n%s", name, status, runsOf(name), s.log)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	b := waitRuns("b", "applied")
+	c := waitRuns("c", "applied")
+	if n, m := len(runsOf("b")), len(runsOf("c")); n != 1 || m != 1 {
+		t.Fatalf("b has %d runs and c %d, want one each", n, m)
+	}
+	bApplied, _ := time.Parse(time.RFC3339Nano, b["status_timestamps"].(map[string]any)["applied"].(string))
+	cPlanning, _ := time.Parse(time.RFC3339Nano, c["status_timestamps"].(map[string]any)["planning"].(string))
+	if !cPlanning.After(bApplied) {
+		t.Fatalf("c planned at %s, before b applied at %s", cPlanning, bApplied)
+	}
+	if outs := s.do("GET", "/api/v1/workspaces/"+ws["c"]+"/outputs", "", 200)["items"].([]any); len(outs) != 1 || outs[0].(map[string]any)["value"] != "a-1|a-1-b" {
+		t.Fatalf("c's outputs %v: it did not read both new states", outs)
+	}
+
+	// b now fails to plan; the next apply of a cancels c's triggered run.
+	upload("b", "output \"b\" {\n  value = file(\"missing.txt\")\n}\n")
+	upload("a", aTF("a-2"))
+	s.wait(s.run(ws["a"], ""), time.Minute, "applied")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		items := runsOf("c")
+		latest := items[0].(map[string]any)
+		if len(items) == 2 && latest["status"] == "canceled" {
+			if !strings.Contains(latest["error"].(string), "upstream") {
+				t.Fatalf("c canceled without the reason: %v", latest["error"])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("c's runs %v\n%s", items, s.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if latest := runsOf("b")[0].(map[string]any); latest["status"] != "errored" {
+		t.Fatalf("b's second run is %v", latest["status"])
+	}
+}
