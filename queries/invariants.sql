@@ -36,3 +36,31 @@ LEFT JOIN (
     GROUP BY organization_id
 ) c ON c.organization_id = o.id
 WHERE o.queued <> COALESCE(c.queued, 0) OR o.running <> COALESCE(c.running, 0);
+
+-- name: InvariantTriggeredBeforeUpstream :many
+-- A triggered run admitted while a direct upstream had a run going (one
+-- created before the admission and not ended by then): it would have
+-- planned against state about to change.
+SELECT r.id, r.workspace_id, u.id AS upstream_run_id
+FROM runs r
+JOIN workspace_triggers t ON t.downstream_id = r.workspace_id
+JOIN runs u ON u.workspace_id = t.upstream_id
+WHERE r.triggered AND r.status_timestamps ->> 'plan_queued' IS NOT NULL
+  AND NOT u.plan_only
+  AND u.created_at < (r.status_timestamps ->> 'plan_queued')::TIMESTAMPTZ
+  AND COALESCE(
+        (u.status_timestamps ->> 'applied')::TIMESTAMPTZ, (u.status_timestamps ->> 'planned_and_finished')::TIMESTAMPTZ,
+        (u.status_timestamps ->> 'errored')::TIMESTAMPTZ, (u.status_timestamps ->> 'canceled')::TIMESTAMPTZ,
+        (u.status_timestamps ->> 'force_canceled')::TIMESTAMPTZ, (u.status_timestamps ->> 'discarded')::TIMESTAMPTZ,
+        'infinity'::TIMESTAMPTZ
+      ) > (r.status_timestamps ->> 'plan_queued')::TIMESTAMPTZ;
+
+-- name: InvariantDuplicateCascadeRuns :many
+-- A workspace with two runs caused by the same event, or two triggered runs pending at once.
+SELECT c.event_id AS key_id, r.workspace_id, count(*)::INT AS runs
+FROM run_causes c JOIN runs r ON r.id = c.run_id
+GROUP BY c.event_id, r.workspace_id HAVING count(*) > 1
+UNION ALL
+SELECT r.workspace_id AS key_id, r.workspace_id, count(*)::INT AS runs
+FROM runs r WHERE r.status = 'pending' AND r.triggered
+GROUP BY r.workspace_id HAVING count(*) > 1;

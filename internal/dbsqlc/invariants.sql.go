@@ -11,6 +11,43 @@ import (
 	"github.com/google/uuid"
 )
 
+const invariantDuplicateCascadeRuns = `-- name: InvariantDuplicateCascadeRuns :many
+SELECT c.event_id AS key_id, r.workspace_id, count(*)::INT AS runs
+FROM run_causes c JOIN runs r ON r.id = c.run_id
+GROUP BY c.event_id, r.workspace_id HAVING count(*) > 1
+UNION ALL
+SELECT r.workspace_id AS key_id, r.workspace_id, count(*)::INT AS runs
+FROM runs r WHERE r.status = 'pending' AND r.triggered
+GROUP BY r.workspace_id HAVING count(*) > 1
+`
+
+type InvariantDuplicateCascadeRunsRow struct {
+	KeyID       uuid.UUID
+	WorkspaceID uuid.UUID
+	Runs        int32
+}
+
+// A workspace with two runs caused by the same event, or two triggered runs pending at once.
+func (q *Queries) InvariantDuplicateCascadeRuns(ctx context.Context) ([]InvariantDuplicateCascadeRunsRow, error) {
+	rows, err := q.db.Query(ctx, invariantDuplicateCascadeRuns)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InvariantDuplicateCascadeRunsRow
+	for rows.Next() {
+		var i InvariantDuplicateCascadeRunsRow
+		if err := rows.Scan(&i.KeyID, &i.WorkspaceID, &i.Runs); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const invariantHolderMismatch = `-- name: InvariantHolderMismatch :many
 
 SELECT r.id, r.workspace_id, r.status, w.active_run_id
@@ -161,6 +198,51 @@ func (q *Queries) InvariantStrandedPending(ctx context.Context) ([]InvariantStra
 	for rows.Next() {
 		var i InvariantStrandedPendingRow
 		if err := rows.Scan(&i.ID, &i.WorkspaceID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const invariantTriggeredBeforeUpstream = `-- name: InvariantTriggeredBeforeUpstream :many
+SELECT r.id, r.workspace_id, u.id AS upstream_run_id
+FROM runs r
+JOIN workspace_triggers t ON t.downstream_id = r.workspace_id
+JOIN runs u ON u.workspace_id = t.upstream_id
+WHERE r.triggered AND r.status_timestamps ->> 'plan_queued' IS NOT NULL
+  AND NOT u.plan_only
+  AND u.created_at < (r.status_timestamps ->> 'plan_queued')::TIMESTAMPTZ
+  AND COALESCE(
+        (u.status_timestamps ->> 'applied')::TIMESTAMPTZ, (u.status_timestamps ->> 'planned_and_finished')::TIMESTAMPTZ,
+        (u.status_timestamps ->> 'errored')::TIMESTAMPTZ, (u.status_timestamps ->> 'canceled')::TIMESTAMPTZ,
+        (u.status_timestamps ->> 'force_canceled')::TIMESTAMPTZ, (u.status_timestamps ->> 'discarded')::TIMESTAMPTZ,
+        'infinity'::TIMESTAMPTZ
+      ) > (r.status_timestamps ->> 'plan_queued')::TIMESTAMPTZ
+`
+
+type InvariantTriggeredBeforeUpstreamRow struct {
+	ID            uuid.UUID
+	WorkspaceID   uuid.UUID
+	UpstreamRunID uuid.UUID
+}
+
+// A triggered run admitted while a direct upstream had a run going (one
+// created before the admission and not ended by then): it would have
+// planned against state about to change.
+func (q *Queries) InvariantTriggeredBeforeUpstream(ctx context.Context) ([]InvariantTriggeredBeforeUpstreamRow, error) {
+	rows, err := q.db.Query(ctx, invariantTriggeredBeforeUpstream)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InvariantTriggeredBeforeUpstreamRow
+	for rows.Next() {
+		var i InvariantTriggeredBeforeUpstreamRow
+		if err := rows.Scan(&i.ID, &i.WorkspaceID, &i.UpstreamRunID); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

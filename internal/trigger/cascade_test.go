@@ -2,8 +2,12 @@ package trigger_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -198,5 +202,77 @@ func TestConcurrentDeliveriesCreateOneRun(t *testing.T) {
 	wg.Wait()
 	if b, c := f.list("b"), f.list("c"); len(b) != 1 || len(c) != 1 {
 		t.Fatalf("b %d runs, c %d runs", len(b), len(c))
+	}
+}
+
+// Random DAGs and random apply/fail sequences: after every step no
+// triggered run has started while a direct upstream still had a run going,
+// and no workspace got two runs from one cascade.
+func TestRandomCascadesKeepOrderAndUniqueness(t *testing.T) {
+	t.Parallel()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 3))
+	for round := range 3 {
+		n := 5 + r.IntN(20)
+		names := make([]string, n)
+		var edges [][2]string
+		for i := range n {
+			names[i] = fmt.Sprintf("w%d", i)
+			for j := range i {
+				if r.IntN(4) == 0 {
+					edges = append(edges, [2]string{names[j], names[i]})
+				}
+			}
+		}
+		f := setupCascade(t, names, edges...)
+		check := func(step string) {
+			bad, err := f.q.InvariantTriggeredBeforeUpstream(f.ctx)
+			if err != nil || len(bad) > 0 {
+				t.Fatalf("round %d %s: triggered runs started before their upstream finished: %+v %v", round, step, bad, err)
+			}
+			dup, err := f.q.InvariantDuplicateCascadeRuns(f.ctx)
+			if err != nil || len(dup) > 0 {
+				t.Fatalf("round %d %s: duplicate cascade runs: %+v %v", round, step, dup, err)
+			}
+		}
+		for step := range 40 {
+			// Start a cascade at a random workspace now and then.
+			if r.IntN(5) == 0 {
+				ws := names[r.IntN(n)]
+				if cr, err := f.runs.Create(f.ctx, f.orgID, f.ws[ws], run.CreateOptions{}); err == nil && cr.Status == run.StatusPlanQueued {
+					_, _ = f.runs.Fire(f.ctx, f.orgID, cr.ID, run.EventPlanClaimed, run.Input{})
+				}
+			}
+			// Drive every started run one event on: mostly to applied, sometimes to failure.
+			for _, name := range names {
+				for _, rn := range f.list(name) {
+					var e run.Event
+					switch rn.Status {
+					case run.StatusPlanQueued:
+						e = run.EventPlanClaimed
+					case run.StatusPlanning:
+						e = run.EventPlanFinished
+						if r.IntN(6) == 0 {
+							e = run.EventFail
+						}
+					case run.StatusPlanned:
+						e = run.EventConfirm
+					case run.StatusApplyQueued:
+						e = run.EventApplyClaimed
+					case run.StatusApplying:
+						e = run.EventApplyFinished
+					default:
+						continue
+					}
+					if _, err := f.runs.Fire(f.ctx, f.orgID, rn.ID, e, run.Input{HasChanges: true}); err != nil && !errors.Is(err, run.ErrTransition) {
+						t.Fatal(err)
+					}
+					check(fmt.Sprintf("step %d after %s", step, e))
+				}
+			}
+			f.relay()
+			check(fmt.Sprintf("step %d after relay", step))
+		}
 	}
 }
