@@ -1,13 +1,3 @@
-// Package trigger owns cross-workspace run triggers: edges upstream →
-// downstream within one organization, along which an apply of the
-// upstream enqueues runs downstream.
-//
-// Invariants:
-//   - The graph of an organization is acyclic. An edge is added only if its
-//     upstream is not already reachable from its downstream, and every edge
-//     change of an organization runs under that organization's row lock, so
-//     two requests that together would close a cycle cannot both succeed.
-//   - Edges never cross organizations.
 package trigger
 
 import (
