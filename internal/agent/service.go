@@ -321,10 +321,6 @@ const (
 	ArtifactPlanJSON = "plan-json"
 )
 
-func artifactContext(j dbsqlc.Job) envelope.Context {
-	return envelope.Context{"runplane:organization": j.OrganizationID.String(), "runplane:workspace": j.WorkspaceID.String()}
-}
-
 // PutArtifact stores a plan job's plan file or plan JSON, sealed like state.
 func (s *Service) PutArtifact(ctx context.Context, jobID, lease uuid.UUID, name string, data []byte) error {
 	if name != ArtifactPlanFile && name != ArtifactPlanJSON {
@@ -338,7 +334,7 @@ func (s *Service) PutArtifact(ctx context.Context, jobID, lease uuid.UUID, name 
 		return fmt.Errorf("%w: only a plan job uploads a plan", ErrInvalid)
 	}
 	id := uuid.New()
-	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("runs/%s/%s/%s/%s", j.OrganizationID, j.RunID, name, id), artifactContext(j), data)
+	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("runs/%s/%s/%s/%s", j.OrganizationID, j.RunID, name, id), envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), data)
 	if err != nil {
 		return err
 	}
@@ -369,7 +365,7 @@ func (s *Service) Artifact(ctx context.Context, jobID, lease uuid.UUID, name str
 	}
 	return s.objects.Get(ctx, sealed.Object{
 		ID: a.ID, BlobKey: a.BlobKey, SHA256: a.Sha256, Size: a.Size, KeyID: a.KeyID, WrappedKey: a.WrappedKey,
-	}, artifactContext(j))
+	}, envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID))
 }
 
 // Configuration returns the job's configuration archive.

@@ -44,10 +44,6 @@ func NewService(db dbsqlc.DBTX, objects *sealed.Store) *Service {
 	return &Service{db: db, objects: objects}
 }
 
-func encryptionContext(orgID, wsID uuid.UUID) envelope.Context {
-	return envelope.Context{"runplane:organization": orgID.String(), "runplane:workspace": wsID.String()}
-}
-
 // Upload checks an archive and stores it for the workspace.
 func (s *Service) Upload(ctx context.Context, orgID, wsID uuid.UUID, createdBy *uuid.UUID, data []byte) (Version, error) {
 	q := dbsqlc.New(s.db)
@@ -61,7 +57,7 @@ func (s *Service) Upload(ctx context.Context, orgID, wsID uuid.UUID, createdBy *
 		return Version{}, validate.Errorf("configuration archive refused: %v", err)
 	}
 	id := uuid.New()
-	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("config/%s/%s/%s", orgID, wsID, id), encryptionContext(orgID, wsID), data)
+	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("config/%s/%s/%s", orgID, wsID, id), envelope.WorkspaceContext(orgID, wsID), data)
 	if err != nil {
 		return Version{}, err
 	}
@@ -86,7 +82,7 @@ func (s *Service) Download(ctx context.Context, orgID, id uuid.UUID) ([]byte, er
 	}
 	return s.objects.Get(ctx, sealed.Object{
 		ID: row.ID, BlobKey: row.BlobKey, SHA256: row.Sha256, Size: row.Size, KeyID: row.KeyID, WrappedKey: row.WrappedKey,
-	}, encryptionContext(row.OrganizationID, row.WorkspaceID))
+	}, envelope.WorkspaceContext(row.OrganizationID, row.WorkspaceID))
 }
 
 func view(r dbsqlc.ConfigurationVersion) Version {

@@ -6,11 +6,19 @@ import (
 	"encoding/json"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Context is the encryption context a data key is bound to; the same pairs
 // must be given to unwrap it.
 type Context map[string]string
+
+// WorkspaceContext binds a data key to one workspace of one organization:
+// every workspace object (state, configuration, plan) is sealed under it.
+func WorkspaceContext(orgID, wsID uuid.UUID) Context {
+	return Context{"runplane:organization": orgID.String(), "runplane:workspace": wsID.String()}
+}
 
 // canonical is the context as stable bytes (json sorts map keys).
 func (c Context) canonical() []byte {

@@ -98,10 +98,6 @@ func object(v dbsqlc.StateVersion) sealed.Object {
 	return sealed.Object{ID: v.ID, BlobKey: v.BlobKey, SHA256: v.Sha256, Size: v.Size, KeyID: v.KeyID, WrappedKey: v.WrappedKey}
 }
 
-func encryptionContext(orgID, wsID uuid.UUID) envelope.Context {
-	return envelope.Context{"runplane:organization": orgID.String(), "runplane:workspace": wsID.String()}
-}
-
 func outputsAAD(id uuid.UUID) []byte { return append(id[:], "/outputs"...) }
 
 // Current returns the workspace's current state and its version.
@@ -180,7 +176,7 @@ func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) 
 
 // outputsOf opens a version's sealed outputs.
 func (s *Service) outputsOf(ctx context.Context, v dbsqlc.StateVersion) (map[string]Output, error) {
-	key, err := s.objects.DataKey(ctx, object(v), encryptionContext(v.OrganizationID, v.WorkspaceID))
+	key, err := s.objects.DataKey(ctx, object(v), envelope.WorkspaceContext(v.OrganizationID, v.WorkspaceID))
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +259,7 @@ func (s *Service) read(ctx context.Context, orgID, versionID uuid.UUID) (Version
 	if err != nil {
 		return Version{}, nil, err
 	}
-	plain, err := s.objects.Get(ctx, object(v), encryptionContext(v.OrganizationID, v.WorkspaceID))
+	plain, err := s.objects.Get(ctx, object(v), envelope.WorkspaceContext(v.OrganizationID, v.WorkspaceID))
 	if err != nil {
 		return Version{}, nil, err
 	}

@@ -246,7 +246,7 @@ func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, da
 		return viewOrZero(same), err
 	}
 	id := uuid.New()
-	obj, dataKey, err := s.objects.Put(ctx, id, fmt.Sprintf("state/%s/%s/%s", p.OrgID, wsID, id), encryptionContext(p.OrgID, wsID), data)
+	obj, dataKey, err := s.objects.Put(ctx, id, fmt.Sprintf("state/%s/%s/%s", p.OrgID, wsID, id), envelope.WorkspaceContext(p.OrgID, wsID), data)
 	if err != nil {
 		return Version{}, err
 	}
