@@ -155,7 +155,7 @@ func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, bool, er
 		}
 		now := s.now().UTC()
 		for _, o := range orgs {
-			if _, ok := run.Bucket(o).Take(now); !ok {
+			if _, ok := org.Bucket(o).Take(now); !ok {
 				continue
 			}
 			// The organization's row serializes its claims: cap and bucket
@@ -164,7 +164,7 @@ func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, bool, er
 			if err != nil {
 				return err
 			}
-			bucket, ok := run.Bucket(o).Take(now)
+			bucket, ok := org.Bucket(o).Take(now)
 			if !ok || o.Running >= o.MaxConcurrency {
 				continue
 			}

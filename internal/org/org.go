@@ -237,9 +237,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 func view(o dbsqlc.Organization) Organization {
 	return Organization{
 		ID: o.ID, Name: o.Name, MaxConcurrency: int(o.MaxConcurrency), Weight: int(o.Weight),
-		Bucket:  fairshare.Bucket{Tokens: o.Tokens, At: o.TokensAt, Burst: float64(o.BucketBurst), Refill: o.BucketRefillPerSecond},
+		Bucket:  Bucket(o),
 		Running: int(o.Running), Queued: int(o.Queued), CreatedAt: o.CreatedAt.UTC(),
 	}
+}
+
+// Bucket is the organization's token bucket as stored.
+func Bucket(o dbsqlc.Organization) fairshare.Bucket {
+	return fairshare.Bucket{Tokens: o.Tokens, At: o.TokensAt, Burst: float64(o.BucketBurst), Refill: o.BucketRefillPerSecond}
 }
 
 // Get returns an organization the principal may see, with its current usage.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
-	"github.com/runplane/runplane/internal/fairshare"
+	"github.com/runplane/runplane/internal/org"
 )
 
 var (
@@ -531,12 +531,7 @@ func withUpstreamWait(ctx context.Context, q *dbsqlc.Queries, r Run) (Run, error
 // atCapacity reports whether the organization's cap or token bucket holds
 // its queued jobs back from agents.
 func atCapacity(o dbsqlc.Organization, now time.Time) bool {
-	return o.Running >= o.MaxConcurrency || Bucket(o).Refilled(now).Tokens < 1
-}
-
-// Bucket is the organization's token bucket as stored.
-func Bucket(o dbsqlc.Organization) fairshare.Bucket {
-	return fairshare.Bucket{Tokens: o.Tokens, At: o.TokensAt, Burst: float64(o.BucketBurst), Refill: o.BucketRefillPerSecond}
+	return o.Running >= o.MaxConcurrency || org.Bucket(o).Refilled(now).Tokens < 1
 }
 
 func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID, orgAtCapacity bool) Run {

@@ -79,7 +79,9 @@ type execution struct {
 	terraform string
 	stateURL  string
 	dir       string
-	log       *logStream
+	// environ is terraform's environment, the same for every command of the job.
+	environ []string
+	log     *logStream
 
 	mu       sync.Mutex
 	current  *exec.Cmd
@@ -96,6 +98,7 @@ func (e *execution) run(ctx context.Context) error {
 	}
 	defer os.RemoveAll(dir)
 	e.dir = dir
+	e.environ = e.terraformEnv()
 	e.log = &logStream{c: e.c, job: e.job, lost: func() { e.loseLease(stop) }}
 	go e.log.flushEvery(ctx, 500*time.Millisecond)
 	go e.heartbeat(ctx, stop)
@@ -228,7 +231,7 @@ func summarize(planJSON []byte) planSummary {
 	return s
 }
 
-func (e *execution) env() []string {
+func (e *execution) terraformEnv() []string {
 	cliConfig := os.Getenv("TF_CLI_CONFIG_FILE")
 	if _, err := os.Stat(cliConfig); cliConfig == "" || err != nil {
 		// Offline by default: no provider installation settings from the
@@ -270,7 +273,7 @@ func (e *execution) start(ctx context.Context, dir string, stdout io.Writer, arg
 		return -1, errors.New("stopped before terraform " + args[0])
 	}
 	cmd := exec.Command(e.terraform, args...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, e.env(), stdout, e.log
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, e.environ, stdout, e.log
 	// Its own process group, so a signal reaches terraform and its plugins.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
