@@ -111,23 +111,10 @@ func benchPlatform(ctx context.Context, databaseURL, dir, orgName string, noHint
 	return c, func() { stopServer(); p.Close() }, nil
 }
 
-// contended counts 503 answers (SERIALIZABLE retries exhausted) that the
-// simulated agents retried, as runplane-agent does.
-var contended atomic.Int64
-
 // agentCall is one agent protocol request, retried on 503 like the real agent.
 func agentCall(c *client, method, path, lease string, body []byte, out any) error {
-	for attempt := 0; ; attempt++ {
-		err := agentCallOnce(c, method, path, lease, body, out)
-		if !errors.Is(err, errContention) || attempt == 5 {
-			return err
-		}
-		contended.Add(1)
-		time.Sleep(time.Duration(10<<attempt) * time.Millisecond)
-	}
+	return retryContended(5, func() error { return agentCallOnce(c, method, path, lease, body, out) })
 }
-
-var errContention = errors.New("503 contention")
 
 func agentCallOnce(c *client, method, path, lease string, body []byte, out any) error {
 	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))

@@ -221,12 +221,30 @@ type client struct {
 }
 
 // do sends one API request; a 503 "contention" answer is retried, as the
-// API asks clients to, and counted in contended.
+// API asks clients to.
 func (c *client) do(method, path, body string) (map[string]any, error) {
+	var out map[string]any
+	err := retryContended(8, func() error {
+		var err error
+		out, err = c.doOnce(method, path, body)
+		return err
+	})
+	return out, err
+}
+
+// contended counts 503 answers (SERIALIZABLE retries exhausted) that the
+// benchmark's clients retried.
+var contended atomic.Int64
+
+var errContention = errors.New("503 contention")
+
+// retryContended calls call again, with growing pauses, while it answers
+// errContention, at most retries more times, counting each retry.
+func retryContended(retries int, call func() error) error {
 	for attempt := 0; ; attempt++ {
-		out, err := c.doOnce(method, path, body)
-		if !errors.Is(err, errContention) || attempt == 8 {
-			return out, err
+		err := call()
+		if !errors.Is(err, errContention) || attempt == retries {
+			return err
 		}
 		contended.Add(1)
 		time.Sleep(time.Duration(10<<min(attempt, 5)) * time.Millisecond)
