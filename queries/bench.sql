@@ -11,4 +11,7 @@ FROM organizations o, generate_series(1, @per_org::INT) AS g
 WHERE o.name LIKE @prefix::TEXT || '%';
 
 -- name: BenchOrganizationLoad :many
-SELECT id, weight, queued, running FROM organizations WHERE queued > 0 OR running > 0;
+SELECT o.id, o.weight, o.running,
+    (SELECT count(*) FROM runs r WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued'))::INT AS queued
+FROM organizations o
+WHERE o.running > 0 OR o.id IN (SELECT organization_id FROM waiting_organizations);

@@ -3,7 +3,7 @@ INSERT INTO outbox (organization_id, workspace_id, run_id, kind, state_version_i
 VALUES (@organization_id, @workspace_id, @run_id, 'state_changed', sqlc.narg(state_version_id));
 
 -- name: OutboxGetForUpdate :one
-SELECT * FROM outbox WHERE id = @id FOR UPDATE;
+SELECT * FROM outbox WHERE id = @id FOR NO KEY UPDATE;
 
 -- name: OutboxMarkDelivered :exec
 UPDATE outbox SET delivered_at = @now WHERE id = @id;

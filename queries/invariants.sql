@@ -25,17 +25,16 @@ JOIN workspaces w ON w.id = r.workspace_id
 WHERE r.status = 'pending' AND w.active_run_id IS NULL AND NOT w.locked;
 
 -- name: InvariantOrgLoadMismatch :many
--- An organization's queued and running counters equal its runs' statuses.
-SELECT o.id, o.queued, o.running, COALESCE(c.queued, 0)::INT AS actual_queued, COALESCE(c.running, 0)::INT AS actual_running
+-- An organization's running counter equals its runs executing.
+SELECT o.id, o.running, COALESCE(c.running, 0)::INT AS actual_running
 FROM organizations o
 LEFT JOIN (
-    SELECT organization_id,
-        count(*) FILTER (WHERE status IN ('plan_queued', 'apply_queued')) AS queued,
-        count(*) FILTER (WHERE status IN ('planning', 'applying')) AS running
+    SELECT organization_id, count(*) AS running
     FROM runs
+    WHERE status IN ('planning', 'applying')
     GROUP BY organization_id
 ) c ON c.organization_id = o.id
-WHERE o.queued <> COALESCE(c.queued, 0) OR o.running <> COALESCE(c.running, 0);
+WHERE o.running <> COALESCE(c.running, 0);
 
 -- name: InvariantTriggeredBeforeUpstream :many
 -- A triggered run admitted while a direct upstream had a run going (one

@@ -7,7 +7,7 @@ VALUES (@organization_id, @workspace_id, @run_id, @phase, @lease_token, @lease_e
 RETURNING *;
 
 -- name: JobGetForUpdate :one
-SELECT * FROM jobs WHERE id = @id FOR UPDATE;
+SELECT * FROM jobs WHERE id = @id FOR NO KEY UPDATE;
 
 -- name: JobExtendLease :one
 -- Only a live lease is extended: an expired one is already lost, even if the
@@ -60,49 +60,54 @@ SELECT * FROM run_artifacts WHERE run_id = @run_id AND organization_id = @organi
 
 -- name: RunClaimApply :one
 SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'apply_queued'
-ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: RunClaimPlan :one
 SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND NOT plan_only
-ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: RunClaimSpeculative :one
 SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND plan_only
-ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: OrganizationClaimCandidates :many
 -- Organizations with waiting jobs and room under their cap, least loaded
--- (running / weight) first, then the one waiting longest. Reads the
--- partial index of organizations with waiting jobs only.
-SELECT * FROM organizations
-WHERE queued > 0 AND running < max_concurrency
-ORDER BY share, queued_since
+-- (running / weight) first, then the one waiting longest. One index probe
+-- per organization with waiting jobs; workspaces, idle organizations and
+-- the number of waiting jobs do not count.
+SELECT sqlc.embed(o), w.waiting_since::TIMESTAMPTZ AS waiting_since
+FROM waiting_organizations w
+JOIN organizations o ON o.id = w.organization_id
+WHERE o.running < o.max_concurrency
+ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since
 LIMIT @max_rows;
 
 -- name: OrganizationGetForUpdate :one
-SELECT * FROM organizations WHERE id = @id FOR UPDATE;
+SELECT * FROM organizations WHERE id = @id FOR NO KEY UPDATE;
+
+-- name: OrganizationLockForClaim :one
+-- No row while another claim of the organization holds it: the claimer
+-- moves on instead of waiting to be aborted.
+SELECT * FROM organizations WHERE id = @id FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: OrganizationSpendToken :exec
 -- The bucket after the claim's lazy refill, minus the token it spends.
 UPDATE organizations SET tokens = @tokens, tokens_at = @tokens_at WHERE id = @id;
 
--- name: OrganizationAdjustLoad :exec
-UPDATE organizations SET
-    queued = queued + @queued_delta,
-    running = running + @running_delta,
-    share = (running + @running_delta)::FLOAT8 / weight,
-    queued_since = CASE
-        WHEN queued + @queued_delta <= 0 THEN NULL
-        WHEN queued_since IS NULL THEN @now::TIMESTAMPTZ
-        ELSE queued_since END
-WHERE id = @id;
+-- name: OrganizationAdjustRunning :exec
+UPDATE organizations SET running = running + @delta WHERE id = @id;
 
 -- name: RunCountClaimable :one
 -- Jobs an agent could claim now: each organization's waiting jobs up to the
--- room under its cap. Reads only organizations with waiting jobs.
-SELECT COALESCE(sum(LEAST(queued, max_concurrency - running)), 0)::INT AS claimable
-FROM organizations
-WHERE queued > 0 AND running < max_concurrency;
+-- room under its cap. Reads at most that room per waiting organization.
+SELECT COALESCE(sum((
+    SELECT count(*) FROM (
+        SELECT 1 FROM runs r
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued')
+        LIMIT o.max_concurrency - o.running) AS room)), 0)::INT AS claimable
+FROM waiting_organizations w
+JOIN organizations o ON o.id = w.organization_id
+WHERE o.running < o.max_concurrency;
 
 -- name: RunSetPlanSummary :exec
 UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes

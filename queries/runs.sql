@@ -4,7 +4,7 @@ VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destr
 RETURNING *;
 
 -- name: RunGetForUpdate :one
-SELECT * FROM runs WHERE id = @id AND organization_id = @organization_id FOR UPDATE;
+SELECT * FROM runs WHERE id = @id AND organization_id = @organization_id FOR NO KEY UPDATE;
 
 -- name: RunGetWithWorkspace :one
 -- A run with the workspace and organization facts its wait reason is derived from.

@@ -10,7 +10,7 @@ SELECT * FROM workspaces WHERE id = @id AND organization_id = @organization_id;
 SELECT * FROM workspaces WHERE organization_id = @organization_id AND name = @name;
 
 -- name: WorkspaceGetForUpdate :one
-SELECT * FROM workspaces WHERE id = @id AND organization_id = @organization_id FOR UPDATE;
+SELECT * FROM workspaces WHERE id = @id AND organization_id = @organization_id FOR NO KEY UPDATE;
 
 -- name: WorkspaceList :many
 SELECT * FROM workspaces

@@ -114,8 +114,7 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 	var claimTimes []time.Duration
 	var floodClaims []time.Time
 	if flood {
-		// Queued before the agents start, over 50 workspaces by 4 writers:
-		// every create also bumps the organization's queued counter.
+		// Queued before the agents start, over 50 workspaces by 4 writers.
 		fc, _ := newOrg("flood")
 		var wss []string
 		for i := range 50 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,19 +111,27 @@ func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
 func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 	deadline := s.now().Add(s.cfg.ClaimWait)
 	for {
-		job, ok, err := s.tryClaim(ctx, agentName)
-		if ok {
+		job, outcome, err := s.tryClaim(ctx, agentName)
+		if outcome == claimed {
 			// There may be more: let the next waiter look.
 			s.hint.Notify()
 		}
-		if err != nil || ok {
+		if err != nil || outcome == claimed {
 			return job, err
 		}
-		left := deadline.Sub(s.now())
-		if left <= 0 {
-			return Job{}, ErrNoJob
+		var wait time.Duration
+		if outcome == orgBusy {
+			// Work is there but another claim holds its organization for a
+			// few milliseconds: look again soon, even past the deadline.
+			wait = busyRetry/2 + rand.N(busyRetry)
+		} else {
+			left := deadline.Sub(s.now())
+			if left <= 0 {
+				return Job{}, ErrNoJob
+			}
+			wait = min(left, s.cfg.Poll)
 		}
-		timer := time.NewTimer(min(left, s.cfg.Poll))
+		timer := time.NewTimer(wait)
 		select {
 		case <-s.hint.Wait():
 		case <-timer.C:
@@ -138,29 +147,51 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 // least loaded ones with waiting jobs and room under their cap.
 const claimCandidates = 16
 
-// tryClaim is one claim transaction. Fair share: among organizations with
-// waiting jobs, room under their cap and a token in their bucket, the one
-// with the lowest running/weight (ties: waiting longest); within it,
-// applies before plans before speculative plans, oldest first. Every read
-// goes through a partial index, so the cost does not grow with the number
-// of workspaces or queued runs.
-func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, bool, error) {
+// busyRetry is about one claim transaction: how soon a claimer that found
+// its organizations held by other claims looks again.
+const busyRetry = 2 * time.Millisecond
+
+type claimOutcome int
+
+const (
+	nothingClaimable claimOutcome = iota
+	orgBusy                       // a candidate was held by another claim
+	claimed
+)
+
+// tryClaim is one claim. Fair share: among organizations with waiting jobs,
+// room under their cap and a token in their bucket, the one with the lowest
+// running/weight (ties: waiting longest); within it, applies before plans
+// before speculative plans, oldest first. Every read goes through a partial
+// index, so the cost does not grow with the number of workspaces or queued
+// runs.
+//
+// The ranking is read before the transaction: it only orders candidates,
+// and read inside it would make every claim conflict with every counter
+// update of any organization (the predicate locks of SERIALIZABLE). Cap and
+// bucket are checked and spent under the organization's row lock, taken as
+// the transaction's first statement and skipped when another claim holds
+// it, so claims of one organization follow one another instead of aborting
+// one another.
+func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, claimOutcome, error) {
+	candidates, err := dbsqlc.New(s.db).OrganizationClaimCandidates(ctx, claimCandidates)
+	if err != nil || len(candidates) == 0 {
+		return Job{}, nothingClaimable, err
+	}
 	var job Job
-	var found bool
-	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		found = false
-		orgs, err := q.OrganizationClaimCandidates(ctx, claimCandidates)
-		if err != nil {
-			return err
-		}
+	var outcome claimOutcome
+	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		outcome = nothingClaimable
 		now := s.now().UTC()
-		for _, o := range orgs {
-			if _, ok := org.Bucket(o).Take(now); !ok {
+		for _, c := range candidates {
+			if _, ok := org.Bucket(c.Organization).Take(now); !ok {
 				continue
 			}
-			// The organization's row serializes its claims: cap and bucket
-			// are checked and spent under its lock.
-			o, err := q.OrganizationGetForUpdate(ctx, o.ID)
+			o, err := q.OrganizationLockForClaim(ctx, c.Organization.ID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				outcome = orgBusy
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -178,13 +209,15 @@ func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, bool, er
 			if err := q.OrganizationSpendToken(ctx, dbsqlc.OrganizationSpendTokenParams{Tokens: bucket.Tokens, TokensAt: bucket.At, ID: o.ID}); err != nil {
 				return err
 			}
-			job, err = s.start(ctx, q, r, agentName, now)
-			found = err == nil
-			return err
+			if job, err = s.start(ctx, q, r, agentName, now); err != nil {
+				return err
+			}
+			outcome = claimed
+			return nil
 		}
 		return nil
 	})
-	return job, found, err
+	return job, outcome, err
 }
 
 // nextRun locks an organization's next job: applies, plans, speculative plans.

@@ -12,14 +12,17 @@ import (
 )
 
 const benchOrganizationLoad = `-- name: BenchOrganizationLoad :many
-SELECT id, weight, queued, running FROM organizations WHERE queued > 0 OR running > 0
+SELECT o.id, o.weight, o.running,
+    (SELECT count(*) FROM runs r WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued'))::INT AS queued
+FROM organizations o
+WHERE o.running > 0 OR o.id IN (SELECT organization_id FROM waiting_organizations)
 `
 
 type BenchOrganizationLoadRow struct {
 	ID      uuid.UUID
 	Weight  int32
-	Queued  int32
 	Running int32
+	Queued  int32
 }
 
 func (q *Queries) BenchOrganizationLoad(ctx context.Context) ([]BenchOrganizationLoadRow, error) {
@@ -34,8 +37,8 @@ func (q *Queries) BenchOrganizationLoad(ctx context.Context) ([]BenchOrganizatio
 		if err := rows.Scan(
 			&i.ID,
 			&i.Weight,
-			&i.Queued,
 			&i.Running,
+			&i.Queued,
 		); err != nil {
 			return nil, err
 		}

@@ -35,7 +35,7 @@ func (q *Queries) OutboxAdd(ctx context.Context, arg OutboxAddParams) error {
 }
 
 const outboxGetForUpdate = `-- name: OutboxGetForUpdate :one
-SELECT id, organization_id, workspace_id, run_id, kind, state_version_id, created_at, delivered_at FROM outbox WHERE id = $1 FOR UPDATE
+SELECT id, organization_id, workspace_id, run_id, kind, state_version_id, created_at, delivered_at FROM outbox WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) OutboxGetForUpdate(ctx context.Context, id uuid.UUID) (Outbox, error) {

@@ -92,27 +92,24 @@ func (q *Queries) InvariantHolderMismatch(ctx context.Context, holdingStatuses [
 }
 
 const invariantOrgLoadMismatch = `-- name: InvariantOrgLoadMismatch :many
-SELECT o.id, o.queued, o.running, COALESCE(c.queued, 0)::INT AS actual_queued, COALESCE(c.running, 0)::INT AS actual_running
+SELECT o.id, o.running, COALESCE(c.running, 0)::INT AS actual_running
 FROM organizations o
 LEFT JOIN (
-    SELECT organization_id,
-        count(*) FILTER (WHERE status IN ('plan_queued', 'apply_queued')) AS queued,
-        count(*) FILTER (WHERE status IN ('planning', 'applying')) AS running
+    SELECT organization_id, count(*) AS running
     FROM runs
+    WHERE status IN ('planning', 'applying')
     GROUP BY organization_id
 ) c ON c.organization_id = o.id
-WHERE o.queued <> COALESCE(c.queued, 0) OR o.running <> COALESCE(c.running, 0)
+WHERE o.running <> COALESCE(c.running, 0)
 `
 
 type InvariantOrgLoadMismatchRow struct {
 	ID            uuid.UUID
-	Queued        int32
 	Running       int32
-	ActualQueued  int32
 	ActualRunning int32
 }
 
-// An organization's queued and running counters equal its runs' statuses.
+// An organization's running counter equals its runs executing.
 func (q *Queries) InvariantOrgLoadMismatch(ctx context.Context) ([]InvariantOrgLoadMismatchRow, error) {
 	rows, err := q.db.Query(ctx, invariantOrgLoadMismatch)
 	if err != nil {
@@ -122,13 +119,7 @@ func (q *Queries) InvariantOrgLoadMismatch(ctx context.Context) ([]InvariantOrgL
 	var items []InvariantOrgLoadMismatchRow
 	for rows.Next() {
 		var i InvariantOrgLoadMismatchRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Queued,
-			&i.Running,
-			&i.ActualQueued,
-			&i.ActualRunning,
-		); err != nil {
+		if err := rows.Scan(&i.ID, &i.Running, &i.ActualRunning); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

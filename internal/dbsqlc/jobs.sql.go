@@ -119,7 +119,7 @@ func (q *Queries) JobExtendLease(ctx context.Context, arg JobExtendLeaseParams) 
 }
 
 const jobGetForUpdate = `-- name: JobGetForUpdate :one
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at FROM jobs WHERE id = $1 FOR UPDATE
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at FROM jobs WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) JobGetForUpdate(ctx context.Context, id uuid.UUID) (Job, error) {
@@ -316,68 +316,59 @@ func (q *Queries) JobSetLogSize(ctx context.Context, arg JobSetLogSizeParams) er
 	return err
 }
 
-const organizationAdjustLoad = `-- name: OrganizationAdjustLoad :exec
-UPDATE organizations SET
-    queued = queued + $1,
-    running = running + $2,
-    share = (running + $2)::FLOAT8 / weight,
-    queued_since = CASE
-        WHEN queued + $1 <= 0 THEN NULL
-        WHEN queued_since IS NULL THEN $3::TIMESTAMPTZ
-        ELSE queued_since END
-WHERE id = $4
+const organizationAdjustRunning = `-- name: OrganizationAdjustRunning :exec
+UPDATE organizations SET running = running + $1 WHERE id = $2
 `
 
-type OrganizationAdjustLoadParams struct {
-	QueuedDelta  int32
-	RunningDelta int32
-	Now          time.Time
-	ID           uuid.UUID
+type OrganizationAdjustRunningParams struct {
+	Delta int32
+	ID    uuid.UUID
 }
 
-func (q *Queries) OrganizationAdjustLoad(ctx context.Context, arg OrganizationAdjustLoadParams) error {
-	_, err := q.db.Exec(ctx, organizationAdjustLoad,
-		arg.QueuedDelta,
-		arg.RunningDelta,
-		arg.Now,
-		arg.ID,
-	)
+func (q *Queries) OrganizationAdjustRunning(ctx context.Context, arg OrganizationAdjustRunningParams) error {
+	_, err := q.db.Exec(ctx, organizationAdjustRunning, arg.Delta, arg.ID)
 	return err
 }
 
 const organizationClaimCandidates = `-- name: OrganizationClaimCandidates :many
-SELECT id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations
-WHERE queued > 0 AND running < max_concurrency
-ORDER BY share, queued_since
+SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at, w.waiting_since::TIMESTAMPTZ AS waiting_since
+FROM waiting_organizations w
+JOIN organizations o ON o.id = w.organization_id
+WHERE o.running < o.max_concurrency
+ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since
 LIMIT $1
 `
 
+type OrganizationClaimCandidatesRow struct {
+	Organization Organization
+	WaitingSince time.Time
+}
+
 // Organizations with waiting jobs and room under their cap, least loaded
-// (running / weight) first, then the one waiting longest. Reads the
-// partial index of organizations with waiting jobs only.
-func (q *Queries) OrganizationClaimCandidates(ctx context.Context, maxRows int32) ([]Organization, error) {
+// (running / weight) first, then the one waiting longest. One index probe
+// per organization with waiting jobs; workspaces, idle organizations and
+// the number of waiting jobs do not count.
+func (q *Queries) OrganizationClaimCandidates(ctx context.Context, maxRows int32) ([]OrganizationClaimCandidatesRow, error) {
 	rows, err := q.db.Query(ctx, organizationClaimCandidates, maxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Organization
+	var items []OrganizationClaimCandidatesRow
 	for rows.Next() {
-		var i Organization
+		var i OrganizationClaimCandidatesRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.Name,
-			&i.MaxConcurrency,
-			&i.Weight,
-			&i.CreatedAt,
-			&i.Queued,
-			&i.Running,
-			&i.Share,
-			&i.QueuedSince,
-			&i.BucketBurst,
-			&i.BucketRefillPerSecond,
-			&i.Tokens,
-			&i.TokensAt,
+			&i.Organization.ID,
+			&i.Organization.Name,
+			&i.Organization.MaxConcurrency,
+			&i.Organization.Weight,
+			&i.Organization.CreatedAt,
+			&i.Organization.Running,
+			&i.Organization.BucketBurst,
+			&i.Organization.BucketRefillPerSecond,
+			&i.Organization.Tokens,
+			&i.Organization.TokensAt,
+			&i.WaitingSince,
 		); err != nil {
 			return nil, err
 		}
@@ -390,7 +381,7 @@ func (q *Queries) OrganizationClaimCandidates(ctx context.Context, maxRows int32
 }
 
 const organizationGetForUpdate = `-- name: OrganizationGetForUpdate :one
-SELECT id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE id = $1 FOR UPDATE
+SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) OrganizationGetForUpdate(ctx context.Context, id uuid.UUID) (Organization, error) {
@@ -402,10 +393,31 @@ func (q *Queries) OrganizationGetForUpdate(ctx context.Context, id uuid.UUID) (O
 		&i.MaxConcurrency,
 		&i.Weight,
 		&i.CreatedAt,
-		&i.Queued,
 		&i.Running,
-		&i.Share,
-		&i.QueuedSince,
+		&i.BucketBurst,
+		&i.BucketRefillPerSecond,
+		&i.Tokens,
+		&i.TokensAt,
+	)
+	return i, err
+}
+
+const organizationLockForClaim = `-- name: OrganizationLockForClaim :one
+SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED
+`
+
+// No row while another claim of the organization holds it: the claimer
+// moves on instead of waiting to be aborted.
+func (q *Queries) OrganizationLockForClaim(ctx context.Context, id uuid.UUID) (Organization, error) {
+	row := q.db.QueryRow(ctx, organizationLockForClaim, id)
+	var i Organization
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.MaxConcurrency,
+		&i.Weight,
+		&i.CreatedAt,
+		&i.Running,
 		&i.BucketBurst,
 		&i.BucketRefillPerSecond,
 		&i.Tokens,
@@ -499,7 +511,7 @@ func (q *Queries) RunArtifactPut(ctx context.Context, arg RunArtifactPutParams) 
 
 const runClaimApply = `-- name: RunClaimApply :one
 SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE organization_id = $1 AND status = 'apply_queued'
-ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
 func (q *Queries) RunClaimApply(ctx context.Context, organizationID uuid.UUID) (Run, error) {
@@ -534,7 +546,7 @@ func (q *Queries) RunClaimApply(ctx context.Context, organizationID uuid.UUID) (
 
 const runClaimPlan = `-- name: RunClaimPlan :one
 SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND NOT plan_only
-ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
 func (q *Queries) RunClaimPlan(ctx context.Context, organizationID uuid.UUID) (Run, error) {
@@ -569,7 +581,7 @@ func (q *Queries) RunClaimPlan(ctx context.Context, organizationID uuid.UUID) (R
 
 const runClaimSpeculative = `-- name: RunClaimSpeculative :one
 SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND plan_only
-ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
 func (q *Queries) RunClaimSpeculative(ctx context.Context, organizationID uuid.UUID) (Run, error) {
@@ -603,13 +615,18 @@ func (q *Queries) RunClaimSpeculative(ctx context.Context, organizationID uuid.U
 }
 
 const runCountClaimable = `-- name: RunCountClaimable :one
-SELECT COALESCE(sum(LEAST(queued, max_concurrency - running)), 0)::INT AS claimable
-FROM organizations
-WHERE queued > 0 AND running < max_concurrency
+SELECT COALESCE(sum((
+    SELECT count(*) FROM (
+        SELECT 1 FROM runs r
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued')
+        LIMIT o.max_concurrency - o.running) AS room)), 0)::INT AS claimable
+FROM waiting_organizations w
+JOIN organizations o ON o.id = w.organization_id
+WHERE o.running < o.max_concurrency
 `
 
 // Jobs an agent could claim now: each organization's waiting jobs up to the
-// room under its cap. Reads only organizations with waiting jobs.
+// room under its cap. Reads at most that room per waiting organization.
 func (q *Queries) RunCountClaimable(ctx context.Context) (int32, error) {
 	row := q.db.QueryRow(ctx, runCountClaimable)
 	var claimable int32

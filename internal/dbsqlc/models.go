@@ -51,10 +51,7 @@ type Organization struct {
 	MaxConcurrency        int32
 	Weight                int32
 	CreatedAt             time.Time
-	Queued                int32
 	Running               int32
-	Share                 float64
-	QueuedSince           *time.Time
 	BucketBurst           int32
 	BucketRefillPerSecond float64
 	Tokens                float64
@@ -159,6 +156,11 @@ type Token struct {
 	RunID          *uuid.UUID
 	ExpiresAt      *time.Time
 	JobID          *uuid.UUID
+}
+
+type WaitingOrganization struct {
+	OrganizationID uuid.UUID
+	WaitingSince   *time.Time
 }
 
 type Workspace struct {

@@ -7,12 +7,26 @@ package dbsqlc
 
 import (
 	"context"
+
+	"github.com/google/uuid"
 )
+
+const organizationCountQueued = `-- name: OrganizationCountQueued :one
+SELECT count(*)::INT FROM runs
+WHERE organization_id = $1 AND status IN ('plan_queued', 'apply_queued')
+`
+
+func (q *Queries) OrganizationCountQueued(ctx context.Context, organizationID uuid.UUID) (int32, error) {
+	row := q.db.QueryRow(ctx, organizationCountQueued, organizationID)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
 
 const organizationCreate = `-- name: OrganizationCreate :one
 INSERT INTO organizations (name, max_concurrency, weight)
 VALUES ($1, $2, $3)
-RETURNING id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
 `
 
 type OrganizationCreateParams struct {
@@ -30,10 +44,7 @@ func (q *Queries) OrganizationCreate(ctx context.Context, arg OrganizationCreate
 		&i.MaxConcurrency,
 		&i.Weight,
 		&i.CreatedAt,
-		&i.Queued,
 		&i.Running,
-		&i.Share,
-		&i.QueuedSince,
 		&i.BucketBurst,
 		&i.BucketRefillPerSecond,
 		&i.Tokens,
@@ -43,7 +54,7 @@ func (q *Queries) OrganizationCreate(ctx context.Context, arg OrganizationCreate
 }
 
 const organizationGetByName = `-- name: OrganizationGetByName :one
-SELECT id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE name = $1
+SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE name = $1
 `
 
 func (q *Queries) OrganizationGetByName(ctx context.Context, name string) (Organization, error) {
@@ -55,10 +66,7 @@ func (q *Queries) OrganizationGetByName(ctx context.Context, name string) (Organ
 		&i.MaxConcurrency,
 		&i.Weight,
 		&i.CreatedAt,
-		&i.Queued,
 		&i.Running,
-		&i.Share,
-		&i.QueuedSince,
 		&i.BucketBurst,
 		&i.BucketRefillPerSecond,
 		&i.Tokens,
@@ -69,11 +77,11 @@ func (q *Queries) OrganizationGetByName(ctx context.Context, name string) (Organ
 
 const organizationUpdateLimits = `-- name: OrganizationUpdateLimits :one
 UPDATE organizations SET
-    max_concurrency = $1, weight = $2::INT, share = running::FLOAT8 / $2::INT,
+    max_concurrency = $1, weight = $2::INT,
     bucket_burst = $3::INT, bucket_refill_per_second = $4,
     tokens = LEAST(tokens, ($3::INT)::FLOAT8)
 WHERE name = $5
-RETURNING id, name, max_concurrency, weight, created_at, queued, running, share, queued_since, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
 `
 
 type OrganizationUpdateLimitsParams struct {
@@ -99,10 +107,7 @@ func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg Organization
 		&i.MaxConcurrency,
 		&i.Weight,
 		&i.CreatedAt,
-		&i.Queued,
 		&i.Running,
-		&i.Share,
-		&i.QueuedSince,
 		&i.BucketBurst,
 		&i.BucketRefillPerSecond,
 		&i.Tokens,

@@ -75,7 +75,7 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 }
 
 const runGetForUpdate = `-- name: RunGetForUpdate :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE id = $1 AND organization_id = $2 FOR UPDATE
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
 `
 
 type RunGetForUpdateParams struct {
@@ -114,7 +114,7 @@ func (q *Queries) RunGetForUpdate(ctx context.Context, arg RunGetForUpdateParams
 }
 
 const runGetWithWorkspace = `-- name: RunGetWithWorkspace :one
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -167,10 +167,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 		&i.Organization.MaxConcurrency,
 		&i.Organization.Weight,
 		&i.Organization.CreatedAt,
-		&i.Organization.Queued,
 		&i.Organization.Running,
-		&i.Organization.Share,
-		&i.Organization.QueuedSince,
 		&i.Organization.BucketBurst,
 		&i.Organization.BucketRefillPerSecond,
 		&i.Organization.Tokens,
@@ -180,7 +177,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 }
 
 const runListByWorkspace = `-- name: RunListByWorkspace :many
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.queued, o.running, o.share, o.queued_since, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -247,10 +244,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 			&i.Organization.MaxConcurrency,
 			&i.Organization.Weight,
 			&i.Organization.CreatedAt,
-			&i.Organization.Queued,
 			&i.Organization.Running,
-			&i.Organization.Share,
-			&i.Organization.QueuedSince,
 			&i.Organization.BucketBurst,
 			&i.Organization.BucketRefillPerSecond,
 			&i.Organization.Tokens,

@@ -108,7 +108,7 @@ func (q *Queries) WorkspaceGetByName(ctx context.Context, arg WorkspaceGetByName
 }
 
 const workspaceGetForUpdate = `-- name: WorkspaceGetForUpdate :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE id = $1 AND organization_id = $2 FOR UPDATE
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
 `
 
 type WorkspaceGetForUpdateParams struct {

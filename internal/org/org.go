@@ -77,7 +77,8 @@ type Organization struct {
 	MaxConcurrency int
 	Weight         int
 	Bucket         fairshare.Bucket
-	// Running and Queued count jobs executing and waiting for an agent.
+	// Running counts jobs executing; Queued, jobs waiting for an agent
+	// (counted, not stored: only Get and SetLimits fill it in).
 	Running, Queued int
 	CreatedAt       time.Time
 }
@@ -238,7 +239,7 @@ func view(o dbsqlc.Organization) Organization {
 	return Organization{
 		ID: o.ID, Name: o.Name, MaxConcurrency: int(o.MaxConcurrency), Weight: int(o.Weight),
 		Bucket:  Bucket(o),
-		Running: int(o.Running), Queued: int(o.Queued), CreatedAt: o.CreatedAt.UTC(),
+		Running: int(o.Running), CreatedAt: o.CreatedAt.UTC(),
 	}
 }
 
@@ -249,7 +250,17 @@ func Bucket(o dbsqlc.Organization) fairshare.Bucket {
 
 // Get returns an organization the principal may see, with its current usage.
 func (s *Service) Get(ctx context.Context, p Principal, name string) (Organization, error) {
-	return s.Resolve(ctx, p, name)
+	o, err := s.Resolve(ctx, p, name)
+	if err != nil {
+		return o, err
+	}
+	return o, s.countQueued(ctx, &o)
+}
+
+func (s *Service) countQueued(ctx context.Context, o *Organization) error {
+	n, err := dbsqlc.New(s.db).OrganizationCountQueued(ctx, o.ID)
+	o.Queued = int(n)
+	return err
 }
 
 // SetLimits changes an organization's concurrency cap, weight and token
@@ -295,7 +306,10 @@ func (s *Service) SetLimits(ctx context.Context, name string, l Limits) (Organiz
 		out = view(row)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return out, s.countQueued(ctx, &out)
 }
 
 func isUniqueViolation(err error) bool {

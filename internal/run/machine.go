@@ -52,15 +52,6 @@ func (s Status) Holds(planOnly bool) bool {
 	return !planOnly && s != StatusPending && !s.Terminal()
 }
 
-// queued is 1 for statuses in which a job waits for an agent: the
-// organization's queued counter follows it.
-func (s Status) queued() int32 {
-	if s == StatusPlanQueued || s == StatusApplyQueued {
-		return 1
-	}
-	return 0
-}
-
 // executing is 1 for statuses in which an agent runs a job: the
 // organization's running counter follows it.
 func (s Status) executing() int32 {

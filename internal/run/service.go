@@ -358,10 +358,8 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 			return r, err
 		}
 	}
-	if dq, dr := t.To.queued()-t.From.queued(), t.To.executing()-t.From.executing(); dq != 0 || dr != 0 {
-		if err := q.OrganizationAdjustLoad(ctx, dbsqlc.OrganizationAdjustLoadParams{
-			QueuedDelta: dq, RunningDelta: dr, Now: now, ID: r.OrganizationID,
-		}); err != nil {
+	if d := t.To.executing() - t.From.executing(); d != 0 {
+		if err := q.OrganizationAdjustRunning(ctx, dbsqlc.OrganizationAdjustRunningParams{Delta: d, ID: r.OrganizationID}); err != nil {
 			return r, err
 		}
 	}
