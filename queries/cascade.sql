@@ -57,3 +57,7 @@ SELECT * FROM state_versions
 WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND serial < @serial
 ORDER BY serial DESC
 LIMIT 1;
+
+-- name: OutboxListUndeliveredByRun :many
+-- Reads the small index of undelivered events only.
+SELECT id FROM outbox WHERE run_id = @run_id AND delivered_at IS NULL ORDER BY created_at;

@@ -16,15 +16,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/trigger"
 )
 
 func handler(deliver func(context.Context, uuid.UUID) error) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
 		for _, m := range ev.Records {
-			var body struct {
-				EventID uuid.UUID `json:"event_id"`
-			}
+			var body trigger.Message
 			err := json.Unmarshal([]byte(m.Body), &body)
 			if err == nil {
 				err = deliver(ctx, body.EventID)

@@ -90,6 +90,8 @@ type Service struct {
 	hint    *Hint
 	cfg     Config
 	now     func() time.Time
+	// finished, if set, is called with a job's run after its finish committed.
+	finished func(ctx context.Context, runID uuid.UUID)
 }
 
 // NewService returns a Service; hint may be shared with whatever queues runs.
@@ -426,16 +428,23 @@ type Outcome struct {
 	Error  string
 }
 
+// OnFinished sets what is called with a job's run once its finish
+// committed: on AWS, handing the run's state_changed event to the fan-out
+// queue.
+func (s *Service) OnFinished(f func(ctx context.Context, runID uuid.UUID)) { s.finished = f }
+
 // Finish ends a job and moves its run on, in one transaction.
 func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcome) error {
 	if len(out.Error) > 4000 {
 		out.Error = out.Error[:4000]
 	}
+	var runID uuid.UUID
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 		j, err := s.live(ctx, q, jobID, lease)
 		if err != nil {
 			return err
 		}
+		runID = j.RunID
 		now := s.now().UTC()
 		if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, ID: j.ID}); err != nil {
 			return err
@@ -471,6 +480,9 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 	})
 	if err == nil {
 		s.runs.Queued()
+		if s.finished != nil {
+			s.finished(ctx, runID)
+		}
 	}
 	return err
 }

@@ -1,6 +1,6 @@
-// Package awstest starts real S3- and KMS-API servers for tests and the
-// benchmark: versitygw (a pinned Go tool, serving a folder over the S3 API)
-// and moto's server for KMS. Each process starts its own pair once, on
+// Package awstest starts real S3-, KMS- and SQS-API servers for tests and
+// the benchmark: versitygw (a pinned Go tool, serving a folder over the S3
+// API) and moto's server for KMS and SQS. Each process starts its own pair once, on
 // loopback ports, and stops them when it exits.
 package awstest
 
@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // Credentials the servers accept; the AWS SDK reads them from the environment.
@@ -32,10 +33,12 @@ const (
 	region    = "us-east-1"
 )
 
-// Servers are running S3 and KMS endpoints.
+// Servers are running S3, KMS and SQS endpoints.
 type Servers struct {
 	S3Endpoint  string
 	KMSEndpoint string
+	// SQSEndpoint is moto's server too.
+	SQSEndpoint string
 	// S3Root is the folder versitygw serves: bucket/key is a file under it.
 	S3Root string
 	// S3Meta is where versitygw keeps object metadata.
@@ -90,7 +93,7 @@ func start() (Servers, error) {
 	if err != nil {
 		return Servers{}, err
 	}
-	return Servers{S3Endpoint: s3Endpoint, KMSEndpoint: kmsEndpoint, S3Root: filepath.Join(dir, "s3"), S3Meta: filepath.Join(dir, "sidecar")}, nil
+	return Servers{S3Endpoint: s3Endpoint, KMSEndpoint: kmsEndpoint, SQSEndpoint: kmsEndpoint, S3Root: filepath.Join(dir, "s3"), S3Meta: filepath.Join(dir, "sidecar")}, nil
 }
 
 // startVersityGW builds the pinned versitygw tool and serves dir/s3.
@@ -218,6 +221,21 @@ func (s Servers) S3() *s3.Client {
 // KMS returns a client for the KMS server.
 func (s Servers) KMS() *kms.Client {
 	return kms.NewFromConfig(awsConfig(), func(o *kms.Options) { o.BaseEndpoint = aws.String(s.KMSEndpoint) })
+}
+
+// SQS returns a client for the SQS server.
+func (s Servers) SQS() *sqs.Client {
+	return sqs.NewFromConfig(awsConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSEndpoint) })
+}
+
+// Queue creates a new SQS queue for a test and returns its URL.
+func (s Servers) Queue(t testing.TB) string {
+	t.Helper()
+	out, err := s.SQS().CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("rp-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")))})
+	if err != nil {
+		t.Fatalf("create queue: %v", err)
+	}
+	return aws.ToString(out.QueueUrl)
 }
 
 var bucketSeq sync.Mutex

@@ -78,6 +78,31 @@ func (q *Queries) OutboxListUndelivered(ctx context.Context, maxRows int32) ([]u
 	return items, nil
 }
 
+const outboxListUndeliveredByRun = `-- name: OutboxListUndeliveredByRun :many
+SELECT id FROM outbox WHERE run_id = $1 AND delivered_at IS NULL ORDER BY created_at
+`
+
+// Reads the small index of undelivered events only.
+func (q *Queries) OutboxListUndeliveredByRun(ctx context.Context, runID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, outboxListUndeliveredByRun, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const outboxMarkDelivered = `-- name: OutboxMarkDelivered :exec
 UPDATE outbox SET delivered_at = $1 WHERE id = $2
 `

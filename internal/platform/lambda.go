@@ -34,6 +34,6 @@ func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, er
 	return Open(ctx, Config{
 		AgentPoolSize: pool,
 		DatabaseURL:   getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
-		AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Storage: StorageFromEnv(getenv),
+		AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Storage: StorageFromEnv(getenv), Fanout: FanoutFromEnv(getenv),
 	})
 }

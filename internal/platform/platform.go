@@ -51,6 +51,8 @@ type Config struct {
 	// NoClaimHint leaves long-polling claims to their database poll, as on
 	// AWS where no in-process hint crosses Lambda instances (benchmarks).
 	NoClaimHint bool
+	// Fanout is the queue for state_changed events, if any.
+	Fanout Fanout
 }
 
 // Open connects to the database and storage and builds the services. It
@@ -85,6 +87,10 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
 	states := state.NewService(pool, objects)
 	cascade := trigger.NewCascade(pool, runs, states.OutputsChanged)
+	if err := c.Fanout.wire(ctx, agents, cascade); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       org.NewService(pool, c.AdminToken),
 		Workspaces: workspace.NewService(pool),

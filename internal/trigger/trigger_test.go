@@ -13,13 +13,18 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	awstest.Stop()
+	os.Exit(code)
+}
 
 type fixture struct {
 	ctx      context.Context
