@@ -55,10 +55,7 @@ func fairShareBench(ctx context.Context, cluster *pgembed.Cluster, dir string) e
 	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "claim request → job p50 (includes the long-poll wait)", ms(pct(quiet.claim, 50)), ms(pct(flood.claim, 50)))
 	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "claim request → job p99", ms(pct(quiet.claim, 99)), ms(pct(flood.claim, 99)))
 	fmt.Printf("%-60s %10d\n\n", "requests answered 503 contention and retried (both runs)", contended.Load())
-	if *scaleWS == 0 {
-		return nil
-	}
-	return claimCostAtScale(ctx, cluster, dir)
+	return nil
 }
 
 type fairResult struct {

@@ -96,6 +96,9 @@ type Service struct {
 
 // NewService returns a Service; hint may be shared with whatever queues runs.
 func NewService(db DB, runs *run.Service, configs *configversion.Service, objects *sealed.Store, hint *Hint, cfg Config) *Service {
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultConfig.Poll
+	}
 	return &Service{db: db, runs: runs, configs: configs, objects: objects, hint: hint, cfg: cfg, now: time.Now}
 }
 
@@ -131,7 +134,9 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 			if left <= 0 {
 				return Job{}, ErrNoJob
 			}
-			wait = min(left, s.cfg.Poll)
+			// Jittered: claimers that met at one job would otherwise keep
+			// polling in step, and a new job wait a whole poll for all of them.
+			wait = min(left, s.cfg.Poll/2+rand.N(s.cfg.Poll))
 		}
 		timer := time.NewTimer(wait)
 		select {
