@@ -97,14 +97,14 @@ UPDATE organizations SET tokens = @tokens, tokens_at = @tokens_at WHERE id = @id
 -- name: OrganizationAdjustRunning :exec
 UPDATE organizations SET running = running + @delta WHERE id = @id;
 
--- name: RunCountClaimable :one
--- Jobs an agent could claim now: each organization's waiting jobs up to the
--- room under its cap. Reads at most that room per waiting organization.
-SELECT COALESCE(sum((
-    SELECT count(*) FROM (
+-- name: OrganizationListWaiting :many
+-- Organizations with waiting jobs and room under their cap, each with its
+-- waiting jobs counted up to max_jobs.
+SELECT sqlc.embed(o),
+    (SELECT count(*) FROM (
         SELECT 1 FROM runs r
         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued')
-        LIMIT o.max_concurrency - o.running) AS room)), 0)::INT AS claimable
+        LIMIT @max_jobs) AS waiting)::INT AS waiting
 FROM waiting_organizations w
 JOIN organizations o ON o.id = w.organization_id
 WHERE o.running < o.max_concurrency;

@@ -10,6 +10,12 @@
 //     superseded, expired or ended answers ErrLeaseLost and changes nothing;
 //     the job's credential stops authenticating at the same moment, so a
 //     zombie agent's terraform cannot touch state either (invariant 3).
+//   - An organization never has more jobs running than its cap, nor spends
+//     a token twice: its claims check and spend both while holding its row,
+//     taken with SKIP LOCKED as the claim transaction's first statement.
+//     The fair-share ranking that orders candidates is read before the
+//     transaction; a stale ranking only changes which organization is
+//     served first, never the cap or the bucket.
 //   - Logs are append-only and idempotent by byte offset.
 //   - An expired plan lease sends the run back to plan_queued (bounded
 //     attempts, then errored); an expired apply lease errors the run and

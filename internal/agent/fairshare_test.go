@@ -122,8 +122,17 @@ func TestCapAndBucketHoldRunsBack(t *testing.T) {
 	if _, err := f.agents.Claim(f.ctx, "x"); !errors.Is(err, agent.ErrNoJob) {
 		t.Fatalf("claim with an empty bucket: %v", err)
 	}
-	if n, err := f.agents.Claimable(f.ctx, 100); err != nil || n != 1 {
-		t.Fatalf("claimable %d %v: want 1, the capped organization's run does not count", n, err)
+	// What the launcher and the tick size the pool by: neither the capped
+	// organization's run nor the one behind an empty bucket counts.
+	if n, err := f.agents.Claimable(f.ctx, 100); err != nil || n != 0 {
+		t.Fatalf("claimable %d %v: want 0", n, err)
+	}
+	f.newOrg("free", org.Limits{}, 3, run.CreateOptions{})
+	if n, err := f.agents.Claimable(f.ctx, 100); err != nil || n != 3 {
+		t.Fatalf("claimable %d %v: want the free organization's 3", n, err)
+	}
+	if n, err := f.agents.Claimable(f.ctx, 2); err != nil || n != 2 {
+		t.Fatalf("claimable %d %v: want the pool's 2", n, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -105,10 +106,22 @@ func NewService(db DB, runs *run.Service, configs *configversion.Service, object
 // Config returns the protocol's timings.
 func (s *Service) Config() Config { return s.cfg }
 
-// Claimable counts jobs waiting for an agent, up to max.
+// Claimable counts jobs an agent could claim now, up to max: each
+// organization's waiting jobs, as far as its cap and its bucket allow.
 func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
-	n, err := dbsqlc.New(s.db).RunCountClaimable(ctx)
-	return min(int(n), max), err
+	orgs, err := dbsqlc.New(s.db).OrganizationListWaiting(ctx, int32(min(max, math.MaxInt32)))
+	if err != nil {
+		return 0, err
+	}
+	now, n := s.now(), 0
+	for _, o := range orgs {
+		tokens := int(org.Bucket(o.Organization).Refilled(now).Tokens)
+		n += min(int(o.Waiting), int(o.Organization.MaxConcurrency-o.Organization.Running), tokens)
+		if n >= max {
+			return max, nil
+		}
+	}
+	return n, nil
 }
 
 // Claim long-polls for the next job: applies before plans before

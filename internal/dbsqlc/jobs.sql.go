@@ -402,6 +402,56 @@ func (q *Queries) OrganizationGetForUpdate(ctx context.Context, id uuid.UUID) (O
 	return i, err
 }
 
+const organizationListWaiting = `-- name: OrganizationListWaiting :many
+SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
+    (SELECT count(*) FROM (
+        SELECT 1 FROM runs r
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued')
+        LIMIT $1) AS waiting)::INT AS waiting
+FROM waiting_organizations w
+JOIN organizations o ON o.id = w.organization_id
+WHERE o.running < o.max_concurrency
+`
+
+type OrganizationListWaitingRow struct {
+	Organization Organization
+	Waiting      int32
+}
+
+// Organizations with waiting jobs and room under their cap, each with its
+// waiting jobs counted up to max_jobs.
+func (q *Queries) OrganizationListWaiting(ctx context.Context, maxJobs int32) ([]OrganizationListWaitingRow, error) {
+	rows, err := q.db.Query(ctx, organizationListWaiting, maxJobs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OrganizationListWaitingRow
+	for rows.Next() {
+		var i OrganizationListWaitingRow
+		if err := rows.Scan(
+			&i.Organization.ID,
+			&i.Organization.Name,
+			&i.Organization.MaxConcurrency,
+			&i.Organization.Weight,
+			&i.Organization.CreatedAt,
+			&i.Organization.Running,
+			&i.Organization.BucketBurst,
+			&i.Organization.BucketRefillPerSecond,
+			&i.Organization.Tokens,
+			&i.Organization.TokensAt,
+			&i.Waiting,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const organizationLockForClaim = `-- name: OrganizationLockForClaim :one
 SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED
 `
@@ -612,26 +662,6 @@ func (q *Queries) RunClaimSpeculative(ctx context.Context, organizationID uuid.U
 		&i.Triggered,
 	)
 	return i, err
-}
-
-const runCountClaimable = `-- name: RunCountClaimable :one
-SELECT COALESCE(sum((
-    SELECT count(*) FROM (
-        SELECT 1 FROM runs r
-        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued')
-        LIMIT o.max_concurrency - o.running) AS room)), 0)::INT AS claimable
-FROM waiting_organizations w
-JOIN organizations o ON o.id = w.organization_id
-WHERE o.running < o.max_concurrency
-`
-
-// Jobs an agent could claim now: each organization's waiting jobs up to the
-// room under its cap. Reads at most that room per waiting organization.
-func (q *Queries) RunCountClaimable(ctx context.Context) (int32, error) {
-	row := q.db.QueryRow(ctx, runCountClaimable)
-	var claimable int32
-	err := row.Scan(&claimable)
-	return claimable, err
 }
 
 const runSetError = `-- name: RunSetError :exec
