@@ -102,13 +102,18 @@ func (f *fixture) checkInvariants(t *testing.T) {
 // insertLost creates a pending run without admitting it, as if the event that
 // should have admitted it was lost; the tick must repair it.
 func (f *fixture) insertLost(t *testing.T, wsID uuid.UUID) {
-	q := dbsqlc.New(f.pool)
-	n, err := q.WorkspaceTakeRunNumber(f.ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: wsID, OrganizationID: f.orgOf[wsID]})
-	if err == nil {
+	// Numbered and inserted in one transaction, as any run is: apart, a run
+	// created and admitted in between would overtake it.
+	err := dbtx.Run(f.ctx, f.pool, func(q *dbsqlc.Queries) error {
+		n, err := q.WorkspaceTakeRunNumber(f.ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: wsID, OrganizationID: f.orgOf[wsID]})
+		if err != nil {
+			return err
+		}
 		_, err = q.RunCreate(f.ctx, dbsqlc.RunCreateParams{OrganizationID: f.orgOf[wsID], WorkspaceID: wsID, Number: n.Number,
 			Status: string(run.StatusPending), StatusTimestamps: []byte(`{}`)})
-	}
-	if err != nil {
+		return err
+	})
+	if err != nil && !errors.Is(err, dbtx.ErrTooManyRetries) {
 		t.Error(err)
 	}
 }
