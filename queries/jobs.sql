@@ -118,3 +118,8 @@ UPDATE runs SET error_message = @error_message WHERE id = @id AND organization_i
 
 -- name: StateLockDeleteByRun :exec
 DELETE FROM state_locks WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND run_id = @run_id;
+
+-- name: OrganizationLockForJob :exec
+SELECT o.id FROM organizations o
+WHERE o.id = (SELECT j.organization_id FROM jobs j WHERE j.id = @job_id)
+FOR NO KEY UPDATE OF o;

@@ -130,8 +130,9 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 	deadline := s.now().Add(s.cfg.ClaimWait)
 	for {
 		job, outcome, err := s.tryClaim(ctx, agentName)
-		if outcome == claimed {
-			// There may be more: let the next waiter look.
+		if outcome == claimed || err != nil {
+			// There may be more, or this claimer gives up on what woke it:
+			// let the next waiter look.
 			s.hint.Notify()
 		}
 		if err != nil || outcome == claimed {
@@ -458,6 +459,13 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 	}
 	var runID uuid.UUID
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		// The finish lowers its organization's running count, a row the
+		// organization's claims write all the time. Taken first, while it is
+		// held claims skip the organization instead of committing under this
+		// transaction, which would abort it after all its work.
+		if err := q.OrganizationLockForJob(ctx, jobID); err != nil {
+			return err
+		}
 		j, err := s.live(ctx, q, jobID, lease)
 		if err != nil {
 			return err

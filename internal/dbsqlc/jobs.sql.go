@@ -476,6 +476,17 @@ func (q *Queries) OrganizationLockForClaim(ctx context.Context, id uuid.UUID) (O
 	return i, err
 }
 
+const organizationLockForJob = `-- name: OrganizationLockForJob :exec
+SELECT o.id FROM organizations o
+WHERE o.id = (SELECT j.organization_id FROM jobs j WHERE j.id = $1)
+FOR NO KEY UPDATE OF o
+`
+
+func (q *Queries) OrganizationLockForJob(ctx context.Context, jobID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, organizationLockForJob, jobID)
+	return err
+}
+
 const organizationSpendToken = `-- name: OrganizationSpendToken :exec
 UPDATE organizations SET tokens = $1, tokens_at = $2 WHERE id = $3
 `
