@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +69,24 @@ func TestClaimServesTheLeastLoadedOrganization(t *testing.T) {
 	}
 	if j := f.claim(); j.OrganizationID != busy {
 		t.Fatalf("only busy has work left, got %s", j.OrganizationID)
+	}
+}
+
+// Among organizations equally loaded, the one whose job has waited longest
+// goes first — across more organizations than one claim looks at, so the
+// ranking must see every organization with waiting work, not the first few.
+func TestClaimTieGoesToTheOldestWaitingJob(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	var order []uuid.UUID
+	for i := range 20 {
+		_, runs := f.newOrg(fmt.Sprintf("tie-%02d", i), org.Limits{}, 1, run.CreateOptions{})
+		order = append(order, runs[0])
+	}
+	for i, want := range order {
+		if j := f.claim(); j.RunID != want {
+			t.Fatalf("claim %d took run %s, want the oldest waiting %s", i, j.RunID, want)
+		}
 	}
 }
 
