@@ -152,7 +152,7 @@ func serve(ctx context.Context) error {
 	storage.DataDir = dataDir
 	p, err := platform.Open(ctx, platform.Config{
 		DatabaseURL: databaseURL, AdminToken: adminToken, AgentToken: agentToken, Storage: storage, Agent: timings.agent,
-		AgentPoolSize: pool,
+		AgentPoolSize: pool, Fanout: platform.FanoutFromEnv(os.Getenv),
 	})
 	if err != nil {
 		return err

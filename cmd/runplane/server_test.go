@@ -25,12 +25,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/trigger"
 )
 
 var binary string
@@ -47,6 +51,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	code := pgtest.Main(m)
+	awstest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -86,7 +91,9 @@ var listening = regexp.MustCompile(`runplane server listening" addr=(http://\S+)
 
 // startServer runs `runplane server` on a fresh database with short leases
 // and ticks, terraform (or wrapper) as its agents' terraform.
-func startServer(t *testing.T, terraform string) *server {
+// startServer runs `runplane server` on a database of its own, with extra
+// environment variables env.
+func startServer(t *testing.T, terraform string, env ...string) *server {
 	t.Helper()
 	if _, err := exec.LookPath("terraform"); err != nil {
 		t.Fatal("terraform is not on PATH: the end-to-end tests run the real terraform binary")
@@ -99,6 +106,7 @@ func startServer(t *testing.T, terraform string) *server {
 		"RUNPLANE_AGENT_LEASE=2s", "RUNPLANE_AGENT_HEARTBEAT=400ms", "RUNPLANE_TICK_INTERVAL=300ms",
 		"RUNPLANE_TERRAFORM="+terraform,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -669,4 +677,36 @@ func TestTriggerOutputsChangedWithTerraform(t *testing.T) {
 	upload(up, upTF("second", "different"))
 	s.wait(s.run(up, ""), time.Minute, "applied")
 	settle(2)
+}
+
+// With a fan-out queue configured, an applied run's state_changed event
+// reaches SQS (a real SQS-API server) as the message functions/fanout
+// consumes.
+func TestAppliedRunPublishesItsEventToSQS(t *testing.T) {
+	t.Parallel()
+	servers := awstest.Start(t)
+	queueURL := servers.Queue(t)
+	s := startServer(t, "terraform", "RUNPLANE_FANOUT_QUEUE_URL="+queueURL, "RUNPLANE_SQS_ENDPOINT="+servers.SQSEndpoint)
+	ws := s.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"net","auto_apply":true}`, 201)["id"].(string)
+	s.request("POST", "/api/v1/workspaces/"+ws+"/configuration-versions",
+		bytes.NewReader(tarGz(t, map[string]string{"main.tf": "resource \"terraform_data\" \"v\" {\n  input = \"x\"\n}\n"})), 201)
+	runID := s.run(ws, "")
+	s.wait(runID, time.Minute, "applied")
+
+	out, err := servers.SQS().ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("%d messages on the queue after one apply, want 1\n%s", len(out.Messages), s.log)
+	}
+	var m trigger.Message
+	if err := json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &m); err != nil || m.EventID == uuid.Nil {
+		t.Fatalf("message %q: %v", aws.ToString(out.Messages[0].Body), err)
+	}
+	if ev, err := dbsqlc.New(s.pool).OutboxGetForUpdate(context.Background(), m.EventID); err != nil || ev.RunID.String() != runID {
+		t.Fatalf("the message names event %s: %+v %v, want the event of run %s", m.EventID, ev, err, runID)
+	}
 }
