@@ -79,8 +79,8 @@ SELECT sqlc.embed(o), w.waiting_since::TIMESTAMPTZ AS waiting_since
 FROM waiting_organizations w
 JOIN organizations o ON o.id = w.organization_id
 WHERE o.running < o.max_concurrency
-ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since
-LIMIT @max_rows;
+ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since, o.id
+LIMIT @max_rows OFFSET @skip_rows;
 
 -- name: OrganizationGetForUpdate :one
 SELECT * FROM organizations WHERE id = @id FOR NO KEY UPDATE;

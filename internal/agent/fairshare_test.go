@@ -90,6 +90,26 @@ func TestClaimTieGoesToTheOldestWaitingJob(t *testing.T) {
 	}
 }
 
+// Organizations with an empty bucket rank first when idle, but however many
+// of them there are, they do not hide an organization that may run.
+func TestThrottledOrganizationsDoNotHideOthers(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	for i := range 20 {
+		f.newOrg(fmt.Sprintf("throttled-%02d", i), org.Limits{BucketBurst: ptr(1), BucketRefill: ptr(0.001)}, 2, run.CreateOptions{})
+	}
+	for range 20 { // each spends its one token, and its job ends
+		j := f.claim()
+		if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	free, _ := f.newOrg("free", org.Limits{}, 1, run.CreateOptions{})
+	if j := f.claim(); j.OrganizationID != free {
+		t.Fatalf("claimed %s, want the one organization with tokens", j.OrganizationID)
+	}
+}
+
 func TestClaimOrderWithinAnOrganization(t *testing.T) {
 	t.Parallel()
 	f := setup(t, time.Minute)

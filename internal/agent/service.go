@@ -195,7 +195,7 @@ const (
 // it, so claims of one organization follow one another instead of aborting
 // one another.
 func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, claimOutcome, error) {
-	candidates, err := dbsqlc.New(s.db).OrganizationClaimCandidates(ctx, claimCandidates)
+	candidates, err := s.claimCandidates(ctx)
 	if err != nil || len(candidates) == 0 {
 		return Job{}, nothingClaimable, err
 	}
@@ -205,10 +205,7 @@ func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, claimOut
 		outcome = nothingClaimable
 		now := s.now().UTC()
 		for _, c := range candidates {
-			if _, ok := org.Bucket(c.Organization).Take(now); !ok {
-				continue
-			}
-			o, err := q.OrganizationLockForClaim(ctx, c.Organization.ID)
+			o, err := q.OrganizationLockForClaim(ctx, c.ID)
 			if errors.Is(err, pgx.ErrNoRows) {
 				outcome = orgBusy
 				continue
@@ -239,6 +236,30 @@ func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, claimOut
 		return nil
 	})
 	return job, outcome, err
+}
+
+// claimCandidates returns the least loaded organizations with waiting jobs,
+// room under their cap and a token in their bucket. Organizations whose
+// bucket is empty are passed over a page at a time, so however many of them
+// rank first, they cannot hide the others.
+func (s *Service) claimCandidates(ctx context.Context) ([]dbsqlc.Organization, error) {
+	q := dbsqlc.New(s.db)
+	now := s.now().UTC()
+	for skip := int32(0); ; skip += claimCandidates {
+		page, err := q.OrganizationClaimCandidates(ctx, dbsqlc.OrganizationClaimCandidatesParams{MaxRows: claimCandidates, SkipRows: skip})
+		if err != nil {
+			return nil, err
+		}
+		var out []dbsqlc.Organization
+		for _, c := range page {
+			if _, ok := org.Bucket(c.Organization).Take(now); ok {
+				out = append(out, c.Organization)
+			}
+		}
+		if len(out) > 0 || len(page) < claimCandidates {
+			return out, nil
+		}
+	}
 }
 
 // nextRun locks an organization's next job: applies, plans, speculative plans.

@@ -335,9 +335,14 @@ SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.buc
 FROM waiting_organizations w
 JOIN organizations o ON o.id = w.organization_id
 WHERE o.running < o.max_concurrency
-ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since
-LIMIT $1
+ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since, o.id
+LIMIT $2 OFFSET $1
 `
+
+type OrganizationClaimCandidatesParams struct {
+	SkipRows int32
+	MaxRows  int32
+}
 
 type OrganizationClaimCandidatesRow struct {
 	Organization Organization
@@ -348,8 +353,8 @@ type OrganizationClaimCandidatesRow struct {
 // (running / weight) first, then the one waiting longest. One index probe
 // per organization with waiting jobs; workspaces, idle organizations and
 // the number of waiting jobs do not count.
-func (q *Queries) OrganizationClaimCandidates(ctx context.Context, maxRows int32) ([]OrganizationClaimCandidatesRow, error) {
-	rows, err := q.db.Query(ctx, organizationClaimCandidates, maxRows)
+func (q *Queries) OrganizationClaimCandidates(ctx context.Context, arg OrganizationClaimCandidatesParams) ([]OrganizationClaimCandidatesRow, error) {
+	rows, err := q.db.Query(ctx, organizationClaimCandidates, arg.SkipRows, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
