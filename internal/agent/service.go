@@ -139,9 +139,10 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 			return job, err
 		}
 		var wait time.Duration
-		if outcome == orgBusy {
+		if outcome == orgBusy && s.now().Before(deadline.Add(busyGrace)) {
 			// Work is there but another claim holds its organization for a
-			// few milliseconds: look again soon, even past the deadline.
+			// few milliseconds: look again soon, even a little past the
+			// deadline.
 			wait = busyRetry/2 + rand.N(busyRetry)
 		} else {
 			left := deadline.Sub(s.now())
@@ -169,8 +170,12 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 const claimCandidates = 16
 
 // busyRetry is about one claim transaction: how soon a claimer that found
-// its organizations held by other claims looks again.
-const busyRetry = 2 * time.Millisecond
+// its organizations held by other claims looks again. It keeps looking up
+// to busyGrace past its deadline: the work it saw is likely still there.
+const (
+	busyRetry = 2 * time.Millisecond
+	busyGrace = time.Second
+)
 
 type claimOutcome int
 
@@ -185,7 +190,8 @@ const (
 // running/weight (ties: waiting longest); within it, applies before plans
 // before speculative plans, oldest first. Every read goes through a partial
 // index, so the cost does not grow with the number of workspaces or queued
-// runs.
+// runs, only with the organizations that have jobs waiting (one index
+// probe each).
 //
 // The ranking is read before the transaction: it only orders candidates,
 // and read inside it would make every claim conflict with every counter
