@@ -225,3 +225,72 @@ func TestConcurrentClaimersRespectCapAndBucket(t *testing.T) {
 		t.Fatalf("usage %+v %v", o, err)
 	}
 }
+
+// Agents claiming and finishing at once, all in one organization: no run
+// is claimed twice, the cap is never passed, and the organization's running
+// count ends equal to its runs' statuses.
+func TestClaimsAndFinishesAtOnceKeepTheCount(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	const limit, total = 6, 60
+	orgID, _ := f.newOrg("mixed", org.Limits{MaxConcurrency: ptr(limit), BucketBurst: ptr(1000), BucketRefill: ptr(1000.0)}, total, run.CreateOptions{PlanOnly: true})
+	var held, most atomic.Int64
+	var mu sync.Mutex
+	seen := map[uuid.UUID]bool{}
+	deadline := time.Now().Add(time.Minute)
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j, err := f.agents.Claim(f.ctx, "racer")
+				if errors.Is(err, agent.ErrNoJob) {
+					mu.Lock()
+					done := len(seen) == total
+					mu.Unlock()
+					if done || t.Failed() {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Error("runs left unclaimed for a minute")
+						return
+					}
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// Counted after the claim committed and uncounted before the
+				// finish starts: never more than the database counts.
+				n := held.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				mu.Lock()
+				twice := seen[j.RunID]
+				seen[j.RunID] = true
+				mu.Unlock()
+				if twice {
+					t.Errorf("run %s claimed twice", j.RunID)
+				}
+				time.Sleep(time.Millisecond)
+				held.Add(-1)
+				if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != total || most.Load() > limit {
+		t.Fatalf("%d of %d runs claimed; at most %d held at once with a cap of %d", len(seen), total, most.Load(), limit)
+	}
+	if bad, err := f.q.InvariantOrgLoadMismatch(f.ctx); err != nil || len(bad) != 0 {
+		t.Fatalf("running counters off: %+v %v", bad, err)
+	}
+	if o, err := f.orgs.Get(f.ctx, org.Principal{SiteAdmin: true}, "mixed"); err != nil || o.ID != orgID || o.Running != 0 || o.Queued != 0 {
+		t.Fatalf("usage after all finished: %+v %v", o, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
@@ -32,6 +33,7 @@ type fixture struct {
 	orgs   *org.Service
 	ws     *workspace.Service
 	orgID  uuid.UUID
+	q      *dbsqlc.Queries
 }
 
 func setup(t *testing.T, lease time.Duration) *fixture {
@@ -58,7 +60,7 @@ func setup(t *testing.T, lease time.Duration) *fixture {
 	runs.OnQueued(hint.Notify)
 	cfg := agent.Config{Lease: lease, Heartbeat: lease / 4, ClaimWait: 100 * time.Millisecond, Poll: 20 * time.Millisecond}
 	return &fixture{
-		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID,
+		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool),
 		agents: agent.NewService(pool, runs, configversion.NewService(pool, objects), objects, hint, cfg),
 	}
 }
