@@ -7,6 +7,9 @@
 //   - A non-plan-only run in a holding status (Status.Holds) is the
 //     workspace's active_run_id, and no other run is (invariant 1).
 //   - Leaving a holding status releases the workspace and admits the next
-//     pending run, oldest first, in the same transaction.
+//     pending run, oldest first, in the same transaction. Admission happens
+//     only through the workspace's queue (AdmitNext, or Create for a
+//     plan-only run): Fire refuses EventAdmit, which could pass over an
+//     older pending run.
 //   - Every non-terminal run has a wait reason or is being worked on (invariant 7).
 package run

@@ -264,6 +264,10 @@ func (s *Service) Fire(ctx context.Context, orgID, runID uuid.UUID, e Event, in 
 // FireTx is Fire inside the caller's transaction, for services whose own
 // writes must commit with the transition (an agent's finish, a reaped lease).
 func (s *Service) FireTx(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID, runID uuid.UUID, e Event, in Input) (dbsqlc.Run, error) {
+	if e == EventAdmit {
+		// Admitting one run by name could pass over an older pending one.
+		return dbsqlc.Run{}, fmt.Errorf("%w: runs are admitted by their workspace's queue, oldest first", ErrTransition)
+	}
 	// Lock order is workspace, then run, everywhere: Create and AdmitNext
 	// take the workspace first too, so they queue instead of deadlocking.
 	if _, err := q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: workspaceID, OrganizationID: orgID}); err != nil {
