@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/workspace"
@@ -258,6 +259,9 @@ func TestClaimsAndFinishesAtOnceKeepTheCount(t *testing.T) {
 					}
 					continue
 				}
+				if errors.Is(err, dbtx.ErrTooManyRetries) {
+					continue // the API answers 503 and agents ask again
+				}
 				if err != nil {
 					t.Error(err)
 					return
@@ -276,9 +280,16 @@ func TestClaimsAndFinishesAtOnceKeepTheCount(t *testing.T) {
 				}
 				time.Sleep(time.Millisecond)
 				held.Add(-1)
-				if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
-					t.Error(err)
-					return
+				for {
+					err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"})
+					if errors.Is(err, dbtx.ErrTooManyRetries) {
+						continue // 503: agents retry their finish
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					break
 				}
 			}
 		}()
