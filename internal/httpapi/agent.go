@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,8 +24,7 @@ const leaseHeader = "X-Runplane-Lease"
 
 func (a *api) agentAuth(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(secret)))
+		got := sha256.Sum256([]byte(bearer(r)))
 		var err error
 		if a.AgentToken == "" || subtle.ConstantTimeCompare(got[:], a.agentHash[:]) != 1 {
 			err = errorf(http.StatusUnauthorized, "unauthorized", "send the agent token as 'Authorization: Bearer <token>'")

@@ -106,10 +106,15 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// bearer is the token of an `Authorization: Bearer <token>` header, or "".
+func bearer(r *http.Request) string {
+	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return strings.TrimSpace(secret)
+}
+
 func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		p, err := a.Orgs.Authenticate(r.Context(), strings.TrimSpace(secret))
+		p, err := a.Orgs.Authenticate(r.Context(), bearer(r))
 		if err == nil && p.Scoped() {
 			err = errorf(http.StatusForbidden, "forbidden", "a job credential reaches only the state backend and the agent API")
 		}

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,14 +22,11 @@ import (
 // (Terraform's TF_HTTP_PASSWORD) and job credentials.
 func (a *api) backend(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := "", false
+		secret := bearer(r)
 		if _, pw, basic := r.BasicAuth(); basic {
-			secret, ok = pw, true
+			secret = strings.TrimSpace(pw)
 		}
-		if !ok {
-			secret, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		}
-		p, err := a.Orgs.Authenticate(r.Context(), strings.TrimSpace(secret))
+		p, err := a.Orgs.Authenticate(r.Context(), secret)
 		if err == nil {
 			err = h(w, r, p)
 		}
@@ -152,24 +149,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	buf := make([]byte, 0, max(r.ContentLength, 512))
-	body := http.MaxBytesReader(w, r.Body, limit)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.Is(err, io.EOF):
-			return buf, nil
-		case errors.As(err, &mbe):
-			return nil, tooLarge
-		case err != nil:
-			return nil, errorf(http.StatusBadRequest, "invalid_request", "reading the request body: "+err.Error())
-		}
+	var buf bytes.Buffer
+	buf.Grow(int(max(r.ContentLength, 0)) + bytes.MinRead)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, "invalid_request", "reading the request body: "+err.Error())
 	}
+	return buf.Bytes(), nil
 }
 
 type versionJSON struct {
