@@ -2,10 +2,8 @@ package platform
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
 
@@ -28,13 +26,13 @@ func FanoutFromEnv(getenv func(string) string) Fanout {
 }
 
 // wire makes every finished job hand its run's events to the queue.
-func (f Fanout) wire(ctx context.Context, agents *agent.Service, cascade *trigger.Cascade) error {
+func (f Fanout) wire(loadAWS func() (aws.Config, error), agents *agent.Service, cascade *trigger.Cascade) error {
 	if f.QueueURL == "" {
 		return nil
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := loadAWS()
 	if err != nil {
-		return fmt.Errorf("AWS configuration: %w", err)
+		return err
 	}
 	client := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
 		if f.Endpoint != "" {

@@ -62,7 +62,8 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	if c.AdminToken == "" {
 		return nil, ErrNoAdminToken
 	}
-	blobs, keys, err := c.Storage.open(ctx)
+	loadAWS := awsConfig(ctx)
+	blobs, keys, err := c.Storage.open(loadAWS)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
 	states := state.NewService(pool, objects)
 	cascade := trigger.NewCascade(pool, runs, states.OutputsChanged)
-	if err := c.Fanout.wire(ctx, agents, cascade); err != nil {
+	if err := c.Fanout.wire(loadAWS, agents, cascade); err != nil {
 		pool.Close()
 		return nil, err
 	}

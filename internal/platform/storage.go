@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,15 +42,27 @@ func StorageFromEnv(getenv func(string) string) Storage {
 // dataKeyCacheTTL bounds how long an unwrapped data key stays in memory.
 const dataKeyCacheTTL = 5 * time.Minute
 
-func (s Storage) open(ctx context.Context) (blob.Store, *envelope.Cache, error) {
+// awsConfig loads the AWS SDK's configuration once, when first needed:
+// storage and the fan-out queue share it.
+func awsConfig(ctx context.Context) func() (aws.Config, error) {
+	return sync.OnceValues(func() (aws.Config, error) {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return cfg, fmt.Errorf("AWS configuration: %w", err)
+		}
+		return cfg, nil
+	})
+}
+
+func (s Storage) open(loadAWS func() (aws.Config, error)) (blob.Store, *envelope.Cache, error) {
 	if (s.S3Bucket == "" || s.KMSKeyID == "") && s.DataDir == "" {
 		return nil, nil, errors.New("no storage configured: set RUNPLANE_S3_BUCKET and RUNPLANE_KMS_KEY_ID, or RUNPLANE_DATA_DIR")
 	}
 	var awsCfg aws.Config
 	if s.S3Bucket != "" || s.KMSKeyID != "" {
 		var err error
-		if awsCfg, err = config.LoadDefaultConfig(ctx); err != nil {
-			return nil, nil, fmt.Errorf("AWS configuration: %w", err)
+		if awsCfg, err = loadAWS(); err != nil {
+			return nil, nil, err
 		}
 	}
 	var blobs blob.Store
