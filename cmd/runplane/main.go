@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -140,9 +139,9 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pool, err := strconv.Atoi(env("RUNPLANE_AGENT_POOL_SIZE", "4"))
-	if err != nil || pool < 0 {
-		return fmt.Errorf("RUNPLANE_AGENT_POOL_SIZE must be a whole number ≥ 0")
+	pool, err := platform.PoolSizeFromEnv(os.Getenv, 4)
+	if err != nil {
+		return err
 	}
 	timings, err := timingsFromEnv()
 	if err != nil {

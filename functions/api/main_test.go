@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
 )
@@ -17,21 +18,9 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // A real API Gateway HTTP API (v2) event goes through the Lambda adapter to
 // the same handler the server runs, and creates an organization.
 func TestAPIGatewayEventReachesHandler(t *testing.T) {
-	url := pgtest.URL(t)
-	env := map[string]string{"DATABASE_URL": url, "RUNPLANE_ADMIN_TOKEN": "lambda-admin-token", "RUNPLANE_DATA_DIR": t.TempDir()}
-	p, err := platform.OpenFromEnv(context.Background(), func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	raw, err := os.ReadFile("testdata/create-organization.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := lambdatest.Open(t, nil)
 	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
+	lambdatest.Event(t, "testdata/create-organization.json", &ev)
 	resp, err := p.HTTPLambda()(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
@@ -48,14 +48,8 @@ func TestScheduledEventAdmitsStrandedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	raw, err := os.ReadFile("testdata/scheduled-event.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ev events.EventBridgeEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
+	lambdatest.Event(t, "testdata/scheduled-event.json", &ev)
 	res, err := handler(p, 2, 10*time.Millisecond)(ctx, ev)
 	if err != nil || res.Admitted != 1 {
 		t.Fatalf("tick: %+v %v", res, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
@@ -30,7 +29,10 @@ func MustOpenFromEnv(function string) *Platform {
 
 // OpenFromEnv opens the platform from the environment a Lambda function gets.
 func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, error) {
-	pool, _ := strconv.Atoi(getenv("RUNPLANE_AGENT_POOL_SIZE"))
+	pool, err := PoolSizeFromEnv(getenv, 0)
+	if err != nil {
+		return nil, err
+	}
 	return Open(ctx, Config{
 		AgentPoolSize: pool,
 		DatabaseURL:   getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),

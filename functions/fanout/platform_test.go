@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/lambdatest"
+	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/trigger"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// An SQS event carrying an applied run's state_changed event, handled by
+// the function over the real database, queues the downstream run; SQS
+// delivering it again adds nothing.
+func TestSQSEventQueuesTheDownstreamRun(t *testing.T) {
+	ctx := context.Background()
+	p := lambdatest.Open(t, nil)
+	api := func(method, path, token, body string) map[string]any {
+		t.Helper()
+		return lambdatest.Call(t, p, method, path, token, body)
+	}
+	orgID := uuid.MustParse(api("POST", "/api/v1/organizations", lambdatest.AdminToken, `{"name":"fan"}`)["id"].(string))
+	token := api("POST", "/api/v1/organizations/fan/tokens", lambdatest.AdminToken, `{"description":"t","role":"admin"}`)["token"].(string)
+	down := api("POST", "/api/v1/organizations/fan/workspaces", token, `{"name":"app"}`)["id"].(string)
+	up := api("POST", "/api/v1/organizations/fan/workspaces", token, `{"name":"net","remote_state_consumers":["`+down+`"]}`)["id"].(string)
+	api("POST", "/api/v1/workspaces/"+down+"/triggers", token, `{"upstream_workspace_id":"`+up+`","on":"apply"}`)
+	upRun := uuid.MustParse(api("POST", "/api/v1/workspaces/"+up+"/runs", token, `{}`)["id"].(string))
+	for _, e := range []run.Event{run.EventPlanClaimed, run.EventPlanFinished, run.EventConfirm, run.EventApplyClaimed, run.EventApplyFinished} {
+		if _, err := p.Runs.Fire(ctx, orgID, upRun, e, run.Input{HasChanges: true}); err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+	}
+	ids, err := dbsqlc.New(p.Pool).OutboxListUndeliveredByRun(ctx, upRun)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("outbox of the applied run: %v %v", ids, err)
+	}
+
+	var ev events.SQSEvent
+	lambdatest.Event(t, "testdata/sqs-event.json", &ev)
+	body, _ := json.Marshal(trigger.Message{EventID: ids[0]})
+	ev.Records[0].Body = string(body)
+	for range 2 {
+		resp, err := handler(p.Cascade.Deliver)(ctx, ev)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("%+v %v", resp, err)
+		}
+	}
+	runs := api("GET", "/api/v1/workspaces/"+down+"/runs", token, "")["items"].([]any)
+	if len(runs) != 1 || runs[0].(map[string]any)["status"] != "plan_queued" {
+		t.Fatalf("downstream runs after the event, twice: %v", runs)
+	}
+}
