@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sort"
@@ -26,7 +27,8 @@ var (
 	floodRuns   = flag.Int("flood-runs", 5000, "fair share: runs the flooding organization submits at once")
 	smallOrgs   = flag.Int("small-orgs", 99, "fair share: organizations submitting at a steady rate")
 	smallRuns   = flag.Int("small-runs", 10, "fair share: runs each small organization submits, one per second")
-	jobDuration = flag.Duration("job", 200*time.Millisecond, "fair share: how long a simulated job runs")
+	jobDuration = flag.Duration("job", 200*time.Millisecond, "fair share: how long a simulated job runs, on average")
+	jobSpread   = flag.Float64("job-spread", 0, "fair share: jobs run uniformly between (1-spread) and (1+spread) times -job")
 	scaleWS     = flag.Int("scale-workspaces", 2_000_000, "claim cost: workspaces seeded for the large case (0 skips it)")
 	scaleOrgs   = flag.Int("scale-orgs", 50_000, "claim cost: organizations seeded for the large case")
 )
@@ -34,7 +36,7 @@ var (
 // fairShareBench runs the same steady small-organization load with and
 // without one organization flooding the pool, then the claim cost at scale.
 func fairShareBench(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
-	fmt.Printf("fair share: pool of %d simulated agents, %s per job; %d organizations submit %d runs each, one per second;\n", *poolSize, *jobDuration, *smallOrgs, *smallRuns)
+	fmt.Printf("fair share: pool of %d simulated agents, %s ±%.0f%% per job; %d organizations submit %d runs each, one per second;\n", *poolSize, *jobDuration, 100**jobSpread, *smallOrgs, *smallRuns)
 	fmt.Printf("with flood: one more organization submits %d runs at once first\n", *floodRuns)
 	quiet, err := fairShareScenario(ctx, cluster, dir, "fair_quiet", false)
 	if err != nil {
@@ -158,7 +160,7 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 					floodClaims = append(floodClaims, now)
 				}
 				mu.Unlock()
-				time.Sleep(*jobDuration)
+				time.Sleep(time.Duration(float64(*jobDuration) * (1 + *jobSpread*(2*rand.Float64()-1))))
 				_ = agentCall(agentClient, "POST", "/api/agent/v1/jobs/"+j.ID+"/finish", j.LeaseToken, []byte(`{"result":"succeeded","plan":{"has_changes":false}}`), nil)
 			}
 		}()
