@@ -209,6 +209,40 @@ func TestBadInputChangesNothing(t *testing.T) {
 	c.as(adminToken).do("POST", "/api/v1/organizations", `{"name":"bad","weight":-1}`, 400)
 }
 
+// A malformed body is explained in JSON's terms — which field, what kind of
+// value — never in the Go types behind the API; a known path asked with the
+// wrong method answers 405 with Allow.
+func TestErrorsExplainTheRequest(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	for body, want := range map[string]string{
+		`[]`:                              "expected an object, got array",
+		`{"name":5}`:                      `"name" must be a string, not number`,
+		`{"name":"w","auto_apply":"yes"}`: `"auto_apply" must be true or false, not string`,
+		`{"name":"w","remote_state_consumers":{}}`: `"remote_state_consumers" must be an array, not object`,
+		`{"name":"w",}`: "at byte 13",
+		`{"name":"w"`:   "ends in the middle of a JSON value",
+		`{"nme":"w"}`:   `unknown field "nme"`,
+	} {
+		msg := c.do("POST", "/api/v1/organizations/acme/workspaces", body, 400)["error"].(map[string]any)["message"].(string)
+		if !strings.Contains(msg, want) || strings.Contains(msg, "Go ") || strings.Contains(msg, "struct") {
+			t.Errorf("%s: message %q, want it to say %q and nothing of Go", body, msg, want)
+		}
+	}
+	req, _ := http.NewRequest("DELETE", c.base+"/api/v1/organizations/acme/workspaces", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, POST" {
+		t.Fatalf("DELETE on a list: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	c.do("DELETE", "/api/v1/organizations/acme/workspaces", "", 405)
+	c.do("GET", "/api/v1/nothing-here", "", 404)
+}
+
 func TestHealthz(t *testing.T) {
 	t.Parallel()
 	c := setup(t, "acme")

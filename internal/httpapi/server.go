@@ -3,12 +3,14 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -91,11 +93,39 @@ func New(s Services) http.Handler {
 	mux.Handle("POST /api/v1/workspaces/{id}/state", a.backend(a.statePost))
 	mux.Handle("LOCK /api/v1/workspaces/{id}/state", a.backend(a.stateLock))
 	mux.Handle("UNLOCK /api/v1/workspaces/{id}/state", a.backend(a.stateUnlock))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	return recoverer(logRequests(unmatchedAsJSON(mux)))
+}
+
+// unmatchedAsJSON answers requests no route takes in the API's error shape:
+// 405 with Allow when the path has routes for other methods, else 404.
+func unmatchedAsJSON(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// h is the mux's own plain-text 404 or 405; only its verdict is kept.
+		probe := &verdict{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", allow)
+			writeError(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)))
+			return
+		}
 		writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
-	return recoverer(logRequests(mux))
 }
+
+// verdict is a ResponseWriter that keeps the status and headers, not the body.
+type verdict struct {
+	header http.Header
+	status int
+}
+
+func (v *verdict) Header() http.Header         { return v.header }
+func (v *verdict) Write(b []byte) (int, error) { return len(b), nil }
+func (v *verdict) WriteHeader(code int)        { v.status = code }
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := a.Health(r.Context()); err != nil {
@@ -143,12 +173,56 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is larger than %d bytes", maxBody))
 	}
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid_json", "malformed JSON body: "+err.Error())
+		return errorf(http.StatusBadRequest, "invalid_json", "malformed JSON body: "+describeJSONError(err))
 	}
 	if dec.More() {
 		return errorf(http.StatusBadRequest, "invalid_json", "request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// describeJSONError says what is wrong with a body in the API's terms, not
+// the Go types it is decoded into.
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var mistyped *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("%v (at byte %d)", syntax, syntax.Offset)
+	case errors.As(err, &mistyped) && mistyped.Field != "":
+		return fmt.Sprintf("%q must be %s, not %s", mistyped.Field, jsonKind(mistyped.Type), mistyped.Value)
+	case errors.As(err, &mistyped):
+		return fmt.Sprintf("expected %s, got %s", jsonKind(mistyped.Type), mistyped.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends in the middle of a JSON value"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKind names the JSON value a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return "a string" // ids, times
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number in range"
+	}
+	return "a " + t.Kind().String()
 }
 
 func pathID(r *http.Request, name string) (uuid.UUID, error) {
