@@ -710,3 +710,55 @@ func TestAppliedRunPublishesItsEventToSQS(t *testing.T) {
 		t.Fatalf("the message names event %s: %+v %v, want the event of run %s", m.EventID, ev, err, runID)
 	}
 }
+
+// cidrPolicy denies the network's default CIDR, read from the real plan.
+const cidrPolicy = `package terraform.cidr
+
+deny contains msg if {
+	some rc in input.resource_changes
+	rc.type == "terraform_data"
+	rc.change.after.input == "10.0.0.0/16"
+	msg := sprintf("%s uses the default CIDR", [rc.address])
+}`
+
+// Policies check the real plan between plan and apply: a hard-mandatory
+// policy that denies it errors the run and frees the workspace; as
+// soft-mandatory it holds the run until an organization admin overrides,
+// and then the run applies.
+func TestPoliciesCheckTheRealPlan(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	rego, _ := json.Marshal(cidrPolicy)
+	hard := s.do("POST", "/api/v1/organizations/acme/policies", `{"name":"cidr","enforcement":"hard-mandatory","rego":`+string(rego)+`}`, 201)
+	ws := s.workspace("network", false, map[string]string{"main.tf": networkTF})
+
+	first := s.run(ws, `{}`)
+	if r := s.wait(first, time.Minute, "errored"); !strings.Contains(r["error"].(string), "cidr") {
+		t.Fatalf("errored run says %q", r["error"])
+	}
+	checks := s.do("GET", "/api/v1/runs/"+first+"/policy-checks", "", 200)["items"].([]any)
+	if len(checks) != 1 {
+		t.Fatalf("policy checks %v", checks)
+	}
+	if c := checks[0].(map[string]any); c["passed"] != false || c["enforcement"] != "hard-mandatory" ||
+		fmt.Sprint(c["messages"]) != "[terraform_data.net uses the default CIDR]" {
+		t.Fatalf("check %v", c)
+	}
+	if w := s.do("GET", "/api/v1/workspaces/"+ws, "", 200); w["current_run_id"] != nil {
+		t.Fatalf("the errored run still holds the workspace: %v", w["current_run_id"])
+	}
+
+	s.request("DELETE", "/api/v1/policies/"+hard["id"].(string), nil, 204)
+	s.do("POST", "/api/v1/organizations/acme/policies", `{"name":"cidr","enforcement":"soft-mandatory","rego":`+string(rego)+`}`, 201)
+	second := s.run(ws, `{}`)
+	if r := s.wait(second, time.Minute, "policy_override"); r["wait_reason"] != "policy_override" {
+		t.Fatalf("soft-failed run waits for %v", r["wait_reason"])
+	}
+	writer := *s
+	writer.token = s.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"dev","role":"write"}`, 201)["token"].(string)
+	writer.do("POST", "/api/v1/runs/"+second+"/actions/override", "", 403)
+	writer.do("POST", "/api/v1/runs/"+second+"/actions/confirm", "", 409)
+	s.do("POST", "/api/v1/runs/"+second+"/actions/override", "", 200)
+	s.do("POST", "/api/v1/runs/"+second+"/actions/confirm", "", 200)
+	s.wait(second, time.Minute, "applied")
+}

@@ -91,8 +91,8 @@ type Service struct {
 	hint    *Hint
 	cfg     Config
 	now     func() time.Time
-	// finished, if set, is called with a job's run after its finish committed.
-	finished func(ctx context.Context, runID uuid.UUID)
+	// finished are called with a job's run after its finish committed.
+	finished []func(ctx context.Context, orgID, runID uuid.UUID)
 }
 
 // NewService returns a Service; hint may be shared with whatever queues runs.
@@ -437,16 +437,30 @@ func (s *Service) Artifact(ctx context.Context, jobID, lease uuid.UUID, name str
 	if err != nil {
 		return nil, err
 	}
-	a, err := dbsqlc.New(s.db).RunArtifactGet(ctx, dbsqlc.RunArtifactGetParams{RunID: j.RunID, OrganizationID: j.OrganizationID, Name: name})
+	return s.artifact(ctx, j.OrganizationID, j.WorkspaceID, j.RunID, name)
+}
+
+// PlanJSON returns a run's plan as `terraform show -json`, as its plan job
+// uploaded it, for the checks the platform runs on it.
+func (s *Service) PlanJSON(ctx context.Context, orgID, runID uuid.UUID) ([]byte, error) {
+	r, err := s.runs.Get(ctx, orgID, runID)
+	if err != nil {
+		return nil, err
+	}
+	return s.artifact(ctx, orgID, r.WorkspaceID, runID, ArtifactPlanJSON)
+}
+
+func (s *Service) artifact(ctx context.Context, orgID, workspaceID, runID uuid.UUID, name string) ([]byte, error) {
+	a, err := dbsqlc.New(s.db).RunArtifactGet(ctx, dbsqlc.RunArtifactGetParams{RunID: runID, OrganizationID: orgID, Name: name})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, fmt.Errorf("%w: the run has no %s", ErrNotFound, name)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return s.objects.Get(ctx, sealed.Object{
 		ID: a.ID, BlobKey: a.BlobKey, SHA256: a.Sha256, Size: a.Size, KeyID: a.KeyID, WrappedKey: a.WrappedKey,
-	}, envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID))
+	}, envelope.WorkspaceContext(orgID, workspaceID))
 }
 
 // Configuration returns the job's configuration archive.
@@ -474,17 +488,19 @@ type Outcome struct {
 	Error  string
 }
 
-// OnFinished sets what is called with a job's run once its finish
-// committed: on AWS, handing the run's state_changed event to the fan-out
-// queue.
-func (s *Service) OnFinished(f func(ctx context.Context, runID uuid.UUID)) { s.finished = f }
+// OnFinished adds what is called, in order, with a job's run once its
+// finish committed: the policy check of a finished plan; on AWS, handing an
+// applied run's state_changed event to the fan-out queue.
+func (s *Service) OnFinished(f func(ctx context.Context, orgID, runID uuid.UUID)) {
+	s.finished = append(s.finished, f)
+}
 
 // Finish ends a job and moves its run on, in one transaction.
 func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcome) error {
 	if len(out.Error) > 4000 {
 		out.Error = out.Error[:4000]
 	}
-	var runID uuid.UUID
+	var orgID, runID uuid.UUID
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 		// The finish lowers its organization's running count, a row the
 		// organization's claims write all the time. Taken first, while it is
@@ -497,7 +513,7 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		if err != nil {
 			return err
 		}
-		runID = j.RunID
+		orgID, runID = j.OrganizationID, j.RunID
 		now := s.now().UTC()
 		if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, ID: j.ID}); err != nil {
 			return err
@@ -508,6 +524,9 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		case out.Result == "succeeded" && Phase(j.Phase) == PhasePlan:
 			e, in.HasChanges = run.EventPlanFinished, out.Plan.HasChanges
 			if err := s.requirePlanFile(ctx, q, j, out); err != nil {
+				return err
+			}
+			if in.PoliciesExist, err = q.PolicyExists(ctx, j.OrganizationID); err != nil {
 				return err
 			}
 			if err := q.RunSetPlanSummary(ctx, dbsqlc.RunSetPlanSummaryParams{
@@ -533,8 +552,8 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 	})
 	if err == nil {
 		s.runs.Queued()
-		if s.finished != nil {
-			s.finished(ctx, runID)
+		for _, f := range s.finished {
+			f(ctx, orgID, runID)
 		}
 	}
 	return err

@@ -69,6 +69,26 @@ type Outbox struct {
 	DeliveredAt    *time.Time
 }
 
+type Policy struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	Rego           string
+	Enforcement    string
+	CreatedAt      time.Time
+}
+
+type PolicyResult struct {
+	RunID          uuid.UUID
+	OrganizationID uuid.UUID
+	PolicyName     string
+	Enforcement    string
+	Passed         bool
+	Messages       []byte
+	Error          string
+	CreatedAt      time.Time
+}
+
 type Run struct {
 	ID                     uuid.UUID
 	OrganizationID         uuid.UUID

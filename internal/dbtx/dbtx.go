@@ -92,3 +92,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// IsUniqueViolation reports whether err is a unique constraint refusing a
+// duplicate (SQLSTATE 23505): a name already taken.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

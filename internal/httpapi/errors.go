@@ -10,6 +10,7 @@ import (
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/trigger"
@@ -87,6 +88,10 @@ func classify(err error) *apiError {
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, agent.ErrInvalid):
 		return errorf(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, policy.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, policy.ErrExists):
+		return errorf(http.StatusConflict, "already_exists", err.Error())
 	case errors.Is(err, trigger.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, trigger.ErrCycle):

@@ -20,6 +20,7 @@ import (
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/trigger"
@@ -38,6 +39,7 @@ type Services struct {
 	Configs    *configversion.Service
 	Agents     *agent.Service
 	Triggers   *trigger.Service
+	Policies   *policy.Service
 	// AgentToken is the secret agents present; empty turns the agent API off.
 	AgentToken string
 	// Health reports whether the database is reachable and migrated.
@@ -79,6 +81,10 @@ func New(s Services) http.Handler {
 	handle("GET /api/v1/workspaces/{id}/outputs", a.outputs)
 	handle("POST /api/v1/workspaces/{id}/configuration-versions", a.uploadConfiguration)
 	handle("GET /api/v1/runs/{id}/logs", a.runLogs)
+	handle("POST /api/v1/organizations/{org}/policies", a.createPolicy)
+	handle("GET /api/v1/organizations/{org}/policies", a.listPolicies)
+	handle("DELETE /api/v1/policies/{id}", a.deletePolicy)
+	handle("GET /api/v1/runs/{id}/policy-checks", a.runPolicyChecks)
 	handle("POST /api/v1/workspaces/{id}/triggers", a.createTrigger)
 	handle("GET /api/v1/workspaces/{id}/triggers", a.listTriggers)
 	handle("DELETE /api/v1/workspaces/{id}/triggers/{upstream}", a.deleteTrigger)

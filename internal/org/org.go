@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
@@ -140,7 +139,7 @@ func (s *Service) Create(ctx context.Context, name string, opts CreateOptions) (
 	o, err := dbsqlc.New(s.db).OrganizationCreate(ctx, dbsqlc.OrganizationCreateParams{
 		Name: name, MaxConcurrency: int32(opts.MaxConcurrency), Weight: int32(opts.Weight),
 	})
-	if isUniqueViolation(err) {
+	if dbtx.IsUniqueViolation(err) {
 		return Organization{}, fmt.Errorf("%w: %s", ErrExists, name)
 	}
 	if err != nil {
@@ -310,9 +309,4 @@ func (s *Service) SetLimits(ctx context.Context, name string, l Limits) (Organiz
 		return out, err
 	}
 	return out, s.countQueued(ctx, &out)
-}
-
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }

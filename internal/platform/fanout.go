@@ -40,6 +40,6 @@ func (f Fanout) wire(loadAWS func() (aws.Config, error), agents *agent.Service, 
 		}
 	})
 	queue := trigger.SQS{Client: client, QueueURL: f.QueueURL}
-	agents.OnFinished(func(ctx context.Context, runID uuid.UUID) { cascade.PublishRun(ctx, queue, runID) })
+	agents.OnFinished(func(ctx context.Context, _, runID uuid.UUID) { cascade.PublishRun(ctx, queue, runID) })
 	return nil
 }

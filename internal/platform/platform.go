@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
@@ -16,6 +19,7 @@ import (
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/httpapi"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/schedule"
 	"github.com/runplane/runplane/internal/sealed"
@@ -26,12 +30,13 @@ import (
 
 // Platform is a connected set of services.
 type Platform struct {
-	cfg     Config
-	Pool    *pgxpool.Pool
-	Runs    *run.Service
-	Agents  *agent.Service
-	Cascade *trigger.Cascade
-	Handler http.Handler
+	cfg      Config
+	Pool     *pgxpool.Pool
+	Runs     *run.Service
+	Agents   *agent.Service
+	Policies *policy.Service
+	Cascade  *trigger.Cascade
+	Handler  http.Handler
 }
 
 // ErrNoAdminToken: the site-admin token must be configured.
@@ -86,6 +91,13 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	}
 	configs := configversion.NewService(pool, objects)
 	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
+	policies := policy.NewService(pool, runs, agents)
+	agents.OnFinished(func(ctx context.Context, orgID, runID uuid.UUID) {
+		// The tick checks whatever this misses (CheckStale).
+		if err := policies.Check(ctx, orgID, runID); err != nil {
+			slog.ErrorContext(ctx, "policy check failed; the tick will retry", "run", runID, "err", err)
+		}
+	})
 	states := state.NewService(pool, objects)
 	cascade := trigger.NewCascade(pool, runs, states.OutputsChanged)
 	if err := c.Fanout.wire(loadAWS, agents, cascade); err != nil {
@@ -100,6 +112,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		Configs:    configs,
 		Agents:     agents,
 		Triggers:   trigger.NewService(pool),
+		Policies:   policies,
 		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
@@ -109,12 +122,16 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 			return err
 		},
 	})
-	return &Platform{cfg: c, Pool: pool, Runs: runs, Agents: agents, Cascade: cascade, Handler: handler}, nil
+	return &Platform{cfg: c, Pool: pool, Runs: runs, Agents: agents, Policies: policies, Cascade: cascade, Handler: handler}, nil
 }
 
+// staleCheck is how long a run may sit in policy_checking before the tick
+// checks it: longer than the finish that normally does it can take.
+const staleCheck = 30 * time.Second
+
 // Tick runs the scheduler's safety net once: reap expired leases, deliver
-// state_changed events no relay delivered, then admit whatever a lost event
-// left pending.
+// state_changed events no relay delivered, check plans whose policy check
+// was missed, then admit whatever a lost event left pending.
 func (p *Platform) Tick(ctx context.Context) (schedule.Result, error) {
 	reaped, err := p.Agents.Reap(ctx)
 	if err != nil {
@@ -124,8 +141,12 @@ func (p *Platform) Tick(ctx context.Context) (schedule.Result, error) {
 	if err != nil {
 		return schedule.Result{Reaped: reaped, Relayed: relayed}, fmt.Errorf("tick: relay: %w", err)
 	}
+	checked, err := p.Policies.CheckStale(ctx, staleCheck, 100)
+	if err != nil {
+		return schedule.Result{Reaped: reaped, Relayed: relayed, PolicyChecked: checked}, fmt.Errorf("tick: policy checks: %w", err)
+	}
 	res, err := schedule.Tick(ctx, p.Pool)
-	res.Reaped, res.Relayed = reaped, relayed
+	res.Reaped, res.Relayed, res.PolicyChecked = reaped, relayed, checked
 	if err != nil {
 		return res, err
 	}

@@ -76,8 +76,10 @@ const (
 	// WaitUpstream: a triggered run waits for its upstream workspaces' runs to end.
 	WaitUpstream WaitReason = "upstream"
 	// WaitCapacity: the organization is at its concurrency cap or out of bucket tokens.
-	WaitCapacity       WaitReason = "capacity"
-	WaitApproval       WaitReason = "approval"
+	WaitCapacity WaitReason = "capacity"
+	WaitApproval WaitReason = "approval"
+	// WaitPolicyCheck: the platform is checking the plan against the organization's policies.
+	WaitPolicyCheck    WaitReason = "policy_check"
 	WaitPolicyOverride WaitReason = "policy_override"
 )
 
@@ -595,6 +597,8 @@ func waitReason(s Status, wsLocked, wsHeldByOther, orgAtCapacity bool) WaitReaso
 		return WaitAgent
 	case StatusPlanned, StatusPolicyChecked:
 		return WaitApproval
+	case StatusPolicyChecking:
+		return WaitPolicyCheck
 	case StatusPolicyOverride:
 		return WaitPolicyOverride
 	}

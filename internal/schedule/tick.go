@@ -26,6 +26,8 @@ type Result struct {
 	Reaped int `json:"reaped"`
 	// Relayed counts state_changed events the tick delivered itself.
 	Relayed int `json:"relayed"`
+	// PolicyChecked counts runs whose missed policy check the tick did.
+	PolicyChecked int `json:"policy_checked"`
 	// Agents is how many agents the claimable work could use now, capped
 	// at the pool size: what an autoscaler of agents should run.
 	Agents int `json:"agents"`

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
@@ -81,8 +80,7 @@ func (s *Service) Create(ctx context.Context, orgID uuid.UUID, opts CreateOption
 		w, err := q.WorkspaceCreate(ctx, dbsqlc.WorkspaceCreateParams{
 			OrganizationID: orgID, Name: opts.Name, AutoApply: opts.AutoApply, AutoApplyRunTrigger: opts.AutoApplyRunTrigger,
 		})
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		if dbtx.IsUniqueViolation(err) {
 			return fmt.Errorf("%w: %s", ErrExists, opts.Name)
 		}
 		if err != nil {
