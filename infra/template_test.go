@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -109,5 +110,97 @@ func TestFanoutQueueIsWired(t *testing.T) {
 	}
 	if sqsEvents != 1 {
 		t.Errorf("FanoutFunction has %d SQS events, want 1", sqsEvents)
+	}
+}
+
+// grant is an IAM action on the state bucket's objects under a prefix, or
+// on the state key (prefix "").
+type grant struct{ action, prefix string }
+
+// granted lists a function's grants from its inline policy statements.
+func granted(fn function) map[grant]bool {
+	out := map[grant]bool{}
+	list := func(v any) []string {
+		switch v := v.(type) {
+		case string:
+			return []string{v}
+		case []any:
+			var s []string
+			for _, x := range v {
+				s = append(s, fmt.Sprint(x))
+			}
+			return s
+		}
+		return nil
+	}
+	policies, _ := fn.Properties.Policies.([]any)
+	for _, p := range policies {
+		statements, _ := p.(map[string]any)["Statement"].([]any)
+		for _, st := range statements {
+			st, _ := st.(map[string]any)
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			for _, action := range list(st["Action"]) {
+				for _, res := range list(st["Resource"]) {
+					prefix := ""
+					if _, after, ok := strings.Cut(res, "${StateBucket.Arn}/"); ok {
+						prefix = strings.TrimSuffix(after, "*")
+					}
+					out[grant{action, prefix}] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Each function may touch exactly the sealed objects its code reads and
+// writes: a prefix the code writes under that no function may write, or a
+// function missing a grant its code path needs, fails here instead of as
+// AccessDenied in production.
+func TestStoragePermissionsMatchTheCode(t *testing.T) {
+	t.Parallel()
+	needs := map[string][]grant{
+		// State backend reads and writes, configuration uploads.
+		"ApiFunction": {{"s3:GetObject", "state/"}, {"s3:PutObject", "state/"}, {"s3:PutObject", "config/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
+		// Agents download configurations and move plan files; the finish's policy check reads plan JSON.
+		"ClaimFunction": {{"s3:GetObject", "config/"}, {"s3:GetObject", "runs/"}, {"s3:PutObject", "runs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
+		// Missed policy checks; relayed outputs_changed edges.
+		"SchedulerFunction": {{"s3:GetObject", "runs/"}, {"kms:Decrypt", ""}},
+		"FanoutFunction":    {{"kms:Decrypt", ""}},
+	}
+	fns := functions(t)
+	written := map[string]bool{}
+	for name, want := range needs {
+		got := granted(fns[name])
+		for _, g := range want {
+			if !got[g] {
+				t.Errorf("%s lacks %s on %q", name, g.action, g.prefix)
+			}
+			if g.action == "s3:PutObject" {
+				written[g.prefix] = true
+			}
+		}
+	}
+	// The prefixes the code stores sealed objects under.
+	put := regexp.MustCompile(`objects\.Put\(ctx, id, fmt\.Sprintf\("([a-z]+/)`)
+	err := filepath.WalkDir("../internal", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		for _, m := range put.FindAllStringSubmatch(string(src), -1) {
+			if !written[m[1]] {
+				t.Errorf("%s stores objects under %q, which no function may write", path, m[1])
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 3 {
+		t.Errorf("prefixes written: %v", written)
 	}
 }
