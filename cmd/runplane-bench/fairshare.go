@@ -327,11 +327,11 @@ func mean(v []float64) float64 {
 // one seeded with millions of workspaces across tens of thousands of
 // organizations, the same queued work in both.
 func claimCostAtScale(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
-	small, err := claimP99(ctx, cluster, dir, "scale_small", 10_000, 100)
+	small, err := claimP99(ctx, cluster, dir, "scale_small", 10_000, 100, 100)
 	if err != nil {
 		return err
 	}
-	large, err := claimP99(ctx, cluster, dir, "scale_large", *scaleWS, *scaleOrgs)
+	large, err := claimP99(ctx, cluster, dir, "scale_large", *scaleWS, *scaleOrgs, 100)
 	if err != nil {
 		return err
 	}
@@ -342,7 +342,22 @@ func claimCostAtScale(ctx context.Context, cluster *pgembed.Cluster, dir string)
 	return nil
 }
 
-func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, workspaces, orgs int) ([]time.Duration, error) {
+// claimCostByWaiting: the claim ranks the organizations that have jobs
+// waiting, so its cost grows with their number; this measures how much.
+func claimCostByWaiting(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
+	fmt.Printf("claim cost by organizations with jobs waiting (10,000 organizations, one workspace each; every claim followed by its finish)\n")
+	for _, waiting := range []int{100, 1000, 5000} {
+		lat, err := claimP99(ctx, cluster, dir, fmt.Sprintf("waiting_%d", waiting), 10_000, 10_000, waiting)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-60s %7.2f ms %7.2f ms\n", fmt.Sprintf("claim p50 / p99, %d organizations waiting", waiting), ms(pct(lat, 50)), ms(pct(lat, 99)))
+	}
+	fmt.Println()
+	return nil
+}
+
+func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, workspaces, orgs, waiting int) ([]time.Duration, error) {
 	databaseURL, err := freshDatabase(ctx, cluster, name)
 	if err != nil {
 		return nil, err
@@ -370,10 +385,10 @@ func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, w
 		return nil, err
 	}
 	defer p.Close()
-	// 100 of the seeded organizations get queued runs on their first workspace.
+	// waiting of the seeded organizations get queued runs on their first workspace.
 	var runs []struct{ org, ws uuid.UUID }
-	for i := 1; i <= 100; i++ {
-		o, err := q.OrganizationGetByName(ctx, fmt.Sprintf("seed-%d", i*max(1, orgs/100)))
+	for i := 1; i <= waiting; i++ {
+		o, err := q.OrganizationGetByName(ctx, fmt.Sprintf("seed-%d", i*max(1, orgs/waiting)))
 		if err != nil {
 			return nil, err
 		}
@@ -383,14 +398,16 @@ func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, w
 		}
 		runs = append(runs, struct{ org, ws uuid.UUID }{o.ID, w.ID})
 	}
+	// 200 claims: rounds of a queued run for every waiting organization,
+	// then claims until that round's runs or the 200 are used up.
 	var lat []time.Duration
-	for round := range 2 {
+	for round := 0; len(lat) < 200; round++ {
 		for _, r := range runs {
 			if _, err := p.Runs.Create(ctx, r.org, r.ws, runCreatePlanOnly); err != nil {
 				return nil, err
 			}
 		}
-		for range runs {
+		for range min(len(runs), 200-len(lat)) {
 			start := time.Now()
 			j, err := p.Agents.Claim(ctx, "bench")
 			if err != nil {

@@ -98,6 +98,11 @@ func bench(ctx context.Context) error {
 			return err
 		}
 	}
+	if *suite == "all" || *suite == "fairshare" || *suite == "claimcost" {
+		if err := claimCostByWaiting(ctx, cluster, dir); err != nil {
+			return err
+		}
+	}
 	if *suite == "all" || *suite == "triggers" {
 		if err := triggerBench(ctx, cluster, dir); err != nil {
 			return err
