@@ -441,13 +441,18 @@ func (s *Service) Artifact(ctx context.Context, jobID, lease uuid.UUID, name str
 }
 
 // PlanJSON returns a run's plan as `terraform show -json`, as its plan job
-// uploaded it, for the checks the platform runs on it.
+// uploaded it, for the checks the platform runs on it; nil if it uploaded
+// none. An error is a failure to read, worth trying again.
 func (s *Service) PlanJSON(ctx context.Context, orgID, runID uuid.UUID) ([]byte, error) {
 	r, err := s.runs.Get(ctx, orgID, runID)
 	if err != nil {
 		return nil, err
 	}
-	return s.artifact(ctx, orgID, r.WorkspaceID, runID, ArtifactPlanJSON)
+	plan, err := s.artifact(ctx, orgID, r.WorkspaceID, runID, ArtifactPlanJSON)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return plan, err
 }
 
 func (s *Service) artifact(ctx context.Context, orgID, workspaceID, runID uuid.UUID, name string) ([]byte, error) {

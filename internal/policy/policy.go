@@ -52,7 +52,9 @@ type Result struct {
 	Error string
 }
 
-// Plans gives the platform a run's plan as `terraform show -json`.
+// Plans gives the platform a run's plan as `terraform show -json`: nil
+// when the run has none, an error when it could not be read (storage or
+// KMS unavailable), which leaves the check to be tried again.
 type Plans interface {
 	PlanJSON(ctx context.Context, orgID, runID uuid.UUID) ([]byte, error)
 }
@@ -143,12 +145,15 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	plan, planErr := s.plans.PlanJSON(ctx, orgID, runID)
+	plan, err := s.plans.PlanJSON(ctx, orgID, runID)
+	if err != nil {
+		return fmt.Errorf("reading the plan JSON: %w", err)
+	}
 	results := make([]Result, 0, len(policies))
 	for _, p := range policies {
 		res := Result{Policy: p.Name, Enforcement: Enforcement(p.Enforcement)}
-		if planErr != nil {
-			res.Error = "no plan JSON to check: " + planErr.Error()
+		if plan == nil {
+			res.Error = "the plan job uploaded no plan JSON to check"
 		} else if mod, err := compile(p.Name, p.Rego); err != nil {
 			res.Error = err.Error()
 		} else if res.Messages, err = evaluate(ctx, mod, plan); err != nil {

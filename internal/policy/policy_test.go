@@ -26,11 +26,14 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // in cmd/runplane check real plans of the real terraform).
 type plans map[uuid.UUID][]byte
 
+// errStorage marks a run whose plan cannot be read for now.
+var errStorage = errors.New("storage unavailable")
+
 func (p plans) PlanJSON(_ context.Context, _, runID uuid.UUID) ([]byte, error) {
-	if b, ok := p[runID]; ok {
-		return b, nil
+	if string(p[runID]) == "unreadable" {
+		return nil, errStorage
 	}
-	return nil, errors.New("not uploaded")
+	return p[runID], nil
 }
 
 type fixture struct {
@@ -257,6 +260,19 @@ deny contains msg if {
 	got, results = f2.check(f2.planned("no-plan", false, ""))
 	if got.Status != run.StatusErrored || len(results) != 1 || results[0].Passed || !strings.Contains(results[0].Error, "no plan JSON") {
 		t.Fatalf("run %s, results %+v", got.Status, results)
+	}
+	// A plan that cannot be read for now is no verdict: the run keeps
+	// waiting for the check, which the tick tries again.
+	r := f2.planned("later", false, "unreadable")
+	if err := f2.policies.Check(f2.ctx, f2.orgID, r.ID); !errors.Is(err, errStorage) {
+		t.Fatalf("check with storage down: %v", err)
+	}
+	if got, _ := f2.runs.Get(f2.ctx, f2.orgID, r.ID); got.Status != run.StatusPolicyChecking {
+		t.Fatalf("run after a failed read: %s", got.Status)
+	}
+	f2.plans[r.ID] = []byte(createsData)
+	if got, _ := f2.check(r); got.Status != run.StatusPolicyChecked {
+		t.Fatalf("run after the retry: %s", got.Status)
 	}
 }
 
