@@ -255,7 +255,9 @@ func next(s Status, e Event, f Facts) (Status, error) {
 		}
 	case EventDiscard:
 		switch s {
-		case StatusPending, StatusPlanned, StatusPolicyChecked, StatusPolicyOverride:
+		// policy_checking too: a check that cannot read the plan for a
+		// while must not trap the run.
+		case StatusPending, StatusPlanned, StatusPolicyChecking, StatusPolicyChecked, StatusPolicyOverride:
 			return StatusDiscarded, nil
 		}
 	}

@@ -39,7 +39,7 @@ func init() {
 	add(EventCancel, StatusApplying, StatusApplying)
 	add(EventAgentCanceled, StatusCanceled, StatusPlanning, StatusApplying)
 	add(EventForceCancel, StatusForceCanceled, StatusPlanning, StatusApplying)
-	add(EventDiscard, StatusDiscarded, StatusPending, StatusPlanned, StatusPolicyChecked, StatusPolicyOverride)
+	add(EventDiscard, StatusDiscarded, StatusPending, StatusPlanned, StatusPolicyChecking, StatusPolicyChecked, StatusPolicyOverride)
 }
 
 func inTable(from Status, e Event, to Status) bool {
