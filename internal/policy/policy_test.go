@@ -340,3 +340,23 @@ func TestStaleChecksAreDoneByTheTick(t *testing.T) {
 		t.Fatalf("checked again: %d %v", n, err)
 	}
 }
+
+// A run whose check cannot read its plan may be discarded meanwhile; the
+// check that comes after finds it gone and records nothing.
+func TestDiscardDuringACheck(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.policy("no-creates", noCreates, policy.HardMandatory)
+	r := f.planned("net", false, "unreadable")
+	if err := f.policies.Check(f.ctx, f.orgID, r.ID); !errors.Is(err, errStorage) {
+		t.Fatalf("check with storage down: %v", err)
+	}
+	if got := f.fire(r.ID, run.EventDiscard); got.Status != run.StatusDiscarded {
+		t.Fatalf("discard: %s", got.Status)
+	}
+	f.plans[r.ID] = []byte(createsData)
+	got, results := f.check(r)
+	if got.Status != run.StatusDiscarded || len(results) != 0 {
+		t.Fatalf("after the late check: %s, %d results", got.Status, len(results))
+	}
+}
