@@ -143,6 +143,27 @@ func (f *fixture) step(t *testing.T, r *rand.Rand, counts *sync.Map) {
 	case p < 28:
 		action = "lost-event"
 		f.insertLost(t, wsID)
+	case p < 31:
+		// Drive the run holding the workspace on to its end, so that whole
+		// lifecycles, applies included, happen amid the noise.
+		action = "drive"
+		list, lerr := f.runs.List(f.ctx, orgID, wsID, 1<<62, 6)
+		err = lerr
+		for _, rn := range list {
+			if !rn.Status.Holds(rn.PlanOnly) {
+				continue
+			}
+			for err == nil {
+				e, ok := forward[rn.Status]
+				if !ok {
+					break
+				}
+				if rn, err = f.runs.Fire(f.ctx, orgID, rn.ID, e, run.Input{HasChanges: true}); err == nil {
+					v, _ := counts.LoadOrStore(string(e), new(atomic.Int64))
+					v.(*atomic.Int64).Add(1)
+				}
+			}
+		}
 	default:
 		list, lerr := f.runs.List(f.ctx, orgID, wsID, 1<<62, 6)
 		if lerr != nil || len(list) == 0 {
