@@ -26,8 +26,10 @@ generate:
 check-generate:
 	$(GO) tool sqlc diff
 
-## bench: admission latency, run-create throughput, pgbench -N, and state
-## read/write latency and 50 MB reads on embedded and S3+KMS storage, in one run.
+## bench: in one run, beside pgbench -N on the same cluster: admission latency and
+## run-create throughput; agent claim, hand-off and lifecycle figures; fair share
+## under a flood and claim cost at scale; policy checks; trigger fan-out; state
+## read/write latency and 50 MB reads on embedded and S3+KMS storage.
 bench:
 	$(GO) run ./cmd/runplane-bench
 

@@ -47,20 +47,25 @@ func compile(name, text string) (*ast.Module, error) {
 	return mod, nil
 }
 
-// evaluate runs one policy against a plan and returns its deny messages.
-func evaluate(ctx context.Context, mod *ast.Module, plan []byte) ([]string, error) {
+// planInput turns a plan JSON into OPA's value once, for every policy.
+func planInput(plan []byte) (ast.Value, error) {
 	dec := json.NewDecoder(bytes.NewReader(plan))
 	dec.UseNumber()
 	var input any
 	if err := dec.Decode(&input); err != nil {
 		return nil, fmt.Errorf("the plan JSON does not parse: %w", err)
 	}
+	return ast.InterfaceToValue(input)
+}
+
+// evaluate runs one policy against a plan and returns its deny messages.
+func evaluate(ctx context.Context, mod *ast.Module, input ast.Value) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, evalTimeout)
 	defer cancel()
 	rs, err := rego.New(
 		rego.Query(mod.Package.Path.String()+".deny"),
 		rego.ParsedModule(mod),
-		rego.Input(input),
+		rego.ParsedInput(input),
 		rego.Capabilities(capabilities),
 		rego.StrictBuiltinErrors(true),
 	).Eval(ctx)

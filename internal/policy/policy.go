@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
@@ -149,14 +150,19 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 	if err != nil {
 		return fmt.Errorf("reading the plan JSON: %w", err)
 	}
+	var input ast.Value
+	inputErr := errors.New("the plan job uploaded no plan JSON to check")
+	if plan != nil {
+		input, inputErr = planInput(plan)
+	}
 	results := make([]Result, 0, len(policies))
 	for _, p := range policies {
 		res := Result{Policy: p.Name, Enforcement: Enforcement(p.Enforcement)}
-		if plan == nil {
-			res.Error = "the plan job uploaded no plan JSON to check"
+		if inputErr != nil {
+			res.Error = inputErr.Error()
 		} else if mod, err := compile(p.Name, p.Rego); err != nil {
 			res.Error = err.Error()
-		} else if res.Messages, err = evaluate(ctx, mod, plan); err != nil {
+		} else if res.Messages, err = evaluate(ctx, mod, input); err != nil {
 			res.Error = describeError(err)
 		}
 		res.Passed = res.Error == "" && len(res.Messages) == 0
