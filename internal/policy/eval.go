@@ -27,8 +27,13 @@ var capabilities = func() *ast.Capabilities {
 }()
 
 // evalTimeout bounds one policy's evaluation, so a runaway policy fails
-// instead of holding the run.
-const evalTimeout = 10 * time.Second
+// instead of holding the run; checkTimeout bounds all of a run's policies
+// together, so the agent's finish that runs the check stays inside the
+// claim function's 29 s. A policy not evaluated in time fails.
+const (
+	evalTimeout  = 10 * time.Second
+	checkTimeout = 20 * time.Second
+)
 
 // compile parses and type-checks a policy. Its errors are the caller's to
 // fix and say where (line and column of the policy text).

@@ -155,6 +155,8 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 	if plan != nil {
 		input, inputErr = planInput(plan)
 	}
+	evalCtx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	results := make([]Result, 0, len(policies))
 	for _, p := range policies {
 		res := Result{Policy: p.Name, Enforcement: Enforcement(p.Enforcement)}
@@ -162,7 +164,7 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 			res.Error = inputErr.Error()
 		} else if mod, err := compile(p.Name, p.Rego); err != nil {
 			res.Error = err.Error()
-		} else if res.Messages, err = evaluate(ctx, mod, input); err != nil {
+		} else if res.Messages, err = evaluate(evalCtx, mod, input); err != nil {
 			res.Error = describeError(err)
 		}
 		res.Passed = res.Error == "" && len(res.Messages) == 0
