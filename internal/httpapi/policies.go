@@ -103,11 +103,7 @@ func (a *api) runPolicyChecks(w http.ResponseWriter, r *http.Request, p org.Prin
 	}
 	items := make([]policyResultJSON, 0, len(results))
 	for _, res := range results {
-		msgs := res.Messages
-		if msgs == nil {
-			msgs = []string{}
-		}
-		items = append(items, policyResultJSON{Policy: res.Policy, Enforcement: res.Enforcement, Passed: res.Passed, Messages: msgs, Error: res.Error})
+		items = append(items, policyResultJSON{Policy: res.Policy, Enforcement: res.Enforcement, Passed: res.Passed, Messages: res.Messages, Error: res.Error})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil

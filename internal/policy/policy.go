@@ -159,13 +159,15 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 	defer cancel()
 	results := make([]Result, 0, len(policies))
 	for _, p := range policies {
-		res := Result{Policy: p.Name, Enforcement: Enforcement(p.Enforcement)}
+		res := Result{Policy: p.Name, Enforcement: Enforcement(p.Enforcement), Messages: []string{}}
 		if inputErr != nil {
 			res.Error = inputErr.Error()
 		} else if mod, err := compile(p.Name, p.Rego); err != nil {
 			res.Error = err.Error()
-		} else if res.Messages, err = evaluate(evalCtx, mod, input); err != nil {
+		} else if msgs, err := evaluate(evalCtx, mod, input); err != nil {
 			res.Error = describeError(err)
+		} else if msgs != nil {
+			res.Messages = msgs
 		}
 		res.Passed = res.Error == "" && len(res.Messages) == 0
 		results = append(results, res)
