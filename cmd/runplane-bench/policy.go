@@ -45,7 +45,9 @@ func benchPlan(n int) []byte {
 
 type fixedPlan []byte
 
-func (p fixedPlan) PlanJSON(context.Context, uuid.UUID, uuid.UUID) ([]byte, error) { return p, nil }
+func (p fixedPlan) PlanJSON(context.Context, uuid.UUID, uuid.UUID, uuid.UUID) ([]byte, error) {
+	return p, nil
+}
 
 // policyBench: what a policy check adds between plan and apply — every
 // policy of the organization evaluated on the plan, then the transaction

@@ -92,7 +92,7 @@ type Service struct {
 	cfg     Config
 	now     func() time.Time
 	// finished are called with a job's run after its finish committed.
-	finished []func(ctx context.Context, orgID, runID uuid.UUID)
+	finished []func(ctx context.Context, orgID, runID uuid.UUID, status run.Status)
 }
 
 // NewService returns a Service; hint may be shared with whatever queues runs.
@@ -443,12 +443,8 @@ func (s *Service) Artifact(ctx context.Context, jobID, lease uuid.UUID, name str
 // PlanJSON returns a run's plan as `terraform show -json`, as its plan job
 // uploaded it, for the checks the platform runs on it; nil if it uploaded
 // none. An error is a failure to read, worth trying again.
-func (s *Service) PlanJSON(ctx context.Context, orgID, runID uuid.UUID) ([]byte, error) {
-	r, err := s.runs.Get(ctx, orgID, runID)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := s.artifact(ctx, orgID, r.WorkspaceID, runID, ArtifactPlanJSON)
+func (s *Service) PlanJSON(ctx context.Context, orgID, workspaceID, runID uuid.UUID) ([]byte, error) {
+	plan, err := s.artifact(ctx, orgID, workspaceID, runID, ArtifactPlanJSON)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
@@ -493,10 +489,11 @@ type Outcome struct {
 	Error  string
 }
 
-// OnFinished adds what is called, in order, with a job's run once its
-// finish committed: the policy check of a finished plan; on AWS, handing an
-// applied run's state_changed event to the fan-out queue.
-func (s *Service) OnFinished(f func(ctx context.Context, orgID, runID uuid.UUID)) {
+// OnFinished adds what is called, in order, with a job's run and the
+// status the finish left it in, once the finish committed: the policy check
+// of a plan now in policy_checking; on AWS, handing an applied run's
+// state_changed event to the fan-out queue.
+func (s *Service) OnFinished(f func(ctx context.Context, orgID, runID uuid.UUID, status run.Status)) {
 	s.finished = append(s.finished, f)
 }
 
@@ -506,6 +503,7 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		out.Error = out.Error[:4000]
 	}
 	var orgID, runID uuid.UUID
+	var status run.Status
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 		// The finish lowers its organization's running count, a row the
 		// organization's claims write all the time. Taken first, while it is
@@ -552,13 +550,14 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		default:
 			return fmt.Errorf("%w: result must be succeeded, failed or canceled", ErrInvalid)
 		}
-		_, err = s.runs.FireTx(ctx, q, j.OrganizationID, j.WorkspaceID, j.RunID, e, in)
+		after, err := s.runs.FireTx(ctx, q, j.OrganizationID, j.WorkspaceID, j.RunID, e, in)
+		status = run.Status(after.Status)
 		return err
 	})
 	if err == nil {
 		s.runs.Queued()
 		for _, f := range s.finished {
-			f(ctx, orgID, runID)
+			f(ctx, orgID, runID, status)
 		}
 	}
 	return err

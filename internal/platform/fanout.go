@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/trigger"
 )
 
@@ -40,6 +41,10 @@ func (f Fanout) wire(loadAWS func() (aws.Config, error), agents *agent.Service, 
 		}
 	})
 	queue := trigger.SQS{Client: client, QueueURL: f.QueueURL}
-	agents.OnFinished(func(ctx context.Context, _, runID uuid.UUID) { cascade.PublishRun(ctx, queue, runID) })
+	agents.OnFinished(func(ctx context.Context, _, runID uuid.UUID, status run.Status) {
+		if status == run.StatusApplied { // only an apply writes state_changed events
+			cascade.PublishRun(ctx, queue, runID)
+		}
+	})
 	return nil
 }

@@ -92,7 +92,10 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	configs := configversion.NewService(pool, objects)
 	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
 	policies := policy.NewService(pool, runs, agents)
-	agents.OnFinished(func(ctx context.Context, orgID, runID uuid.UUID) {
+	agents.OnFinished(func(ctx context.Context, orgID, runID uuid.UUID, status run.Status) {
+		if status != run.StatusPolicyChecking {
+			return
+		}
 		// The tick checks whatever this misses (CheckStale).
 		if err := policies.Check(ctx, orgID, runID); err != nil {
 			slog.ErrorContext(ctx, "policy check failed; the tick will retry", "run", runID, "err", err)

@@ -57,7 +57,7 @@ type Result struct {
 // when the run has none, an error when it could not be read (storage or
 // KMS unavailable), which leaves the check to be tried again.
 type Plans interface {
-	PlanJSON(ctx context.Context, orgID, runID uuid.UUID) ([]byte, error)
+	PlanJSON(ctx context.Context, orgID, workspaceID, runID uuid.UUID) ([]byte, error)
 }
 
 // DB is what the service needs of the database; *pgxpool.Pool satisfies it.
@@ -146,7 +146,7 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	plan, err := s.plans.PlanJSON(ctx, orgID, runID)
+	plan, err := s.plans.PlanJSON(ctx, orgID, r.WorkspaceID, runID)
 	if err != nil {
 		return fmt.Errorf("reading the plan JSON: %w", err)
 	}

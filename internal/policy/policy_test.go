@@ -29,7 +29,7 @@ type plans map[uuid.UUID][]byte
 // errStorage marks a run whose plan cannot be read for now.
 var errStorage = errors.New("storage unavailable")
 
-func (p plans) PlanJSON(_ context.Context, _, runID uuid.UUID) ([]byte, error) {
+func (p plans) PlanJSON(_ context.Context, _, _, runID uuid.UUID) ([]byte, error) {
 	if string(p[runID]) == "unreadable" {
 		return nil, errStorage
 	}
