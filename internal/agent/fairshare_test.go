@@ -180,7 +180,11 @@ func TestCapAndBucketHoldRunsBack(t *testing.T) {
 // a token twice.
 func TestConcurrentClaimersRespectCapAndBucket(t *testing.T) {
 	t.Parallel()
-	f := setup(t, time.Minute)
+	// Sixteen claimers queue on one organization's row; on a loaded machine
+	// (the whole suite under -race) the last of the five claims came after
+	// the others' 100 ms wait and 1 s grace had run out, and only 4 were
+	// counted. Every claimer waits long enough here to see the race out.
+	f := setup(t, time.Minute, func(c *agent.Config) { c.ClaimWait = 3 * time.Second })
 	orgID, _ := f.newOrg("crowd", org.Limits{MaxConcurrency: ptr(5), BucketBurst: ptr(8), BucketRefill: ptr(0.001)}, 30, run.CreateOptions{})
 	claimAll := func() []agent.Job {
 		var mu sync.Mutex

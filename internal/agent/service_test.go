@@ -36,7 +36,7 @@ type fixture struct {
 	q      *dbsqlc.Queries
 }
 
-func setup(t *testing.T, lease time.Duration) *fixture {
+func setup(t *testing.T, lease time.Duration, configure ...func(*agent.Config)) *fixture {
 	t.Helper()
 	pool := pgtest.New(t)
 	dir := t.TempDir()
@@ -59,6 +59,9 @@ func setup(t *testing.T, lease time.Duration) *fixture {
 	hint := agent.NewHint()
 	runs.OnQueued(hint.Notify)
 	cfg := agent.Config{Lease: lease, Heartbeat: lease / 4, ClaimWait: 100 * time.Millisecond, Poll: 20 * time.Millisecond}
+	for _, c := range configure {
+		c(&cfg)
+	}
 	return &fixture{
 		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool),
 		agents: agent.NewService(pool, runs, configversion.NewService(pool, objects), objects, hint, cfg),
