@@ -24,6 +24,7 @@ import (
 
 	"github.com/runplane/runplane/db"
 	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/httpapi"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
 	"github.com/runplane/runplane/internal/runner"
@@ -165,7 +166,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: p.Handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
 	go tickLoop(ctx, p, timings.tick)
 	go relayLoop(ctx, p)
 	if pool > 0 {

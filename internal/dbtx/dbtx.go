@@ -18,10 +18,12 @@ type Beginner interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
-// MaxAttempts bounds the retries of one transaction.
-const MaxAttempts = 20
+// RetryBudget bounds how long one transaction is retried. It is a time, not
+// a number of attempts: on a busy machine conflicts come faster than they
+// clear, and a count of attempts runs out while the work is still possible.
+const RetryBudget = 5 * time.Second
 
-// ErrTooManyRetries wraps the last serialization failure when MaxAttempts ran out.
+// ErrTooManyRetries wraps the last serialization failure when RetryBudget ran out.
 var ErrTooManyRetries = errors.New("transaction kept conflicting")
 
 var serializable = pgx.TxOptions{IsoLevel: pgx.Serializable}
@@ -36,20 +38,20 @@ func Run(ctx context.Context, db Beginner, fn func(q *dbsqlc.Queries) error) err
 
 // RunTx is Run for callers that need the pgx.Tx itself.
 func RunTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
-	var lastErr error
-	for attempt := range MaxAttempts {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt)); err != nil {
-				return fmt.Errorf("%w (last: %w)", err, lastErr)
-			}
-		}
+	deadline := time.Now().Add(RetryBudget)
+	for attempt := 0; ; attempt++ {
 		err := attemptOnce(ctx, db, fn)
 		if err == nil || !Retryable(err) {
 			return err
 		}
-		lastErr = err
+		wait := backoff(attempt + 1)
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%w for %s (%d attempts): %w", ErrTooManyRetries, RetryBudget, attempt+1, err)
+		}
+		if serr := sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%w (last: %w)", serr, err)
+		}
 	}
-	return fmt.Errorf("%w after %d attempts: %w", ErrTooManyRetries, MaxAttempts, lastErr)
 }
 
 func attemptOnce(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
@@ -78,7 +80,7 @@ func Retryable(err error) bool {
 }
 
 func backoff(attempt int) time.Duration {
-	base := time.Millisecond << min(attempt, 7) // 2ms … 128ms
+	base := time.Millisecond << min(attempt, 6) // 2ms … 64ms, jittered ±50 %
 	return base/2 + rand.N(base)
 }
 

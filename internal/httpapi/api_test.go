@@ -10,8 +10,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runplane/runplane/internal/awstest"
+	"github.com/runplane/runplane/internal/httpapi"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
 )
@@ -23,6 +25,9 @@ func TestMain(m *testing.M) {
 }
 
 const adminToken = "site-admin-test-token"
+
+// testTimeouts are the server's, with a read timeout short enough to watch.
+var testTimeouts = httpapi.Timeouts{ReadHeader: time.Second, Read: 4 * time.Second, Idle: 5 * time.Second}
 
 type client struct {
 	t     *testing.T
@@ -84,7 +89,9 @@ func setupWith(t *testing.T, orgName string, storage platform.Storage) (client, 
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	srv := httptest.NewServer(p.Handler)
+	srv := httptest.NewUnstartedServer(p.Handler)
+	srv.Config = httpapi.NewServer(p.Handler, testTimeouts)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	admin := client{t: t, base: srv.URL, token: adminToken}
 	return admin.newOrg(orgName), p

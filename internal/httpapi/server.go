@@ -307,3 +307,28 @@ func recoverer(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Timeouts bound how long a connection may hold the server's resources.
+type Timeouts struct {
+	// ReadHeader bounds the request line and headers.
+	ReadHeader time.Duration
+	// Read bounds the whole request, body included: a client that declares
+	// a body and sends it slowly, or not at all, is cut off. 60 s carries a
+	// 50 MB state at under 1 MB/s.
+	Read time.Duration
+	// Idle bounds a kept-alive connection between requests.
+	Idle time.Duration
+}
+
+// DefaultTimeouts are the server's. There is no write timeout: a claim
+// long-polls for up to 20 s and a 50 MB state download may take longer on
+// a slow link; the handlers bound their own work.
+var DefaultTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 60 * time.Second, Idle: 2 * time.Minute}
+
+// NewServer returns an http.Server for h with the timeouts t.
+func NewServer(h http.Handler, t Timeouts) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, IdleTimeout: t.Idle,
+		MaxHeaderBytes: 64 << 10,
+	}
+}

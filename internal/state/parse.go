@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -104,8 +103,8 @@ func Parse(data []byte) (File, error) {
 	case raw.Serial == nil:
 		return File{}, fmt.Errorf("%w: no \"serial\"", ErrInvalid)
 	}
-	if *raw.Serial > math.MaxInt64 {
-		return File{}, fmt.Errorf("%w: \"serial\" must be an integer from 0 to %d", ErrInvalid, int64(math.MaxInt64))
+	if *raw.Serial > MaxSerial {
+		return File{}, fmt.Errorf("%w: \"serial\" must be an integer from 0 to %d", ErrInvalid, int64(MaxSerial))
 	}
 	if err := readableByTerraform(&raw); err != nil {
 		return File{}, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -128,6 +127,16 @@ func describe(err error) string {
 	}
 	return "malformed JSON"
 }
+
+// Serials are bounded so that no write can leave a workspace whose next
+// version's serial (current + 1, for an apply or a rollback) does not fit:
+// a state may carry at most MaxSerial, and a new version may step at most
+// MaxSerialStep above the current one. Terraform adds one per write; from
+// zero it takes 2^30 writes at the largest step to reach MaxSerial.
+const (
+	MaxSerial     = 1 << 62
+	MaxSerialStep = 1 << 32
+)
 
 // withSerial returns the state with its serial replaced, every other field
 // kept as it was; a rollback uses it to move an old state above the current one.

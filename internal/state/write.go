@@ -138,6 +138,9 @@ func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lo
 			return nil, &LockedError{Info: held.Info, ID: held.LockID}
 		}
 		if w.CurrentStateVersionID == nil {
+			if file.Serial > MaxSerialStep {
+				return nil, fmt.Errorf("%w: the first version's serial %d is above %d", ErrInvalid, file.Serial, int64(MaxSerialStep))
+			}
 			return nil, nil
 		}
 		cur, err := q.StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: p.OrgID})
@@ -145,6 +148,8 @@ func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lo
 			return nil, err
 		}
 		switch {
+		case file.Serial > cur.Serial && file.Serial-cur.Serial > MaxSerialStep:
+			return nil, fmt.Errorf("%w: the upload's serial %d is more than %d above the current serial %d", ErrInvalid, file.Serial, int64(MaxSerialStep), cur.Serial)
 		case cur.Lineage != file.Lineage:
 			return nil, fmt.Errorf("%w: the workspace's lineage is %q, the upload's is %q", ErrLineage, cur.Lineage, file.Lineage)
 		case cur.Serial == file.Serial && bytes.Equal(cur.Sha256, sum[:]):
@@ -178,6 +183,9 @@ func (s *Service) Rollback(ctx context.Context, p org.Principal, wsID, versionID
 	cur, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: p.OrgID})
 	if err != nil {
 		return Version{}, err
+	}
+	if cur.Serial >= MaxSerial {
+		return Version{}, fmt.Errorf("%w: the current serial %d is at the limit; no version can follow it", ErrInvalid, cur.Serial)
 	}
 	if data, err = withSerial(data, cur.Serial+1); err != nil {
 		return Version{}, err

@@ -1,0 +1,98 @@
+package httpapi_test
+
+// Regression tests for hostile input: what an attacker with a token, or a
+// broken client, sends. Each answer is a clear JSON error and changes nothing.
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A declared Content-Length reserves nothing: memory follows the bytes
+// that arrive. Twenty connections declaring 49,999,999 bytes and sending
+// one used to take a gigabyte.
+func TestDeclaredBodyLengthReservesNoMemory(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "hostile-body")
+	ws := c.do("POST", "/api/v1/organizations/hostile-body/workspaces", `{"name":"w"}`, 201)["id"].(string)
+	u, _ := url.Parse(c.base)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const conns = 20
+	var wg sync.WaitGroup
+	opened := make([]net.Conn, conns)
+	for i := range conns {
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened[i] = conn
+		fmt.Fprintf(conn, "POST /api/v1/workspaces/%s/state?ID=x HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 49999999\r\n\r\n{", ws, u.Host, c.token)
+	}
+	time.Sleep(2 * time.Second) // the handlers are now reading the bodies
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	grew := int64(during.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %d MB", grew>>20)
+	if grew > 200<<20 {
+		t.Errorf("heap grew by %d MB for %d half-sent bodies; it should not follow the declared length", grew>>20, conns)
+	}
+	// The read timeout cuts the half-sent bodies off.
+	for _, conn := range opened {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = conn.SetReadDeadline(time.Now().Add(testTimeouts.Read + 5*time.Second))
+			start := time.Now()
+			_, _ = io.Copy(io.Discard, conn)
+			if took := time.Since(start); took > testTimeouts.Read+3*time.Second {
+				t.Errorf("a half-sent body held its connection for %s; the read timeout is %s", took, testTimeouts.Read)
+			}
+			conn.Close()
+		}()
+	}
+	wg.Wait()
+	c.do("GET", "/healthz", "", 200)
+	if got := c.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200)["items"].([]any); len(got) != 0 {
+		t.Fatalf("versions %v", got)
+	}
+}
+
+// A serial near int64's limit is refused, so one write cannot leave a
+// workspace whose next apply or rollback overflows; every later write and
+// a rollback still work.
+func TestHugeSerialCannotBrickAWorkspace(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "hostile-serial")
+	ws := c.do("POST", "/api/v1/organizations/hostile-serial/workspaces", `{"name":"w"}`, 201)["id"].(string)
+	stateURL := "/api/v1/workspaces/" + ws + "/state"
+	body := func(serial string) string {
+		return `{"version":4,"terraform_version":"1.11.4","serial":` + serial + `,"lineage":"l","outputs":{},"resources":[]}`
+	}
+	c.do("LOCK", stateURL, `{"ID":"me"}`, 200)
+	c.do("POST", stateURL+"?ID=me", body("1"), 200)
+	first := c.do("GET", "/api/v1/workspaces/"+ws+"/current-state-version", "", 200)["id"].(string)
+	for _, serial := range []string{"9223372036854775807", "9223372036854775806", "4611686018427387904", "4294967298"} {
+		e := c.do("POST", stateURL+"?ID=me", body(serial), 400)["error"].(map[string]any)
+		if e["code"] != "invalid_state" {
+			t.Errorf("serial %s: %v", serial, e)
+		}
+	}
+	c.do("POST", stateURL+"?ID=me", body("4294967297"), 200) // the largest step
+	c.do("POST", stateURL+"?ID=me", body("4294967298"), 200)
+	c.do("UNLOCK", stateURL, `{"ID":"me"}`, 200)
+	rolled := c.do("POST", "/api/v1/workspaces/"+ws+"/state-versions/"+first+"/rollback", "", 201)
+	if rolled["serial"].(float64) != 4294967299 {
+		t.Fatalf("rollback serial %v", rolled["serial"])
+	}
+	if n := len(c.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200)["items"].([]any)); n != 4 {
+		t.Fatalf("%d versions listed, want 4", n)
+	}
+}
