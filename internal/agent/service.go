@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/sealed"
+	"github.com/runplane/runplane/internal/validate"
 )
 
 var (
@@ -502,6 +504,11 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 	if len(out.Error) > 4000 {
 		out.Error = out.Error[:4000]
 	}
+	// Cut anywhere and written by terraform: make it storable text.
+	out.Error = validate.Clean(out.Error)
+	if out.Plan.Add < 0 || out.Plan.Change < 0 || out.Plan.Destroy < 0 {
+		return fmt.Errorf("%w: plan counts must not be negative", ErrInvalid)
+	}
 	var orgID, runID uuid.UUID
 	var status run.Status
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
@@ -622,7 +629,11 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 			return nil
 		})
 		if err != nil {
-			return reaped, err
+			if ctx.Err() != nil {
+				return reaped, ctx.Err()
+			}
+			// One job's failure must not stop the others' reaping.
+			slog.ErrorContext(ctx, "reaping a job failed; the next tick tries again", "job", id, "err", err)
 		}
 	}
 	if reaped > 0 {

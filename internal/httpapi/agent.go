@@ -188,7 +188,8 @@ func (a *api) agentFinish(w http.ResponseWriter, r *http.Request) error {
 		} `json:"plan"`
 		Error string `json:"error"`
 	}
-	if err := decode(w, r, &body, false); err != nil {
+	// terraform's error text may hold anything; the service cleans it.
+	if err := decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
 	out := agent.Outcome{Result: body.Result, Error: body.Error}

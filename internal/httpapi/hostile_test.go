@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,4 +96,30 @@ func TestHugeSerialCannotBrickAWorkspace(t *testing.T) {
 	if n := len(c.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200)["items"].([]any)); n != 4 {
 		t.Fatalf("%d versions listed, want 4", n)
 	}
+}
+
+// A NUL character cannot be stored in PostgreSQL text: every place a
+// caller's text is kept answers 400 naming the field, and stores nothing.
+func TestNULInTextIsRefused(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "hostile-nul")
+	ws := c.do("POST", "/api/v1/organizations/hostile-nul/workspaces", `{"name":"w"}`, 201)["id"].(string)
+	for _, bad := range []struct{ path, body, field string }{
+		{"/api/v1/organizations/hostile-nul/tokens", `{"description":"a\u0000b","role":"read"}`, "description"},
+		{"/api/v1/workspaces/" + ws + "/runs", `{"message":"a\u0000b"}`, "message"},
+		{"/api/v1/workspaces/" + ws + "/actions/lock", `{"reason":"a\u0000b"}`, "reason"},
+		{"/api/v1/organizations/hostile-nul/policies", `{"name":"p","rego":"package x\u0000","enforcement":"advisory"}`, "rego"},
+	} {
+		e := c.do("POST", bad.path, bad.body, 400)["error"].(map[string]any)
+		if e["code"] != "invalid_request" || !strings.Contains(e["message"].(string), bad.field) {
+			t.Errorf("%s: %v", bad.path, e)
+		}
+	}
+	if w := c.do("GET", "/api/v1/workspaces/"+ws, "", 200); w["locked"] != false {
+		t.Fatalf("workspace locked by a refused request: %v", w)
+	}
+	if runs := c.do("GET", "/api/v1/workspaces/"+ws+"/runs", "", 200)["items"].([]any); len(runs) != 0 {
+		t.Fatalf("runs created by a refused request: %v", runs)
+	}
+	c.do("LOCK", "/api/v1/workspaces/"+ws+"/state", `{"ID":"x","Info":"a\u0000b"}`, 400)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/trigger"
+	"github.com/runplane/runplane/internal/validate"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -163,8 +164,18 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Princ
 	})
 }
 
-// decode reads a JSON body into v strictly. An empty body is allowed only when optional.
+// decode reads a JSON body into v strictly and refuses text that cannot be
+// stored (NUL, invalid UTF-8). An empty body is allowed only when optional.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if err := decodeJSON(w, r, v, optional); err != nil {
+		return err
+	}
+	return validate.Text(v)
+}
+
+// decodeJSON is decode without the text check, for reports whose text comes
+// from a program, not a person, and is cleaned where it is stored.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

@@ -134,31 +134,35 @@ const staleCheck = 30 * time.Second
 
 // Tick runs the scheduler's safety net once: reap expired leases, deliver
 // state_changed events no relay delivered, check plans whose policy check
-// was missed, then admit whatever a lost event left pending.
+// was missed, then admit whatever a lost event left pending. A step that
+// fails is reported and the others still run: one broken item must not
+// stop every organization's repairs.
 func (p *Platform) Tick(ctx context.Context) (schedule.Result, error) {
-	reaped, err := p.Agents.Reap(ctx)
-	if err != nil {
-		return schedule.Result{Reaped: reaped}, fmt.Errorf("tick: reap: %w", err)
+	var res schedule.Result
+	var errs []error
+	var err error
+	if res.Reaped, err = p.Agents.Reap(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("tick: reap: %w", err))
 	}
-	relayed, err := p.Cascade.Relay(ctx, 500)
-	if err != nil {
-		return schedule.Result{Reaped: reaped, Relayed: relayed}, fmt.Errorf("tick: relay: %w", err)
+	if res.Relayed, err = p.Cascade.Relay(ctx, 500); err != nil {
+		errs = append(errs, fmt.Errorf("tick: relay: %w", err))
 	}
-	checked, err := p.Policies.CheckStale(ctx, staleCheck, 100)
-	if err != nil {
-		return schedule.Result{Reaped: reaped, Relayed: relayed, PolicyChecked: checked}, fmt.Errorf("tick: policy checks: %w", err)
+	if res.PolicyChecked, err = p.Policies.CheckStale(ctx, staleCheck, 100); err != nil {
+		errs = append(errs, fmt.Errorf("tick: policy checks: %w", err))
 	}
-	res, err := schedule.Tick(ctx, p.Pool)
-	res.Reaped, res.Relayed, res.PolicyChecked = reaped, relayed, checked
+	admitted, err := schedule.Tick(ctx, p.Pool)
+	res.Admitted = admitted.Admitted
 	if err != nil {
-		return res, err
+		errs = append(errs, err)
 	}
 	pool := p.cfg.AgentPoolSize
 	if pool <= 0 {
 		pool = 1 << 30
 	}
-	res.Agents, err = p.Agents.Claimable(ctx, pool)
-	return res, err
+	if res.Agents, err = p.Agents.Claimable(ctx, pool); err != nil {
+		errs = append(errs, fmt.Errorf("tick: claimable: %w", err))
+	}
+	return res, errors.Join(errs...)
 }
 
 // Close releases the database connections.

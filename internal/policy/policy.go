@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -169,6 +170,11 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 		} else if msgs != nil {
 			res.Messages = msgs
 		}
+		// A policy's text is the tenant's: whatever it holds is stored, readably.
+		for i, m := range res.Messages {
+			res.Messages[i] = validate.Clean(m)
+		}
+		res.Error = validate.Clean(res.Error)
 		res.Passed = res.Error == "" && len(res.Messages) == 0
 		results = append(results, res)
 	}
@@ -178,7 +184,7 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 			return err
 		}
 		if why != "" {
-			if err := q.RunSetError(ctx, dbsqlc.RunSetErrorParams{ErrorMessage: why, ID: runID, OrganizationID: orgID}); err != nil {
+			if err := q.RunSetError(ctx, dbsqlc.RunSetErrorParams{ErrorMessage: validate.Clean(why), ID: runID, OrganizationID: orgID}); err != nil {
 				return err
 			}
 		}
@@ -231,12 +237,19 @@ func (s *Service) CheckStale(ctx context.Context, age time.Duration, limit int) 
 	if err != nil {
 		return 0, err
 	}
-	for i, r := range stale {
+	checked := 0
+	for _, r := range stale {
+		// One run's failure must not stop the others' checks: log and go on.
 		if err := s.Check(ctx, r.OrganizationID, r.ID); err != nil {
-			return i, fmt.Errorf("checking run %s: %w", r.ID, err)
+			if ctx.Err() != nil {
+				return checked, ctx.Err()
+			}
+			slog.ErrorContext(ctx, "policy check failed; the next tick tries again", "run", r.ID, "err", err)
+			continue
 		}
+		checked++
 	}
-	return len(stale), nil
+	return checked, nil
 }
 
 func view(p dbsqlc.Policy) Policy {

@@ -360,3 +360,17 @@ func TestDiscardDuringACheck(t *testing.T) {
 		t.Fatalf("after the late check: %s, %d results", got.Status, len(results))
 	}
 }
+
+// A deny message holding a NUL is stored readably and decides the run; it
+// used to fail the check's write and leave the run in policy_checking.
+func TestNULInADenyMessageIsStored(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.policy("nul", `package terraform.nul
+
+deny contains "bad\u0000message" if { true }`, policy.HardMandatory)
+	r, results := f.check(f.planned("net", false, createsData))
+	if r.Status != run.StatusErrored || len(results) != 1 || len(results[0].Messages) != 1 || results[0].Messages[0] != "bad\uFFFDmessage" {
+		t.Fatalf("run %s, results %+v", r.Status, results)
+	}
+}

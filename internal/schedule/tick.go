@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
@@ -48,7 +49,12 @@ func Tick(ctx context.Context, db DB) (Result, error) {
 			return err
 		})
 		if err != nil {
-			return res, fmt.Errorf("tick: admit workspace %s: %w", w.WorkspaceID, err)
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			// One workspace's failure must not stop the others' admission.
+			slog.ErrorContext(ctx, "tick: admitting failed; the next tick tries again", "workspace", w.WorkspaceID, "err", err)
+			continue
 		}
 		if admitted {
 			res.Admitted++

@@ -34,6 +34,13 @@ func parseLockInfo(info []byte) (lockInfo, error) {
 	if err := json.Unmarshal(info, &li); err != nil {
 		return li, validate.Errorf("lock info is not a JSON object: %s", describe(err))
 	}
+	var all map[string]any
+	if err := json.Unmarshal(info, &all); err != nil {
+		return li, validate.Errorf("lock info is not a JSON object: %s", describe(err))
+	}
+	if err := validate.Text(all); err != nil {
+		return li, err
+	}
 	if li.ID == "" || len(li.ID) > 200 {
 		return li, validate.Errorf("lock info needs an \"ID\" of 1 to 200 characters")
 	}
