@@ -1,16 +1,21 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test lint check-generate generate bench fuzz build
+.PHONY: setup run test lint check-generate generate bench fuzz build
 
 ## run: the whole platform in one process on embedded defaults (PostgreSQL it
 ## starts itself under RUNPLANE_DATA_DIR, default ./.runplane).
-run:
+run: setup
 	$(GO) run ./cmd/runplane server
+
+## setup: the Debian packages the platform needs (bubblewrap, the sandbox of
+## every run's terraform); apt-get when root, else a message saying what to install.
+setup:
+	@bash infra/local/setup.sh
 
 ## test: formatting, vet, staticcheck, generated code up to date, then every
 ## test under the race detector against a throwaway PostgreSQL.
-test: lint check-generate
+test: setup lint check-generate
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint:

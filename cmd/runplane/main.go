@@ -50,6 +50,8 @@ environment:
   RUNPLANE_AGENT_TOKEN  the agents' secret; generated into the data folder when unset
   RUNPLANE_AGENT_POOL_SIZE  agents the server may run at once (default 4; 0: none, agents run elsewhere)
   RUNPLANE_TERRAFORM    terraform binary the agents run (default: terraform on PATH)
+  RUNPLANE_AGENT_SANDBOX    how agents isolate terraform: bwrap (default; needs bubblewrap) or off (unsafe)
+  RUNPLANE_AGENT_SANDBOX_BIND  extra folders terraform may use inside the sandbox, colon-separated
   RUNPLANE_AGENT_LEASE  how long a silent agent keeps its job (default 20s)
   RUNPLANE_AGENT_HEARTBEAT  how often agents heartbeat (default 5s)
   RUNPLANE_TICK_INTERVAL    scheduler tick: lease reaping, stranded admissions (default 5s)
@@ -170,6 +172,9 @@ func serve(ctx context.Context) error {
 	go tickLoop(ctx, p, timings.tick)
 	go relayLoop(ctx, p)
 	if pool > 0 {
+		if err := runner.CheckSandbox(os.Getenv("RUNPLANE_AGENT_SANDBOX")); err != nil {
+			return err
+		}
 		self, err := os.Executable()
 		if err != nil {
 			return err
@@ -178,9 +183,11 @@ func serve(ctx context.Context) error {
 			Pool: pool, Claimable: p.Agents.Claimable,
 			Command: func() *exec.Cmd {
 				cmd := exec.Command(self, "agent")
-				cmd.Env = append(os.Environ(), "RUNPLANE_URL=http://"+ln.Addr().String(), "RUNPLANE_AGENT_TOKEN="+agentToken,
-					"RUNPLANE_AGENT_CLAIM_WAIT=5s")
+				cmd.Env = agentEnv("http://"+ln.Addr().String(), agentToken)
 				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+				// The agents die with the server, even a kill -9 of it:
+				// SIGTERM, so terraform is interrupted and saves state.
+				cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 				return cmd
 			},
 		}
@@ -198,6 +205,19 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// agentEnv is a local agent's whole environment: where to claim, its
+// token, and its own settings; not the server's secrets (the admin token,
+// the database URL, cloud credentials).
+func agentEnv(url, token string) []string {
+	env := []string{"RUNPLANE_URL=" + url, "RUNPLANE_AGENT_TOKEN=" + token, "RUNPLANE_AGENT_CLAIM_WAIT=5s"}
+	for _, name := range []string{"PATH", "HOME", "TMPDIR", "TF_CLI_CONFIG_FILE", "RUNPLANE_TERRAFORM", "RUNPLANE_AGENT_SANDBOX", "RUNPLANE_AGENT_SANDBOX_BIND"} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
 }
 
 // relayLoop delivers state_changed events in-process: the local stand-in

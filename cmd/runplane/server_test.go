@@ -68,6 +68,8 @@ type server struct {
 	pool  *pgxpool.Pool
 	orgID uuid.UUID
 	log   *lockedBuffer
+	// dataDir is the server's RUNPLANE_DATA_DIR.
+	dataDir string
 }
 
 type lockedBuffer struct {
@@ -99,13 +101,18 @@ func startServer(t *testing.T, terraform string, env ...string) *server {
 		t.Fatal("terraform is not on PATH: the end-to-end tests run the real terraform binary")
 	}
 	pool := pgtest.New(t)
+	dataDir := t.TempDir()
 	cmd := exec.Command(binary, "server")
 	cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+pool.Config().ConnString(), "RUNPLANE_DATA_DIR="+t.TempDir(), "RUNPLANE_ADDR=127.0.0.1:0",
+		"DATABASE_URL="+pool.Config().ConnString(), "RUNPLANE_DATA_DIR="+dataDir, "RUNPLANE_ADDR=127.0.0.1:0",
 		"RUNPLANE_ADMIN_TOKEN="+adminSecret, "RUNPLANE_AGENT_TOKEN="+agentSecret, "RUNPLANE_AGENT_POOL_SIZE=3",
 		"RUNPLANE_AGENT_LEASE=2s", "RUNPLANE_AGENT_HEARTBEAT=400ms", "RUNPLANE_TICK_INTERVAL=300ms",
 		"RUNPLANE_TERRAFORM="+terraform,
 	)
+	if filepath.IsAbs(terraform) {
+		// A test's wrapper keeps its marks beside it.
+		cmd.Env = append(cmd.Env, "RUNPLANE_AGENT_SANDBOX_BIND="+filepath.Dir(terraform))
+	}
 	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
@@ -130,7 +137,7 @@ func startServer(t *testing.T, terraform string, env ...string) *server {
 			}
 		}
 	}()
-	s := &server{t: t, pool: pool, log: log}
+	s := &server{t: t, pool: pool, log: log, dataDir: dataDir}
 	select {
 	case s.base = <-addr:
 	case <-time.After(30 * time.Second):

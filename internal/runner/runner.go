@@ -32,6 +32,10 @@ type Config struct {
 	Name string
 	// ClaimWait is how long to wait for a job before exiting (default 60 s).
 	ClaimWait time.Duration
+	// Sandbox is how terraform is isolated: SandboxBwrap (default) or SandboxOff.
+	Sandbox string
+	// SandboxBinds are extra host folders terraform may use, read-write.
+	SandboxBinds []string
 }
 
 // overrideTF points the configuration's backend at Runplane, whatever it
@@ -58,6 +62,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("terraform not found (set RUNPLANE_TERRAFORM): %w", err)
 	}
+	if tf, err = filepath.Abs(tf); err != nil {
+		return err
+	}
+	// Refuse before claiming: a job taken by an agent that cannot run it
+	// safely would wait out a lease.
+	if _, err := newSandbox(cfg.Sandbox, tf, "", nil); err != nil {
+		return err
+	}
 	c := &client{base: strings.TrimRight(cfg.URL, "/"), token: cfg.AgentToken, http: &http.Client{Timeout: 2 * time.Minute}}
 	j, err := c.claim(ctx, cfg.Name, cfg.ClaimWait)
 	if err != nil {
@@ -68,7 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	slog.Info("claimed job", "job", j.ID, "run", j.RunID, "phase", j.Phase)
-	e := &execution{c: c, job: j, terraform: tf, stateURL: c.base + "/api/v1/workspaces/" + j.WorkspaceID + "/state"}
+	e := &execution{c: c, job: j, terraform: tf, cfg: cfg, stateURL: c.base + "/api/v1/workspaces/" + j.WorkspaceID + "/state"}
 	return e.run(ctx)
 }
 
@@ -77,36 +89,61 @@ type execution struct {
 	c         *client
 	job       *job
 	terraform string
+	cfg       Config
 	stateURL  string
 	dir       string
+	box       *sandbox
 	// environ is terraform's environment, the same for every command of the job.
 	environ []string
 	log     *logStream
 
-	mu       sync.Mutex
-	current  *exec.Cmd
+	mu sync.Mutex
+	// leader is the pid of the running terraform's process group, or 0.
+	leader   int
 	canceled bool
+	// stopping: the agent was told to stop (SIGTERM); terraform was
+	// interrupted so that it saves state, and the job reports failure.
+	stopping bool
 	lost     bool
 }
 
+// run executes the job. ctx ending (the agent's SIGTERM, a container
+// stop) does not abandon terraform: it is interrupted so that it saves
+// state, and the job is reported with what happened.
 func (e *execution) run(ctx context.Context) error {
-	ctx, stop := context.WithCancel(ctx)
+	jobCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	dir, err := os.MkdirTemp("", "runplane-job-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// The sandbox's user must be able to work in it.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
 	e.dir = dir
-	e.environ = e.terraformEnv()
+	if e.box, err = newSandbox(e.cfg.Sandbox, e.terraform, dir, e.cfg.SandboxBinds); err != nil {
+		return err
+	}
+	if e.environ, err = e.terraformEnv(); err != nil {
+		return err
+	}
 	e.log = &logStream{c: e.c, job: e.job, lost: func() { e.loseLease(stop) }}
-	go e.log.flushEvery(ctx, 500*time.Millisecond)
-	go e.heartbeat(ctx, stop)
+	go e.log.flushEvery(jobCtx, 500*time.Millisecond)
+	go e.heartbeat(jobCtx, stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			e.stop()
+		case <-jobCtx.Done():
+		}
+	}()
 
-	summary, err := e.execute(ctx)
+	summary, err := e.execute(jobCtx)
 	e.log.close(context.WithoutCancel(ctx))
 	e.mu.Lock()
-	lost, canceled := e.lost, e.canceled
+	lost, canceled, stopping := e.lost, e.canceled, e.stopping
 	e.mu.Unlock()
 	if lost {
 		slog.Warn("lease lost; leaving the job to the server", "job", e.job.ID)
@@ -116,19 +153,34 @@ func (e *execution) run(ctx context.Context) error {
 	switch {
 	case canceled:
 		out["result"] = "canceled"
+	case stopping:
+		out = map[string]any{"result": "failed", "error": "the agent was stopped (SIGTERM) during the " + e.job.Phase + "; terraform was interrupted and saved its state"}
 	case err != nil:
 		out = map[string]any{"result": "failed", "error": err.Error()}
 	case summary != nil:
 		out["plan"] = summary
 	}
 	body, _ := json.Marshal(out)
-	_, ferr := e.c.retry(context.WithoutCancel(ctx), "POST", "/api/agent/v1/jobs/"+e.job.ID+"/finish", e.job.LeaseToken, body, nil)
+	_, ferr := e.c.retry(jobCtx, "POST", "/api/agent/v1/jobs/"+e.job.ID+"/finish", e.job.LeaseToken, body, nil)
 	if errors.Is(ferr, errLeaseLost) {
 		slog.Warn("lease lost before finishing", "job", e.job.ID)
 		return nil
 	}
 	slog.Info("job finished", "job", e.job.ID, "result", out["result"])
 	return ferr
+}
+
+// stop is the agent's SIGTERM: terraform gets SIGINT, stops at a safe
+// point and saves state; the job then reports failure.
+func (e *execution) stop() {
+	e.mu.Lock()
+	first := !e.stopping
+	e.stopping = true
+	e.mu.Unlock()
+	if first {
+		slog.Warn("agent stopping; interrupting terraform so that it saves state", "job", e.job.ID)
+		e.signal(syscall.SIGINT)
+	}
 }
 
 type planSummary struct {
@@ -143,6 +195,10 @@ func (e *execution) execute(ctx context.Context) (*planSummary, error) {
 	if err := os.Mkdir(cfgDir, 0o700); err != nil {
 		return nil, err
 	}
+	// Terraform works in config/ and finds the plan file beside it, by a
+	// relative path that is the same inside the sandbox and out.
+	const workDir, planArg = "config", "../plan.tfplan"
+	planPath := filepath.Join(e.dir, "plan.tfplan")
 	archiveBytes, err := e.c.retry(ctx, "GET", "/api/agent/v1/jobs/"+e.job.ID+"/configuration", e.job.LeaseToken, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("download configuration: %w", err)
@@ -153,7 +209,7 @@ func (e *execution) execute(ctx context.Context) (*planSummary, error) {
 	if err := os.WriteFile(filepath.Join(cfgDir, "zz_runplane_backend_override.tf"), []byte(overrideTF), 0o600); err != nil {
 		return nil, err
 	}
-	if _, err := e.tf(ctx, cfgDir, "init", "-input=false", "-no-color"); err != nil {
+	if _, err := e.tf(ctx, workDir, "init", "-input=false", "-no-color"); err != nil {
 		return nil, err
 	}
 	if e.job.Phase == "apply" {
@@ -161,15 +217,13 @@ func (e *execution) execute(ctx context.Context) (*planSummary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("download plan file: %w", err)
 		}
-		planPath := filepath.Join(e.dir, "plan.tfplan")
 		if err := os.WriteFile(planPath, plan, 0o600); err != nil {
 			return nil, err
 		}
-		_, err = e.tf(ctx, cfgDir, "apply", "-input=false", "-no-color", planPath)
+		_, err = e.tf(ctx, workDir, "apply", "-input=false", "-no-color", planArg)
 		return nil, err
 	}
-	planPath := filepath.Join(e.dir, "plan.tfplan")
-	args := []string{"plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=" + planPath}
+	args := []string{"plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=" + planArg}
 	if e.job.IsDestroy {
 		args = append(args, "-destroy")
 	}
@@ -177,12 +231,12 @@ func (e *execution) execute(ctx context.Context) (*planSummary, error) {
 		// A speculative plan never holds the workspace, so it may not take the state lock.
 		args = append(args, "-lock=false")
 	}
-	code, err := e.tf(ctx, cfgDir, args...)
+	code, err := e.tf(ctx, workDir, args...)
 	if err != nil && code != 2 {
 		return nil, err
 	}
 	hasChanges := code == 2
-	planJSON, err := e.capture(ctx, cfgDir, "show", "-json", planPath)
+	planJSON, err := e.capture(ctx, workDir, "show", "-json", planArg)
 	if err != nil {
 		return nil, err
 	}
@@ -231,26 +285,38 @@ func summarize(planJSON []byte) planSummary {
 	return s
 }
 
-func (e *execution) terraformEnv() []string {
-	cliConfig := os.Getenv("TF_CLI_CONFIG_FILE")
-	if _, err := os.Stat(cliConfig); cliConfig == "" || err != nil {
-		// Offline by default: no provider installation settings from the
-		// host, and no warning about a configured file that is missing.
-		cliConfig = filepath.Join(e.dir, "terraformrc")
-		_ = os.WriteFile(cliConfig, nil, 0o600)
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TF_HTTP_") && !strings.HasPrefix(kv, "RUNPLANE_") && !strings.HasPrefix(kv, "TF_CLI_CONFIG_FILE=") {
-			env = append(env, kv)
+// terraformEnv is terraform's whole environment: an allow-list, nothing of
+// the agent's own (its token, the host's credentials, RUNPLANE_*).
+func (e *execution) terraformEnv() ([]string, error) {
+	// Offline by default: an empty CLI configuration, or the operator's
+	// (TF_CLI_CONFIG_FILE), copied into the job so the sandbox can read it.
+	var cliConfig []byte
+	if path := os.Getenv("TF_CLI_CONFIG_FILE"); path != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			cliConfig = b
 		}
 	}
-	env = append(env,
-		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1",
-		"TF_HTTP_ADDRESS="+e.stateURL, "TF_HTTP_LOCK_ADDRESS="+e.stateURL, "TF_HTTP_UNLOCK_ADDRESS="+e.stateURL,
-		"TF_HTTP_USERNAME=runplane", "TF_HTTP_PASSWORD="+e.job.Credential, "TF_CLI_CONFIG_FILE="+cliConfig,
-	)
-	return env
+	if err := os.WriteFile(filepath.Join(e.dir, "terraformrc"), cliConfig, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(filepath.Join(e.dir, "home"), 0o700); err != nil {
+		return nil, err
+	}
+	root := e.box.root()
+	tmp := "/tmp"
+	if e.box.bwrap == "" {
+		tmp = os.TempDir()
+	}
+	return []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root + "/home", "TMPDIR=" + tmp, "LANG=C.UTF-8",
+		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1", "TF_CLI_CONFIG_FILE=" + root + "/terraformrc",
+		"TF_HTTP_ADDRESS=" + e.stateURL, "TF_HTTP_LOCK_ADDRESS=" + e.stateURL, "TF_HTTP_UNLOCK_ADDRESS=" + e.stateURL,
+		"TF_HTTP_USERNAME=runplane", "TF_HTTP_PASSWORD=" + e.job.Credential,
+		// Ride out a server or database outage of a few minutes: an apply's
+		// state must reach the server, not errored.tfstate in a folder that
+		// is about to be deleted.
+		"TF_HTTP_RETRY_MAX=40", "TF_HTTP_RETRY_WAIT_MIN=1", "TF_HTTP_RETRY_WAIT_MAX=5",
+	}, nil
 }
 
 // tf runs terraform with its output in the job's log, returning its exit code.
@@ -268,23 +334,41 @@ func (e *execution) capture(ctx context.Context, dir string, args ...string) ([]
 
 func (e *execution) start(ctx context.Context, dir string, stdout io.Writer, args ...string) (int, error) {
 	e.mu.Lock()
-	if e.canceled || e.lost {
+	if e.canceled || e.lost || e.stopping {
 		e.mu.Unlock()
 		return -1, errors.New("stopped before terraform " + args[0])
 	}
-	cmd := exec.Command(e.terraform, args...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, e.environ, stdout, e.log
-	// Its own process group, so a signal reaches terraform and its plugins.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	cmd, info, err := e.box.command(dir, e.environ, args...)
+	if err != nil {
 		e.mu.Unlock()
 		return -1, err
 	}
-	e.current = cmd
+	cmd.Stdout, cmd.Stderr = stdout, e.log
+	err = cmd.Start()
+	if info != nil {
+		cmd.ExtraFiles[0].Close()
+	}
+	if err != nil {
+		e.mu.Unlock()
+		if info != nil {
+			info.Close()
+		}
+		return -1, err
+	}
+	e.leader = cmd.Process.Pid
+	if info != nil {
+		if e.leader, err = leader(info); err != nil {
+			e.leader = 0
+			e.mu.Unlock()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return -1, err
+		}
+	}
 	e.mu.Unlock()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	e.mu.Lock()
-	e.current = nil
+	e.leader = 0
 	e.mu.Unlock()
 	code := cmd.ProcessState.ExitCode()
 	if err != nil {
@@ -296,16 +380,26 @@ func (e *execution) start(ctx context.Context, dir string, stdout io.Writer, arg
 func (e *execution) signal(sig syscall.Signal) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.current != nil && e.current.Process != nil {
-		_ = syscall.Kill(-e.current.Process.Pid, sig)
+	if e.leader > 0 {
+		_ = syscall.Kill(-e.leader, sig)
 	}
 }
 
-// loseLease stops everything: the job is no longer ours.
+// loseLease: the job is no longer ours. A plan is stopped at once; an
+// apply is left to finish, so that what it creates reaches the state (the
+// job's credential may still write it while the workspace stays locked for
+// this run), but nothing more of it is reported.
 func (e *execution) loseLease(stop func()) {
 	e.mu.Lock()
+	first := !e.lost
 	e.lost = true
 	e.mu.Unlock()
+	if e.job.Phase == "apply" {
+		if first {
+			slog.Warn("lease lost during the apply; letting terraform finish and save its state", "job", e.job.ID)
+		}
+		return
+	}
 	e.signal(syscall.SIGKILL)
 	stop()
 }
@@ -329,8 +423,16 @@ func (e *execution) heartbeat(ctx context.Context, stop func()) {
 		}
 		_, _, err := e.c.call(ctx, "POST", "/api/agent/v1/jobs/"+e.job.ID+"/heartbeat", e.job.LeaseToken, nil, &beat)
 		switch {
-		case errors.Is(err, errLeaseLost) || beat.Stop:
-			slog.Warn("stopping: the job is over on the server", "job", e.job.ID)
+		case beat.Stop:
+			// Force-canceled: the run is over and someone asked for it.
+			slog.Warn("stopping: the run was force-canceled", "job", e.job.ID)
+			e.mu.Lock()
+			e.lost = true
+			e.mu.Unlock()
+			e.signal(syscall.SIGKILL)
+			stop()
+			return
+		case errors.Is(err, errLeaseLost):
 			e.loseLease(stop)
 			return
 		case err != nil:
@@ -350,12 +452,20 @@ func (e *execution) heartbeat(ctx context.Context, stop func()) {
 }
 
 // ConfigFromEnv reads the agent's settings: RUNPLANE_URL,
-// RUNPLANE_AGENT_TOKEN, RUNPLANE_TERRAFORM, RUNPLANE_AGENT_NAME and
-// RUNPLANE_AGENT_CLAIM_WAIT (a duration).
+// RUNPLANE_AGENT_TOKEN, RUNPLANE_TERRAFORM, RUNPLANE_AGENT_NAME,
+// RUNPLANE_AGENT_CLAIM_WAIT (a duration), RUNPLANE_AGENT_SANDBOX (bwrap or
+// off) and RUNPLANE_AGENT_SANDBOX_BIND (extra folders, colon-separated).
 func ConfigFromEnv(getenv func(string) string) Config {
 	wait, _ := time.ParseDuration(getenv("RUNPLANE_AGENT_CLAIM_WAIT"))
+	var binds []string
+	for _, b := range strings.Split(getenv("RUNPLANE_AGENT_SANDBOX_BIND"), ":") {
+		if b != "" {
+			binds = append(binds, b)
+		}
+	}
 	return Config{
 		URL: getenv("RUNPLANE_URL"), AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Terraform: getenv("RUNPLANE_TERRAFORM"),
 		Name: getenv("RUNPLANE_AGENT_NAME"), ClaimWait: wait,
+		Sandbox: getenv("RUNPLANE_AGENT_SANDBOX"), SandboxBinds: binds,
 	}
 }
