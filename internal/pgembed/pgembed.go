@@ -66,6 +66,9 @@ func Start(ctx context.Context, dataDir string, opts Options) (*Cluster, error) 
 			return nil, fmt.Errorf("initdb: %w", err)
 		}
 	}
+	if err := c.stopStale(ctx); err != nil {
+		return nil, err
+	}
 	logPath := opts.LogPath
 	if logPath == "" {
 		logPath = filepath.Join(dataDir, "server.log")
@@ -91,6 +94,23 @@ func Start(ctx context.Context, dataDir string, opts Options) (*Cluster, error) 
 		return nil, fmt.Errorf("pg_ctl start: %w\n%s", err, tail(log))
 	}
 	return c, nil
+}
+
+// stopStale stops a server still running on the data folder: the one a
+// process that died without stopping it (kill -9) left behind. Its socket
+// folder is gone with that process's temporary files, so it is stopped,
+// not adopted; a pid file whose server is dead is PostgreSQL's own to clear.
+func (c *Cluster) stopStale(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(c.dataDir, "postmaster.pid")); err != nil {
+		return nil
+	}
+	if c.run(ctx, "pg_ctl", "status", "-D", c.dataDir) != nil {
+		return nil // not running
+	}
+	if err := c.run(ctx, "pg_ctl", "stop", "-w", "-t", "60", "-D", c.dataDir, "-m", "fast"); err != nil {
+		return fmt.Errorf("stopping the PostgreSQL left running on %s: %w", c.dataDir, err)
+	}
+	return nil
 }
 
 // URL is a connection string for database name on this cluster.
