@@ -10,11 +10,24 @@ RETURNING *;
 SELECT * FROM jobs WHERE id = @id FOR NO KEY UPDATE;
 
 -- name: JobExtendLease :one
--- Only a live lease is extended: an expired one is already lost, even if the
--- reaper has not come by yet.
+-- A lease lives until the reaper ends it: an expiry that passed while the
+-- database was unreachable is no fault of the agent, and until the reaper
+-- has come by nobody else holds the job.
 UPDATE jobs SET lease_expires_at = @lease_expires_at
-WHERE id = @id AND lease_token = @lease_token AND status = 'running' AND lease_expires_at > @now
+WHERE id = @id AND lease_token = @lease_token AND status = 'running'
 RETURNING *;
+
+-- name: JobLeasesCredit :execrows
+-- Credits every running lease with time the platform was out.
+UPDATE jobs SET lease_expires_at = lease_expires_at + @credit::INTERVAL
+WHERE status = 'running';
+
+-- name: SchedulerClockGet :one
+SELECT ticked_at FROM scheduler_clock WHERE id = 1 FOR UPDATE;
+
+-- name: SchedulerClockSet :exec
+INSERT INTO scheduler_clock (id, ticked_at) VALUES (1, @ticked_at)
+ON CONFLICT (id) DO UPDATE SET ticked_at = excluded.ticked_at;
 
 -- name: JobEnd :execrows
 UPDATE jobs SET status = @status, finished_at = @now

@@ -22,7 +22,7 @@ LIMIT @max_rows;
 -- What a state read or write needs of the workspace. readable: the reader is
 -- any token of the organization (reader NULL), the workspace's own job
 -- credential, or that of a workspace on its consumer allow-list.
-SELECT w.current_state_version_id, w.active_run_id,
+SELECT w.current_state_version_id, w.active_run_id, w.locked, w.locked_by, w.locked_for_run_id, w.lock_reason,
     (sqlc.narg(reader)::UUID IS NULL OR w.id = sqlc.narg(reader)::UUID OR EXISTS (
         SELECT 1 FROM workspace_state_consumers c
         WHERE c.workspace_id = w.id AND c.consumer_id = sqlc.narg(reader)::UUID

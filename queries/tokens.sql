@@ -4,12 +4,16 @@ VALUES (@organization_id, @description, @role, @secret_hash, sqlc.narg(workspace
 RETURNING id, organization_id, description, role, created_at;
 
 -- name: TokenGetBySecretHash :one
--- An expired token, or a job credential whose job no longer holds a live
--- lease, is as good as none: a zombie agent's terraform cannot touch state.
+-- An expired token is as good as none, and so is a job credential whose job
+-- was reaped, finished or handed on: a zombie agent's terraform cannot
+-- touch state. One exception keeps an interrupted apply's work: the lost
+-- apply's credential lives while its workspace stays locked for its run.
 SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, o.name AS organization_name
 FROM tokens t
 JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN jobs j ON j.id = t.job_id
+LEFT JOIN workspaces w ON w.id = j.workspace_id
 WHERE t.secret_hash = @secret_hash
     AND (t.expires_at IS NULL OR t.expires_at > now())
-    AND (t.job_id IS NULL OR (j.status = 'running' AND j.lease_expires_at > now()));
+    AND (t.job_id IS NULL OR j.status = 'running'
+        OR (j.status = 'lost' AND j.phase = 'apply' AND w.locked_for_run_id = j.run_id));

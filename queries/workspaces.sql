@@ -32,12 +32,13 @@ UPDATE workspaces SET active_run_id = NULL
 WHERE id = @id AND organization_id = @organization_id AND active_run_id = @run_id;
 
 -- name: WorkspaceLock :one
-UPDATE workspaces SET locked = true, lock_reason = @reason, locked_by = sqlc.narg(locked_by)
+UPDATE workspaces SET locked = true, lock_reason = @reason, locked_by = sqlc.narg(locked_by),
+    locked_for_run_id = sqlc.narg(locked_for_run_id)
 WHERE id = @id AND organization_id = @organization_id
 RETURNING *;
 
 -- name: WorkspaceUnlock :one
-UPDATE workspaces SET locked = false, lock_reason = '', locked_by = NULL
+UPDATE workspaces SET locked = false, lock_reason = '', locked_by = NULL, locked_for_run_id = NULL
 WHERE id = @id AND organization_id = @organization_id
 RETURNING *;
 

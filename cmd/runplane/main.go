@@ -258,6 +258,7 @@ func timingsFromEnv() (timings, error) {
 			*v.dst = d
 		}
 	}
+	t.agent.Tick = t.tick
 	if t.agent.Heartbeat >= t.agent.Lease {
 		return t, fmt.Errorf("RUNPLANE_AGENT_HEARTBEAT (%s) must be shorter than RUNPLANE_AGENT_LEASE (%s)", t.agent.Heartbeat, t.agent.Lease)
 	}

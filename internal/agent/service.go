@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/dbsqlc"
@@ -47,10 +48,13 @@ type Config struct {
 	// wakes it; on AWS, where no hint crosses Lambda instances, it bounds
 	// the claim latency.
 	Poll time.Duration
+	// Tick is how often the scheduler reaps. A longer gap between two
+	// reaps is time the platform was out, credited to every lease.
+	Tick time.Duration
 }
 
 // DefaultConfig notices a lost agent within Lease plus one tick.
-var DefaultConfig = Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: 20 * time.Second, Poll: time.Second}
+var DefaultConfig = Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: 20 * time.Second, Poll: time.Second, Tick: 5 * time.Second}
 
 // Phase is the part of a run a job executes.
 type Phase string
@@ -101,6 +105,9 @@ type Service struct {
 func NewService(db DB, runs *run.Service, configs *configversion.Service, objects *sealed.Store, hint *Hint, cfg Config) *Service {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultConfig.Poll
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = DefaultConfig.Tick
 	}
 	return &Service{db: db, runs: runs, configs: configs, objects: objects, hint: hint, cfg: cfg, now: time.Now}
 }
@@ -322,7 +329,9 @@ func (s *Service) live(ctx context.Context, q *dbsqlc.Queries, jobID, lease uuid
 	if err != nil {
 		return j, err
 	}
-	if j.Status != "running" || j.LeaseToken != lease || !j.LeaseExpiresAt.After(s.now()) {
+	// A lease passed its expiry is still live until the reaper ends it:
+	// until then nobody else holds the job (see CreditOutage).
+	if j.Status != "running" || j.LeaseToken != lease {
 		return j, ErrLeaseLost
 	}
 	return j, nil
@@ -342,7 +351,7 @@ func (s *Service) Heartbeat(ctx context.Context, jobID, lease uuid.UUID) (Beat, 
 	var beat Beat
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 		now := s.now().UTC()
-		j, err := q.JobExtendLease(ctx, dbsqlc.JobExtendLeaseParams{LeaseExpiresAt: now.Add(s.cfg.Lease), ID: jobID, LeaseToken: lease, Now: now})
+		j, err := q.JobExtendLease(ctx, dbsqlc.JobExtendLeaseParams{LeaseExpiresAt: now.Add(s.cfg.Lease), ID: jobID, LeaseToken: lease})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrLeaseLost
 		}
@@ -589,6 +598,9 @@ func ptr[T any](v T) *T { return &v }
 // back to the queue (or errors after its attempts), an apply errors and
 // locks the workspace. It returns how many jobs it reaped.
 func (s *Service) Reap(ctx context.Context) (int, error) {
+	if err := s.CreditOutage(ctx); err != nil {
+		return 0, fmt.Errorf("crediting an outage: %w", err)
+	}
 	now := s.now().UTC()
 	ids, err := dbsqlc.New(s.db).JobListExpired(ctx, dbsqlc.JobListExpiredParams{Now: now, MaxRows: 500})
 	if err != nil {
@@ -640,6 +652,35 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 		s.runs.Queued()
 	}
 	return reaped, nil
+}
+
+// CreditOutage records this reap's time and, when the last one is much
+// longer ago than the tick interval, credits every running lease with the
+// gap: time the database (or the scheduler) was out does not count against
+// agents, which could not heartbeat meanwhile. Concurrent reapers take
+// turns on the clock's row, so a gap is credited once.
+func (s *Service) CreditOutage(ctx context.Context) error {
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		now := s.now().UTC()
+		last, err := q.SchedulerClockGet(ctx)
+		first := errors.Is(err, pgx.ErrNoRows)
+		if err != nil && !first {
+			return err
+		}
+		if err := q.SchedulerClockSet(ctx, now); err != nil {
+			return err
+		}
+		gap := now.Sub(last)
+		if first || gap <= 2*s.cfg.Tick {
+			return nil
+		}
+		credit := gap - s.cfg.Tick
+		n, err := q.JobLeasesCredit(ctx, pgtype.Interval{Microseconds: credit.Microseconds(), Valid: true})
+		if n > 0 {
+			slog.WarnContext(ctx, "the scheduler did not run for a while (database or scheduler outage); leases credited", "gap", gap.Round(time.Millisecond), "jobs", n)
+		}
+		return err
+	})
 }
 
 // Logs returns the log of a run's latest job of a phase.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const jobCreate = `-- name: JobCreate :one
@@ -80,7 +81,7 @@ func (q *Queries) JobEnd(ctx context.Context, arg JobEndParams) (int64, error) {
 
 const jobExtendLease = `-- name: JobExtendLease :one
 UPDATE jobs SET lease_expires_at = $1
-WHERE id = $2 AND lease_token = $3 AND status = 'running' AND lease_expires_at > $4
+WHERE id = $2 AND lease_token = $3 AND status = 'running'
 RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at
 `
 
@@ -88,18 +89,13 @@ type JobExtendLeaseParams struct {
 	LeaseExpiresAt time.Time
 	ID             uuid.UUID
 	LeaseToken     uuid.UUID
-	Now            time.Time
 }
 
-// Only a live lease is extended: an expired one is already lost, even if the
-// reaper has not come by yet.
+// A lease lives until the reaper ends it: an expiry that passed while the
+// database was unreachable is no fault of the agent, and until the reaper
+// has come by nobody else holds the job.
 func (q *Queries) JobExtendLease(ctx context.Context, arg JobExtendLeaseParams) (Job, error) {
-	row := q.db.QueryRow(ctx, jobExtendLease,
-		arg.LeaseExpiresAt,
-		arg.ID,
-		arg.LeaseToken,
-		arg.Now,
-	)
+	row := q.db.QueryRow(ctx, jobExtendLease, arg.LeaseExpiresAt, arg.ID, arg.LeaseToken)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -173,6 +169,20 @@ func (q *Queries) JobLatestByRunPhase(ctx context.Context, arg JobLatestByRunPha
 		&i.FinishedAt,
 	)
 	return i, err
+}
+
+const jobLeasesCredit = `-- name: JobLeasesCredit :execrows
+UPDATE jobs SET lease_expires_at = lease_expires_at + $1::INTERVAL
+WHERE status = 'running'
+`
+
+// Credits every running lease with time the platform was out.
+func (q *Queries) JobLeasesCredit(ctx context.Context, credit pgtype.Interval) (int64, error) {
+	result, err := q.db.Exec(ctx, jobLeasesCredit, credit)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const jobListByRun = `-- name: JobListByRun :many
@@ -718,6 +728,27 @@ func (q *Queries) RunSetPlanSummary(ctx context.Context, arg RunSetPlanSummaryPa
 		arg.ID,
 		arg.OrganizationID,
 	)
+	return err
+}
+
+const schedulerClockGet = `-- name: SchedulerClockGet :one
+SELECT ticked_at FROM scheduler_clock WHERE id = 1 FOR UPDATE
+`
+
+func (q *Queries) SchedulerClockGet(ctx context.Context) (time.Time, error) {
+	row := q.db.QueryRow(ctx, schedulerClockGet)
+	var ticked_at time.Time
+	err := row.Scan(&ticked_at)
+	return ticked_at, err
+}
+
+const schedulerClockSet = `-- name: SchedulerClockSet :exec
+INSERT INTO scheduler_clock (id, ticked_at) VALUES (1, $1)
+ON CONFLICT (id) DO UPDATE SET ticked_at = excluded.ticked_at
+`
+
+func (q *Queries) SchedulerClockSet(ctx context.Context, tickedAt time.Time) error {
+	_, err := q.db.Exec(ctx, schedulerClockSet, tickedAt)
 	return err
 }
 

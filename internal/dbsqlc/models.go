@@ -137,6 +137,11 @@ type RunCause struct {
 	CreatedAt           time.Time
 }
 
+type SchedulerClock struct {
+	ID       int32
+	TickedAt time.Time
+}
+
 type StateLock struct {
 	WorkspaceID    uuid.UUID
 	OrganizationID uuid.UUID
@@ -196,6 +201,7 @@ type Workspace struct {
 	NextRunNumber         int64
 	CreatedAt             time.Time
 	CurrentStateVersionID *uuid.UUID
+	LockedForRunID        *uuid.UUID
 }
 
 type WorkspaceStateConsumer struct {

@@ -324,7 +324,7 @@ func (q *Queries) StateVersionList(ctx context.Context, arg StateVersionListPara
 }
 
 const stateWorkspaceGet = `-- name: StateWorkspaceGet :one
-SELECT w.current_state_version_id, w.active_run_id,
+SELECT w.current_state_version_id, w.active_run_id, w.locked, w.locked_by, w.locked_for_run_id, w.lock_reason,
     ($1::UUID IS NULL OR w.id = $1::UUID OR EXISTS (
         SELECT 1 FROM workspace_state_consumers c
         WHERE c.workspace_id = w.id AND c.consumer_id = $1::UUID
@@ -342,6 +342,10 @@ type StateWorkspaceGetParams struct {
 type StateWorkspaceGetRow struct {
 	CurrentStateVersionID *uuid.UUID
 	ActiveRunID           *uuid.UUID
+	Locked                bool
+	LockedBy              *uuid.UUID
+	LockedForRunID        *uuid.UUID
+	LockReason            string
 	Readable              bool
 }
 
@@ -351,7 +355,15 @@ type StateWorkspaceGetRow struct {
 func (q *Queries) StateWorkspaceGet(ctx context.Context, arg StateWorkspaceGetParams) (StateWorkspaceGetRow, error) {
 	row := q.db.QueryRow(ctx, stateWorkspaceGet, arg.Reader, arg.WorkspaceID, arg.OrganizationID)
 	var i StateWorkspaceGetRow
-	err := row.Scan(&i.CurrentStateVersionID, &i.ActiveRunID, &i.Readable)
+	err := row.Scan(
+		&i.CurrentStateVersionID,
+		&i.ActiveRunID,
+		&i.Locked,
+		&i.LockedBy,
+		&i.LockedForRunID,
+		&i.LockReason,
+		&i.Readable,
+	)
 	return i, err
 }
 

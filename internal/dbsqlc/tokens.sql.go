@@ -64,9 +64,11 @@ SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, o.name AS orga
 FROM tokens t
 JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN jobs j ON j.id = t.job_id
+LEFT JOIN workspaces w ON w.id = j.workspace_id
 WHERE t.secret_hash = $1
     AND (t.expires_at IS NULL OR t.expires_at > now())
-    AND (t.job_id IS NULL OR (j.status = 'running' AND j.lease_expires_at > now()))
+    AND (t.job_id IS NULL OR j.status = 'running'
+        OR (j.status = 'lost' AND j.phase = 'apply' AND w.locked_for_run_id = j.run_id))
 `
 
 type TokenGetBySecretHashRow struct {
@@ -78,8 +80,10 @@ type TokenGetBySecretHashRow struct {
 	OrganizationName string
 }
 
-// An expired token, or a job credential whose job no longer holds a live
-// lease, is as good as none: a zombie agent's terraform cannot touch state.
+// An expired token is as good as none, and so is a job credential whose job
+// was reaped, finished or handed on: a zombie agent's terraform cannot
+// touch state. One exception keeps an interrupted apply's work: the lost
+// apply's credential lives while its workspace stays locked for its run.
 func (q *Queries) TokenGetBySecretHash(ctx context.Context, secretHash []byte) (TokenGetBySecretHashRow, error) {
 	row := q.db.QueryRow(ctx, tokenGetBySecretHash, secretHash)
 	var i TokenGetBySecretHashRow

@@ -14,7 +14,7 @@ import (
 const workspaceCreate = `-- name: WorkspaceCreate :one
 INSERT INTO workspaces (organization_id, name, auto_apply, auto_apply_run_trigger)
 VALUES ($1, $2, $3, $4)
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
 `
 
 type WorkspaceCreateParams struct {
@@ -45,12 +45,13 @@ func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
 	)
 	return i, err
 }
 
 const workspaceGet = `-- name: WorkspaceGet :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces WHERE id = $1 AND organization_id = $2
 `
 
 type WorkspaceGetParams struct {
@@ -74,12 +75,13 @@ func (q *Queries) WorkspaceGet(ctx context.Context, arg WorkspaceGetParams) (Wor
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
 	)
 	return i, err
 }
 
 const workspaceGetByName = `-- name: WorkspaceGetByName :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE organization_id = $1 AND name = $2
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces WHERE organization_id = $1 AND name = $2
 `
 
 type WorkspaceGetByNameParams struct {
@@ -103,12 +105,13 @@ func (q *Queries) WorkspaceGetByName(ctx context.Context, arg WorkspaceGetByName
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
 	)
 	return i, err
 }
 
 const workspaceGetForUpdate = `-- name: WorkspaceGetForUpdate :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
 `
 
 type WorkspaceGetForUpdateParams struct {
@@ -132,12 +135,13 @@ func (q *Queries) WorkspaceGetForUpdate(ctx context.Context, arg WorkspaceGetFor
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
 	)
 	return i, err
 }
 
 const workspaceList = `-- name: WorkspaceList :many
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id FROM workspaces
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces
 WHERE organization_id = $1 AND name > $2
 ORDER BY name
 LIMIT $3
@@ -171,6 +175,7 @@ func (q *Queries) WorkspaceList(ctx context.Context, arg WorkspaceListParams) ([
 			&i.NextRunNumber,
 			&i.CreatedAt,
 			&i.CurrentStateVersionID,
+			&i.LockedForRunID,
 		); err != nil {
 			return nil, err
 		}
@@ -218,14 +223,16 @@ func (q *Queries) WorkspaceListAdmittable(ctx context.Context, maxRows int32) ([
 }
 
 const workspaceLock = `-- name: WorkspaceLock :one
-UPDATE workspaces SET locked = true, lock_reason = $1, locked_by = $2
-WHERE id = $3 AND organization_id = $4
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
+UPDATE workspaces SET locked = true, lock_reason = $1, locked_by = $2,
+    locked_for_run_id = $3
+WHERE id = $4 AND organization_id = $5
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
 `
 
 type WorkspaceLockParams struct {
 	Reason         string
 	LockedBy       *uuid.UUID
+	LockedForRunID *uuid.UUID
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
 }
@@ -234,6 +241,7 @@ func (q *Queries) WorkspaceLock(ctx context.Context, arg WorkspaceLockParams) (W
 	row := q.db.QueryRow(ctx, workspaceLock,
 		arg.Reason,
 		arg.LockedBy,
+		arg.LockedForRunID,
 		arg.ID,
 		arg.OrganizationID,
 	)
@@ -251,6 +259,7 @@ func (q *Queries) WorkspaceLock(ctx context.Context, arg WorkspaceLockParams) (W
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
 	)
 	return i, err
 }
@@ -326,9 +335,9 @@ func (q *Queries) WorkspaceTakeRunNumber(ctx context.Context, arg WorkspaceTakeR
 }
 
 const workspaceUnlock = `-- name: WorkspaceUnlock :one
-UPDATE workspaces SET locked = false, lock_reason = '', locked_by = NULL
+UPDATE workspaces SET locked = false, lock_reason = '', locked_by = NULL, locked_for_run_id = NULL
 WHERE id = $1 AND organization_id = $2
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
 `
 
 type WorkspaceUnlockParams struct {
@@ -352,6 +361,7 @@ func (q *Queries) WorkspaceUnlock(ctx context.Context, arg WorkspaceUnlockParams
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
 	)
 	return i, err
 }
@@ -361,7 +371,7 @@ UPDATE workspaces SET
     auto_apply = COALESCE($1::BOOL, auto_apply),
     auto_apply_run_trigger = COALESCE($2::BOOL, auto_apply_run_trigger)
 WHERE id = $3 AND organization_id = $4
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
 `
 
 type WorkspaceUpdateSettingsParams struct {
@@ -392,6 +402,7 @@ func (q *Queries) WorkspaceUpdateSettings(ctx context.Context, arg WorkspaceUpda
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
 	)
 	return i, err
 }

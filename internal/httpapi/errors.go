@@ -100,6 +100,8 @@ func classify(err error) *apiError {
 		return errorf(http.StatusConflict, "already_exists", err.Error())
 	case errors.Is(err, dbtx.ErrTooManyRetries):
 		return errorf(http.StatusServiceUnavailable, "contention", "too much concurrent activity on this object; retry")
+	case dbtx.Unavailable(err):
+		return errorf(http.StatusServiceUnavailable, "unavailable", "the database is unreachable for the moment; retry")
 	}
 	return nil
 }

@@ -4,15 +4,22 @@ package httpapi_test
 // broken client, sends. Each answer is a clear JSON error and changes nothing.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/platform"
 )
 
 // A declared Content-Length reserves nothing: memory follows the bytes
@@ -122,4 +129,38 @@ func TestNULInTextIsRefused(t *testing.T) {
 		t.Fatalf("runs created by a refused request: %v", runs)
 	}
 	c.do("LOCK", "/api/v1/workspaces/"+ws+"/state", `{"ID":"x","Info":"a\u0000b"}`, 400)
+}
+
+// While the database is unreachable every call answers 503 with
+// Retry-After, a clear error a client retries on, not a 500.
+func TestDatabaseDownAnswers503(t *testing.T) {
+	t.Parallel()
+	p, err := platform.Open(context.Background(), platform.Config{
+		DatabaseURL: "postgres://postgres@/none?host=" + t.TempDir() + "&port=5&sslmode=disable&connect_timeout=2",
+		AdminToken:  adminToken, Storage: platform.Storage{DataDir: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	srv := httptest.NewServer(p.Handler)
+	t.Cleanup(srv.Close)
+	for _, c := range []struct{ method, path, token, body string }{
+		{"GET", "/api/v1/organizations/acme", adminToken, ""},
+		{"POST", "/api/v1/organizations", adminToken, `{"name":"acme"}`},
+		{"GET", "/api/v1/workspaces/" + uuid.NewString(), "rp_someone", ""},
+		{"GET", "/healthz", "", ""},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(raw), `"unavailable"`) {
+			t.Errorf("%s %s: %d Retry-After=%q %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Retry-After"), raw)
+		}
+	}
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/runplane/runplane/internal/agent"
 )
 
 // HTTPLambda serves the API's http.Handler to API Gateway HTTP API (payload
@@ -33,8 +36,15 @@ func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, er
 	if err != nil {
 		return nil, err
 	}
+	// The scheduler function ticks every RUNPLANE_TICK_INTERVAL (10 s by
+	// default); leases are credited only for gaps well beyond it.
+	agents := agent.DefaultConfig
+	agents.Tick = 10 * time.Second
+	if d, err := time.ParseDuration(getenv("RUNPLANE_TICK_INTERVAL")); err == nil && d > 0 {
+		agents.Tick = d
+	}
 	return Open(ctx, Config{
-		AgentPoolSize: pool,
+		AgentPoolSize: pool, Agent: agents,
 		DatabaseURL:   getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
 		AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Storage: StorageFromEnv(getenv), Fanout: FanoutFromEnv(getenv),
 	})

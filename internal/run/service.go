@@ -355,9 +355,11 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 		return r, err
 	}
 	// A run that stops executing gives up any Terraform state lock its agent
-	// held: a killed agent must not block the next agent or the person who
-	// verifies an interrupted apply.
-	if (t.From == StatusPlanning || t.From == StatusApplying) && t.To != t.From {
+	// held: a killed agent must not block the next agent. An interrupted
+	// apply keeps it: its terraform may still be saving what it created,
+	// and the workspace stays locked for the run until a person unlocks it
+	// (which releases the state lock too).
+	if (t.From == StatusPlanning || t.From == StatusApplying) && t.To != t.From && t.LockReason == "" {
 		if err := q.StateLockDeleteByRun(ctx, dbsqlc.StateLockDeleteByRunParams{
 			WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID, RunID: &r.ID,
 		}); err != nil {
@@ -393,7 +395,7 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 		}
 		if t.LockReason != "" {
 			if _, err := q.WorkspaceLock(ctx, dbsqlc.WorkspaceLockParams{
-				Reason: t.LockReason, ID: r.WorkspaceID, OrganizationID: r.OrganizationID,
+				Reason: t.LockReason, LockedForRunID: &r.ID, ID: r.WorkspaceID, OrganizationID: r.OrganizationID,
 			}); err != nil {
 				return r, err
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -65,23 +66,30 @@ func (c *client) call(ctx context.Context, method, path, lease string, body []by
 	return resp.StatusCode, raw, nil
 }
 
+// retryBudget is how long a call is repeated: longer than a server restart
+// or a database failover, so that neither loses a finished job.
+const retryBudget = 3 * time.Minute
+
 // retry repeats a call that failed for a reason other than a definite
-// answer (network errors, 5xx), so a server restart does not lose the job.
+// answer (network errors, 5xx) for up to retryBudget, backing off to 5 s.
 func (c *client) retry(ctx context.Context, method, path, lease string, body []byte, out any) ([]byte, error) {
-	var lastErr error
-	for attempt := range 6 {
+	deadline := time.Now().Add(retryBudget)
+	wait := 100 * time.Millisecond
+	for {
 		status, raw, err := c.call(ctx, method, path, lease, body, out)
 		if err == nil || errors.Is(err, errLeaseLost) || (status >= 400 && status < 500) {
 			return raw, err
 		}
-		lastErr = err
+		if time.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		case <-time.After(wait/2 + rand.N(wait)):
 		}
+		wait = min(2*wait, 5*time.Second)
 	}
-	return nil, lastErr
 }
 
 // claim long-polls until a job arrives or wait passes.

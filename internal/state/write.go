@@ -234,7 +234,28 @@ func (s *Service) writable(ctx context.Context, q *dbsqlc.Queries, p org.Princip
 	if w.ActiveRunID != nil && (p.RunID == nil || *p.RunID != *w.ActiveRunID) {
 		return w, runHolds(*w.ActiveRunID, s.now())
 	}
+	// A locked workspace takes state only from whoever locked it: the token
+	// that took a manual lock, or the interrupted apply the lock was taken
+	// for. The run holding the workspace carries on whatever the lock.
+	if w.ActiveRunID == nil && w.Locked &&
+		!(w.LockedBy != nil && *w.LockedBy == p.TokenID) &&
+		!(w.LockedForRunID != nil && p.RunID != nil && *w.LockedForRunID == *p.RunID) {
+		return w, workspaceLocked(w.LockReason, s.now())
+	}
 	return w, nil
+}
+
+// workspaceLocked answers, in Terraform's lock-info shape, that the
+// workspace is locked by someone else.
+func workspaceLocked(reason string, now time.Time) *LockedError {
+	info, _ := json.Marshal(map[string]string{
+		"ID":        "workspace-lock",
+		"Operation": "lock",
+		"Who":       "runplane workspace lock",
+		"Info":      "the workspace is locked (" + reason + "); only its locker may lock or write its state",
+		"Created":   now.UTC().Format(time.RFC3339),
+	})
+	return &LockedError{Info: info, ID: "workspace-lock"}
 }
 
 // runHolds answers, in Terraform's lock-info shape, that a run holds the workspace.

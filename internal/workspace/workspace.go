@@ -224,6 +224,15 @@ func (s *Service) Unlock(ctx context.Context, orgID, id, tokenID uuid.UUID, forc
 		if _, err := q.WorkspaceUnlock(ctx, dbsqlc.WorkspaceUnlockParams{ID: id, OrganizationID: orgID}); err != nil {
 			return err
 		}
+		if w.LockedForRunID != nil {
+			// The person verified the interrupted apply: its terraform may no
+			// longer write, and its state lock goes with the workspace lock.
+			if err := q.StateLockDeleteByRun(ctx, dbsqlc.StateLockDeleteByRunParams{
+				WorkspaceID: id, OrganizationID: orgID, RunID: w.LockedForRunID,
+			}); err != nil {
+				return err
+			}
+		}
 		if _, err := run.AdmitNext(ctx, q, orgID, id, s.now().UTC()); err != nil {
 			return err
 		}
