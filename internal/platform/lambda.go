@@ -45,7 +45,7 @@ func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, er
 	}
 	return Open(ctx, Config{
 		AgentPoolSize: pool, Agent: agents,
-		DatabaseURL:   getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
+		DatabaseURL: getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
 		AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Storage: StorageFromEnv(getenv), Fanout: FanoutFromEnv(getenv),
 	})
 }
