@@ -412,7 +412,7 @@ resource "terraform_data" "second" {
 resource "terraform_data" "slow" {
   input = terraform_data.second.output
   provisioner "local-exec" {
-    command = "sleep 60"
+    command = "sleep 61"
   }
 }
 `
@@ -443,6 +443,18 @@ func TestAgentKilledMidApplyLocksTheWorkspace(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing the agent started outlives it: terraform, its local-exec
+	// shell and the shell's sleep go with it.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out, _ := exec.Command("pgrep", "-f", "sleep 61").Output()
+		if len(out) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes outlived the killed agent: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	got := s.wait(r, 30*time.Second, "errored")
 	if !strings.Contains(got["error"].(string), "lease expired") {
 		t.Fatalf("error %q", got["error"])
@@ -456,7 +468,10 @@ func TestAgentKilledMidApplyLocksTheWorkspace(t *testing.T) {
 	if !strings.Contains(string(state), "created before the crash") {
 		t.Fatalf("persisted state lacks the resource created before the crash:\n%s", state)
 	}
-	// The person who verifies can lock the state: the dead agent's lock is gone.
+	// Until a person unlocks the workspace, nobody else may take its state;
+	// unlocking releases the dead agent's state lock with it.
+	s.request("LOCK", "/api/v1/workspaces/"+ws+"/state", strings.NewReader(`{"ID":"operator"}`), 423)
+	s.do("POST", "/api/v1/workspaces/"+ws+"/actions/force-unlock", "", 200)
 	s.request("LOCK", "/api/v1/workspaces/"+ws+"/state", strings.NewReader(`{"ID":"operator"}`), 200)
 }
 

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// embeddedDatabase controls the PostgreSQL an embedded server started in
+// dataDir, as its own user would.
+type embeddedDatabase struct {
+	t    *testing.T
+	dir  string
+	args []string // the postgres command line it was started with
+	cred *syscall.Credential
+}
+
+func openEmbeddedDatabase(t *testing.T, dataDir string) *embeddedDatabase {
+	t.Helper()
+	dir := filepath.Join(dataDir, "postgres")
+	opts, err := os.ReadFile(filepath.Join(dir, "postmaster.opts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := &embeddedDatabase{t: t, dir: dir}
+	for _, m := range regexp.MustCompile(`"([^"]*)"`).FindAllStringSubmatch(string(opts), -1) {
+		db.args = append(db.args, m[1])
+	}
+	db.args = append([]string{strings.Fields(string(opts))[0]}, db.args...)
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		db.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	return db
+}
+
+func (db *embeddedDatabase) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: db.cred, Setsid: true}
+	return cmd
+}
+
+func (db *embeddedDatabase) stop() {
+	db.t.Helper()
+	pgctl := filepath.Join(filepath.Dir(db.args[0]), "pg_ctl")
+	if out, err := db.command(pgctl, "stop", "-w", "-D", db.dir, "-m", "fast").CombinedOutput(); err != nil {
+		db.t.Fatalf("stopping the database: %v\n%s", err, out)
+	}
+}
+
+func (db *embeddedDatabase) start() {
+	db.t.Helper()
+	cmd := db.command(db.args[0], db.args[1:]...)
+	if err := cmd.Start(); err != nil {
+		db.t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }()
+}
+
+// PostgreSQL stopped for longer than a lease in the middle of an apply:
+// the agent keeps its job (the outage does not count against its lease),
+// terraform finishes, its state reaches the server once the database is
+// back, and the run is applied. It used to lose the lease, kill terraform
+// and leave the workspace with no state for the resources it created.
+func TestDatabaseOutageMidApplyLosesNothing(t *testing.T) {
+	t.Parallel()
+	parent, err := os.MkdirTemp("", "rp-outage-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	if err := os.Chmod(parent, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(parent, "data")
+	tf, _ := filepath.Abs(mustLookPath(t, "terraform"))
+	base, _, log := startEmbedded(t, dataDir, tf)
+	s := &server{t: t, base: base, token: adminSecret, log: log}
+	s.do("POST", "/api/v1/organizations", `{"name":"acme"}`, 201)
+	s.token = s.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"e2e","role":"admin"}`, 201)["token"].(string)
+	ws := s.workspace("network", true, map[string]string{"main.tf": `
+resource "terraform_data" "first" {
+  input = "one"
+}
+resource "terraform_data" "second" {
+  input = terraform_data.first.output
+  provisioner "local-exec" {
+    command = "sleep 6"
+  }
+}
+output "second" {
+  value = terraform_data.second.output
+}
+`})
+	db := openEmbeddedDatabase(t, dataDir)
+	r := s.run(ws, "")
+	s.wait(r, time.Minute, "applying")
+	time.Sleep(time.Second)
+	db.stop()
+	time.Sleep(12 * time.Second) // six 2 s leases
+	db.start()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database did not come back\n%s", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := s.wait(r, 2*time.Minute, "applied", "errored")
+	if got["status"] != "applied" {
+		t.Fatalf("run %v after the outage: %v\n%s", got["status"], got["error"], log)
+	}
+	out := s.do("GET", "/api/v1/workspaces/"+ws+"/outputs", "", 200)["items"].([]any)
+	if len(out) != 1 || out[0].(map[string]any)["value"] != "one" {
+		t.Fatalf("outputs after the outage: %v", out)
+	}
+	if w := s.do("GET", "/api/v1/workspaces/"+ws, "", 200); w["locked"] != false {
+		t.Fatalf("workspace after the outage: %v", w)
+	}
+}
+
+func mustLookPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not on PATH", name)
+	}
+	return p
+}
