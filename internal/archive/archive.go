@@ -51,10 +51,13 @@ func extract(r io.Reader, root *os.Root, lim Limits) error {
 	files := 0
 	var total int64
 	regular := map[string]bool{}
+	links := map[string]string{}
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			// Links are checked against the whole tree: one may point
+			// through another that comes later in the archive.
+			return checkLinks(links)
 		}
 		if err != nil {
 			return unsafe("not a tar archive: %v", err)
@@ -88,6 +91,7 @@ func extract(r io.Reader, root *os.Root, lim Limits) error {
 			if err := checkLinkTarget(name, h.Linkname); err != nil {
 				return err
 			}
+			links[name] = h.Linkname
 			if root != nil {
 				if err := mkParent(root, name); err != nil {
 					return err
@@ -161,6 +165,61 @@ func checkLinkTarget(name, target string) error {
 		return unsafe("symlink %q points to %q, outside the archive", name, target)
 	}
 	return nil
+}
+
+// maxHops bounds how many links one path may pass through, as the kernel's
+// ELOOP does.
+const maxHops = 40
+
+// checkLinks resolves every symlink the way the file system will, following
+// the archive's other links, and refuses any that leaves the tree: a
+// target's text can stay inside (l2 -> ../l1/..) while the links it passes
+// through (l1 -> .) take it out.
+func checkLinks(links map[string]string) error {
+	for name, target := range links {
+		// Not path.Join: cleaning "up/.." away is exactly the mistake.
+		if _, err := resolve(links, path.Dir(name)+"/"+target); err != nil {
+			return unsafe("symlink %q points to %q, which %v", name, target, err)
+		}
+	}
+	return nil
+}
+
+// resolve walks p from the tree's root one component at a time, replacing
+// any component that is a link with its target, and returns the path it
+// reaches inside the tree.
+func resolve(links map[string]string, p string) (string, error) {
+	hops := 0
+	var at []string
+	parts := strings.Split(p, "/")
+	for i := 0; i < len(parts); i++ {
+		switch part := parts[i]; part {
+		case "", ".":
+		case "..":
+			if len(at) == 0 {
+				return "", errors.New("leaves the archive")
+			}
+			at = at[:len(at)-1]
+		default:
+			here := path.Join(append(at, part)...)
+			target, isLink := links[here]
+			if !isLink {
+				at = append(at, part)
+				continue
+			}
+			if hops++; hops > maxHops {
+				return "", errors.New("passes through too many links")
+			}
+			if strings.HasPrefix(target, "/") {
+				return "", errors.New("leaves the archive")
+			}
+			// Continue from the link's folder along its target, then the rest.
+			rest := append(strings.Split(target, "/"), parts[i+1:]...)
+			parts, i = append(append([]string{}, strings.Split(path.Join(at...), "/")...), rest...), -1
+			at = at[:0]
+		}
+	}
+	return path.Join(at...), nil
 }
 
 func mkParent(root *os.Root, name string) error {

@@ -154,3 +154,49 @@ func FuzzExtract(f *testing.F) {
 		assertContained(t, parent, dir)
 	})
 }
+
+// Links are resolved against the tree, not by their text: each target below
+// reads as staying inside, but the links it passes through take it out.
+func TestSymlinkChainsThatLeaveTheTreeAreRefused(t *testing.T) {
+	t.Parallel()
+	for name, entries := range map[string][]entry{
+		"dot then up": {
+			{name: "l1", typ: tar.TypeSymlink, link: "."},
+			{name: "d/", typ: tar.TypeDir},
+			{name: "d/l2", typ: tar.TypeSymlink, link: "../l1/.."},
+		},
+		"later link": {
+			{name: "d/", typ: tar.TypeDir},
+			{name: "d/l2", typ: tar.TypeSymlink, link: "../l1/.."},
+			{name: "l1", typ: tar.TypeSymlink, link: "."},
+		},
+		"deep": {
+			{name: "a/b/", typ: tar.TypeDir},
+			{name: "a/b/up", typ: tar.TypeSymlink, link: "../.."},
+			{name: "x", typ: tar.TypeSymlink, link: "a/b/up/.."},
+		},
+		"loop": {
+			{name: "l1", typ: tar.TypeSymlink, link: "l2"},
+			{name: "l2", typ: tar.TypeSymlink, link: "l1"},
+		},
+	} {
+		data := tarball(t, entries...)
+		if err := Check(bytes.NewReader(data), DefaultLimits); !errors.Is(err, ErrUnsafe) {
+			t.Errorf("%s: Check = %v, want ErrUnsafe", name, err)
+		}
+		if err := Extract(bytes.NewReader(data), t.TempDir(), DefaultLimits); !errors.Is(err, ErrUnsafe) {
+			t.Errorf("%s: Extract = %v, want ErrUnsafe", name, err)
+		}
+	}
+	// Chains that stay inside are fine.
+	ok := tarball(t,
+		entry{name: "a/b/", typ: tar.TypeDir},
+		entry{name: "a/b/up", typ: tar.TypeSymlink, link: ".."},
+		entry{name: "x", typ: tar.TypeSymlink, link: "a/b/up/b"},
+		entry{name: "l1", typ: tar.TypeSymlink, link: "."},
+		entry{name: "y", typ: tar.TypeSymlink, link: "l1/a"},
+	)
+	if err := Check(bytes.NewReader(ok), DefaultLimits); err != nil {
+		t.Fatalf("links that stay inside: %v", err)
+	}
+}
