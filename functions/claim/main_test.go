@@ -27,6 +27,7 @@ func TestClaimEventHandsOutTheQueuedRun(t *testing.T) {
 	api("POST", "/api/v1/organizations", lambdatest.AdminToken, `{"name":"claimer"}`)
 	token := api("POST", "/api/v1/organizations/claimer/tokens", lambdatest.AdminToken, `{"description":"t","role":"admin"}`)["token"].(string)
 	ws := api("POST", "/api/v1/organizations/claimer/workspaces", token, `{"name":"net"}`)["id"].(string)
+	lambdatest.Configure(t, p, ws, token)
 	runID := api("POST", "/api/v1/workspaces/"+ws+"/runs", token, `{}`)["id"].(string)
 
 	var ev events.APIGatewayV2HTTPRequest

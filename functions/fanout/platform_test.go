@@ -33,6 +33,8 @@ func TestSQSEventQueuesTheDownstreamRun(t *testing.T) {
 	down := api("POST", "/api/v1/organizations/fan/workspaces", token, `{"name":"app"}`)["id"].(string)
 	up := api("POST", "/api/v1/organizations/fan/workspaces", token, `{"name":"net","remote_state_consumers":["`+down+`"]}`)["id"].(string)
 	api("POST", "/api/v1/workspaces/"+down+"/triggers", token, `{"upstream_workspace_id":"`+up+`","on":"apply"}`)
+	lambdatest.Configure(t, p, up, token)
+	lambdatest.Configure(t, p, down, token)
 	upRun := uuid.MustParse(api("POST", "/api/v1/workspaces/"+up+"/runs", token, `{}`)["id"].(string))
 	for _, e := range []run.Event{run.EventPlanClaimed, run.EventPlanFinished, run.EventConfirm, run.EventApplyClaimed, run.EventApplyFinished} {
 		if _, err := p.Runs.Fire(ctx, orgID, upRun, e, run.Input{HasChanges: true}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/httpapi"
+	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
 )
@@ -97,6 +98,14 @@ func setupWith(t *testing.T, orgName string, storage platform.Storage) (client, 
 	return admin.newOrg(orgName), p
 }
 
+// workspace creates a workspace with a configuration, ready for runs.
+func (c client) workspace(orgName, name string) string {
+	c.t.Helper()
+	id := c.do("POST", "/api/v1/organizations/"+orgName+"/workspaces", `{"name":"`+name+`"}`, 201)["id"].(string)
+	c.do("POST", "/api/v1/workspaces/"+id+"/configuration-versions", string(lambdatest.Tarball(map[string]string{"main.tf": ""})), 201)
+	return id
+}
+
 func (c client) newOrg(name string) client {
 	c.t.Helper()
 	admin := c.as(adminToken)
@@ -108,8 +117,7 @@ func (c client) newOrg(name string) client {
 func TestWalkthroughSecondRunWaitsThenStarts(t *testing.T) {
 	t.Parallel()
 	c := setup(t, "acme")
-	ws := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"network"}`, 201)
-	wsID := ws["id"].(string)
+	wsID := c.workspace("acme", "network")
 	first := c.do("POST", "/api/v1/workspaces/"+wsID+"/runs", `{"message":"first"}`, 201)
 	second := c.do("POST", "/api/v1/workspaces/"+wsID+"/runs", `{"message":"second"}`, 201)
 	if first["status"] != "plan_queued" || second["status"] != "pending" || second["wait_reason"] != "workspace_busy" {
@@ -140,7 +148,7 @@ func TestWalkthroughSecondRunWaitsThenStarts(t *testing.T) {
 func TestLockBlocksAdmissionAndUnlockAdmits(t *testing.T) {
 	t.Parallel()
 	c := setup(t, "acme")
-	wsID := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"db"}`, 201)["id"].(string)
+	wsID := c.workspace("acme", "db")
 	c.do("POST", "/api/v1/workspaces/"+wsID+"/actions/lock", `{"reason":"maintenance"}`, 200)
 	c.do("POST", "/api/v1/workspaces/"+wsID+"/actions/lock", `{"reason":"again"}`, 409)
 	r := c.do("POST", "/api/v1/workspaces/"+wsID+"/runs", "", 201)
@@ -160,7 +168,7 @@ func TestLockBlocksAdmissionAndUnlockAdmits(t *testing.T) {
 func TestOtherOrganizationGets404(t *testing.T) {
 	t.Parallel()
 	acme := setup(t, "acme")
-	wsID := acme.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"secret"}`, 201)["id"].(string)
+	wsID := acme.workspace("acme", "secret")
 	runID := acme.do("POST", "/api/v1/workspaces/"+wsID+"/runs", "", 201)["id"].(string)
 	evil := acme.newOrg("evil")
 	evil.do("GET", "/api/v1/workspaces/"+wsID, "", 404)

@@ -50,6 +50,8 @@ func classify(err error) *apiError {
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, org.ErrExists), errors.Is(err, workspace.ErrExists):
 		return errorf(http.StatusConflict, "already_exists", err.Error())
+	case errors.Is(err, run.ErrNoConfiguration):
+		return errorf(http.StatusConflict, "no_configuration", err.Error())
 	case errors.Is(err, run.ErrTransition):
 		return errorf(http.StatusConflict, "invalid_transition", err.Error())
 	case errors.Is(err, workspace.ErrLocked):

@@ -164,3 +164,42 @@ func TestDatabaseDownAnswers503(t *testing.T) {
 		}
 	}
 }
+
+// A run on a workspace without configuration is refused at create, saying
+// what to upload; a state write while someone else holds the workspace's
+// lock is refused with Terraform's 423, and the locker's own write passes.
+func TestRefusedAtTheDoor(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "hostile-door")
+	ws := c.do("POST", "/api/v1/organizations/hostile-door/workspaces", `{"name":"w"}`, 201)["id"].(string)
+	e := c.do("POST", "/api/v1/workspaces/"+ws+"/runs", "", 409)["error"].(map[string]any)
+	if e["code"] != "no_configuration" || !strings.Contains(e["message"].(string), ".tar.gz") {
+		t.Fatalf("run without configuration: %v", e)
+	}
+	other := c.as(c.do("POST", "/api/v1/organizations/hostile-door/tokens", `{"description":"o","role":"write"}`, 201)["token"].(string))
+	c.do("POST", "/api/v1/workspaces/"+ws+"/actions/lock", `{"reason":"migrating"}`, 200)
+	stateURL := "/api/v1/workspaces/" + ws + "/state"
+	body := `{"version":4,"terraform_version":"1.11.4","serial":1,"lineage":"l","outputs":{},"resources":[]}`
+	locked := func(method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+		req.SetBasicAuth("runplane", other.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusLocked || !strings.Contains(string(raw), "migrating") {
+			t.Fatalf("%s %s by another token: %d %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	locked("LOCK", stateURL, `{"ID":"theirs"}`)
+	c.do("LOCK", stateURL, `{"ID":"mine"}`, 200)
+	c.do("POST", stateURL+"?ID=mine", body, 200)
+	c.do("UNLOCK", stateURL, `{"ID":"mine"}`, 200)
+	locked("LOCK", stateURL, `{"ID":"theirs"}`)
+	if n := len(c.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200)["items"].([]any)); n != 1 {
+		t.Fatalf("%d versions, want the locker's one", n)
+	}
+}

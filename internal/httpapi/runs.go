@@ -76,6 +76,7 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 	}
 	created, err := a.Runs.Create(r.Context(), p.OrgID, id, run.CreateOptions{
 		PlanOnly: body.PlanOnly, IsDestroy: body.IsDestroy, Message: body.Message, ConfigurationVersionID: body.ConfigurationVersionID,
+		RequireConfiguration: true,
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,9 @@
 package lambdatest
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"net/http/httptest"
@@ -59,4 +62,26 @@ func Event(t *testing.T, file string, ev any) {
 	if err := json.Unmarshal(raw, ev); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
+}
+
+// Tarball is a .tar.gz of files, as a configuration upload.
+func Tarball(files map[string]string) []byte {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, body := range files {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		_, _ = tw.Write([]byte(body))
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+// Configure uploads a one-resource configuration to a workspace, so runs
+// may be created on it.
+func Configure(t *testing.T, p *platform.Platform, workspaceID, token string) {
+	t.Helper()
+	Call(t, p, "POST", "/api/v1/workspaces/"+workspaceID+"/configuration-versions", token,
+		string(Tarball(map[string]string{"main.tf": `resource "terraform_data" "x" {}`})))
 }

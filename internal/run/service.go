@@ -22,6 +22,8 @@ var (
 	ErrWorkspaceNotFound = errors.New("workspace not found")
 	// ErrConfigurationVersionNotFound: no such configuration version in the workspace.
 	ErrConfigurationVersionNotFound = errors.New("configuration version not found in this workspace")
+	// ErrNoConfiguration: the workspace has no configuration to run.
+	ErrNoConfiguration = errors.New("the workspace has no configuration yet: upload one first (POST /api/v1/workspaces/{id}/configuration-versions with a .tar.gz of the Terraform files, e.g. tar -czf config.tar.gz -C <folder> .)")
 )
 
 // Config holds the lifecycle's tunables.
@@ -125,6 +127,10 @@ type CreateOptions struct {
 	// Triggered marks a run an upstream apply enqueued: it waits for its
 	// upstreams and auto-applies by the workspace's auto_apply_run_trigger.
 	Triggered bool
+	// RequireConfiguration refuses the run (ErrNoConfiguration) when the
+	// workspace has no configuration, rather than let it fail at its plan:
+	// what a person creating a run wants to hear at once.
+	RequireConfiguration bool
 }
 
 // Create queues a run on a workspace and, when the workspace is free and
@@ -165,6 +171,9 @@ func (s *Service) CreateTx(ctx context.Context, q *dbsqlc.Queries, orgID, worksp
 	cv, err := configurationVersion(ctx, q, orgID, workspaceID, opts.ConfigurationVersionID)
 	if err != nil {
 		return dbsqlc.Run{}, err
+	}
+	if cv == nil && opts.RequireConfiguration {
+		return dbsqlc.Run{}, ErrNoConfiguration
 	}
 	autoApply := ws.AutoApply
 	if opts.Triggered {
@@ -341,7 +350,7 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 	}
 	updated, err := q.RunUpdateStatus(ctx, dbsqlc.RunUpdateStatusParams{
 		ToStatus:          string(t.To),
-		StatusTimestamp:   stamp(t.To, now),
+		StatusTimestamp:   stampEntered(t, now),
 		CancelRequestedAt: cancelAt,
 		PlanAttempts:      attempts,
 		ID:                r.ID,
@@ -605,6 +614,16 @@ func waitReason(s Status, wsLocked, wsHeldByOther, orgAtCapacity bool) WaitReaso
 		return WaitPolicyOverride
 	}
 	return WaitNone
+}
+
+// stampEntered is the status_timestamps entry of transition t: none when
+// the run stays where it is (a cancel request), so the time it entered
+// that status is kept.
+func stampEntered(t Transition, at time.Time) []byte {
+	if t.To == t.From {
+		return []byte("{}")
+	}
+	return stamp(t.To, at)
 }
 
 func stamp(s Status, at time.Time) []byte {

@@ -317,3 +317,43 @@ func TestRandomLifecycleSequential(t *testing.T) {
 	}
 	f.settle(t)
 }
+
+// A cancel asked of an applying run leaves it applying until its agent
+// stops; the time it entered applying is kept, not replaced by the cancel's.
+func TestCancelKeepsTheTimeTheRunStartedApplying(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 1)
+	ws := f.wsIDs[0]
+	orgID := f.orgOf[ws]
+	r, err := f.runs.Create(f.ctx, orgID, ws, run.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []run.Event{run.EventPlanClaimed, run.EventPlanFinished, run.EventConfirm, run.EventApplyClaimed} {
+		if r, err = f.runs.Fire(f.ctx, orgID, r.ID, e, run.Input{HasChanges: true}); err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+	}
+	applying := r.StatusTimestamps[run.StatusApplying]
+	time.Sleep(10 * time.Millisecond)
+	if r, err = f.runs.Fire(f.ctx, orgID, r.ID, run.EventCancel, run.Input{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != run.StatusApplying || !r.StatusTimestamps[run.StatusApplying].Equal(applying) {
+		t.Fatalf("after cancel: %s, applying at %v, want %v", r.Status, r.StatusTimestamps[run.StatusApplying], applying)
+	}
+}
+
+// A person's run needs a configuration: without one it is refused at once
+// with what to do, instead of being queued to fail at its plan.
+func TestRunWithoutConfigurationIsRefused(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 1)
+	ws := f.wsIDs[0]
+	if _, err := f.runs.Create(f.ctx, f.orgOf[ws], ws, run.CreateOptions{RequireConfiguration: true}); !errors.Is(err, run.ErrNoConfiguration) {
+		t.Fatalf("err %v, want ErrNoConfiguration", err)
+	}
+	if list, err := f.runs.List(f.ctx, f.orgOf[ws], ws, 1<<62, 10); err != nil || len(list) != 0 {
+		t.Fatalf("runs after refusal: %v %v", list, err)
+	}
+}
