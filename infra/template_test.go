@@ -162,12 +162,13 @@ func granted(fn function) map[grant]bool {
 func TestStoragePermissionsMatchTheCode(t *testing.T) {
 	t.Parallel()
 	needs := map[string][]grant{
-		// State backend reads and writes, configuration uploads.
-		"ApiFunction": {{"s3:GetObject", "state/"}, {"s3:PutObject", "state/"}, {"s3:PutObject", "config/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
-		// Agents download configurations and move plan files; the finish's policy check reads plan JSON.
-		"ClaimFunction": {{"s3:GetObject", "config/"}, {"s3:GetObject", "runs/"}, {"s3:PutObject", "runs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
-		// Missed policy checks; relayed outputs_changed edges.
-		"SchedulerFunction": {{"s3:GetObject", "runs/"}, {"kms:Decrypt", ""}},
+		// State backend reads and writes, configuration uploads, logs of ended phases.
+		"ApiFunction": {{"s3:GetObject", "state/"}, {"s3:PutObject", "state/"}, {"s3:PutObject", "config/"}, {"s3:GetObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
+		// Agents download configurations and move plan files; the finish's
+		// policy check reads plan JSON; a finished phase's log is archived.
+		"ClaimFunction": {{"s3:GetObject", "config/"}, {"s3:GetObject", "runs/"}, {"s3:PutObject", "runs/"}, {"s3:PutObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
+		// Missed policy checks; relayed outputs_changed edges; reaped jobs' logs.
+		"SchedulerFunction": {{"s3:GetObject", "runs/"}, {"s3:PutObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
 		"FanoutFunction":    {{"kms:Decrypt", ""}},
 	}
 	fns := functions(t)
@@ -200,7 +201,7 @@ func TestStoragePermissionsMatchTheCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(written) != 3 {
+	if len(written) != 4 {
 		t.Errorf("prefixes written: %v", written)
 	}
 }

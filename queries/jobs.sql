@@ -55,11 +55,6 @@ SELECT * FROM jobs WHERE run_id = @run_id AND organization_id = @organization_id
 INSERT INTO job_log_chunks (job_id, organization_id, byte_offset, data)
 VALUES (@job_id, @organization_id, @byte_offset, @data);
 
--- name: JobLogRead :many
-SELECT data FROM job_log_chunks
-WHERE job_id = @job_id AND organization_id = @organization_id
-ORDER BY byte_offset;
-
 -- name: RunArtifactPut :exec
 INSERT INTO run_artifacts (run_id, name, organization_id, job_id, id, sha256, size, blob_key, key_id, wrapped_key)
 VALUES (@run_id, @name, @organization_id, @job_id, @id, @sha256, @size, @blob_key, @key_id, @wrapped_key)
@@ -136,3 +131,29 @@ DELETE FROM state_locks WHERE workspace_id = @workspace_id AND organization_id =
 SELECT o.id FROM organizations o
 WHERE o.id = (SELECT j.organization_id FROM jobs j WHERE j.id = @job_id)
 FOR NO KEY UPDATE OF o;
+
+-- name: JobSetLogKey :one
+-- The first chunk of a job's log sets its data key; a racing first chunk
+-- finds it set and uses the one that won.
+UPDATE jobs SET log_key_id = @log_key_id, log_wrapped_key = @log_wrapped_key
+WHERE id = @id AND log_wrapped_key IS NULL
+RETURNING *;
+
+-- name: JobLogChunkList :many
+SELECT byte_offset, data FROM job_log_chunks
+WHERE job_id = @job_id AND organization_id = @organization_id
+ORDER BY byte_offset;
+
+-- name: JobLogChunksDelete :exec
+DELETE FROM job_log_chunks WHERE job_id = @job_id AND organization_id = @organization_id;
+
+-- name: JobLogPut :exec
+INSERT INTO job_logs (job_id, organization_id, id, sha256, size, blob_key, key_id, wrapped_key)
+VALUES (@job_id, @organization_id, @id, @sha256, @size, @blob_key, @key_id, @wrapped_key)
+ON CONFLICT (job_id) DO NOTHING;
+
+-- name: JobLogGet :one
+SELECT * FROM job_logs WHERE job_id = @job_id AND organization_id = @organization_id;
+
+-- name: JobGet :one
+SELECT * FROM jobs WHERE id = @id;

@@ -373,40 +373,6 @@ func (s *Service) Heartbeat(ctx context.Context, jobID, lease uuid.UUID) (Beat, 
 	return beat, err
 }
 
-// MaxLogChunk bounds one log append.
-const MaxLogChunk = 1 << 20
-
-// AppendLog stores a chunk of the job's log at offset. A chunk the log
-// already holds is accepted without change, so a retried append is harmless.
-func (s *Service) AppendLog(ctx context.Context, jobID, lease uuid.UUID, offset int64, data []byte) (int64, error) {
-	if offset < 0 || len(data) > MaxLogChunk {
-		return 0, fmt.Errorf("%w: offset must be ≥ 0 and a chunk at most %d bytes", ErrInvalid, MaxLogChunk)
-	}
-	var size int64
-	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		j, err := s.live(ctx, q, jobID, lease)
-		if err != nil {
-			return err
-		}
-		size = j.LogSize
-		end := offset + int64(len(data))
-		switch {
-		case offset > j.LogSize:
-			return fmt.Errorf("%w: the log holds %d bytes, the chunk starts at %d", ErrLogGap, j.LogSize, offset)
-		case end <= j.LogSize:
-			return nil
-		}
-		if err := q.JobLogChunkAdd(ctx, dbsqlc.JobLogChunkAddParams{
-			JobID: j.ID, OrganizationID: j.OrganizationID, ByteOffset: j.LogSize, Data: data[j.LogSize-offset:],
-		}); err != nil {
-			return err
-		}
-		size = end
-		return q.JobSetLogSize(ctx, dbsqlc.JobSetLogSizeParams{LogSize: end, ID: j.ID})
-	})
-	return size, err
-}
-
 // Artifact names.
 const (
 	ArtifactPlanFile = "plan-file"
@@ -575,8 +541,17 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		for _, f := range s.finished {
 			f(ctx, orgID, runID, status)
 		}
+		s.archiveLog(ctx, orgID, jobID)
 	}
 	return err
+}
+
+// archiveLog moves an ended job's log to blob storage; on failure the
+// sealed chunks stay and read the same.
+func (s *Service) archiveLog(ctx context.Context, orgID, jobID uuid.UUID) {
+	if err := s.ArchiveLog(ctx, orgID, jobID); err != nil {
+		slog.WarnContext(ctx, "archiving a job's log failed; its sealed chunks stay in the database", "job", jobID, "err", err)
+	}
 }
 
 // requirePlanFile: a plan that an apply may follow must have left its plan file.
@@ -608,11 +583,13 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 	}
 	reaped := 0
 	for _, id := range ids {
+		var orgID uuid.UUID
 		err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 			j, err := q.JobGetForUpdate(ctx, id)
 			if err != nil {
 				return err
 			}
+			orgID = j.OrganizationID
 			if j.Status != "running" || j.LeaseExpiresAt.After(now) {
 				return nil
 			}
@@ -646,7 +623,9 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 			}
 			// One job's failure must not stop the others' reaping.
 			slog.ErrorContext(ctx, "reaping a job failed; the next tick tries again", "job", id, "err", err)
+			continue
 		}
+		s.archiveLog(ctx, orgID, id)
 	}
 	if reaped > 0 {
 		s.runs.Queued()
@@ -681,25 +660,4 @@ func (s *Service) CreditOutage(ctx context.Context) error {
 		}
 		return err
 	})
-}
-
-// Logs returns the log of a run's latest job of a phase.
-func (s *Service) Logs(ctx context.Context, orgID, runID uuid.UUID, phase Phase) ([]byte, error) {
-	q := dbsqlc.New(s.db)
-	j, err := q.JobLatestByRunPhase(ctx, dbsqlc.JobLatestByRunPhaseParams{RunID: runID, OrganizationID: orgID, Phase: string(phase)})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return []byte{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	chunks, err := q.JobLogRead(ctx, dbsqlc.JobLogReadParams{JobID: j.ID, OrganizationID: orgID})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, j.LogSize)
-	for _, c := range chunks {
-		out = append(out, c...)
-	}
-	return out, nil
 }

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -150,8 +151,17 @@ func TestProtocolCarriesARunToApplied(t *testing.T) {
 	if _, err := f.agents.AppendLog(f.ctx, j.ID, stale, 11, []byte("zombie")); !errors.Is(err, agent.ErrLeaseLost) {
 		t.Fatalf("stale append: %v", err)
 	}
-	if logs, _ := f.agents.Logs(f.ctx, f.orgID, r.ID, agent.PhasePlan); string(logs) != "hello world" {
+	if logs := f.logs(r.ID, agent.PhasePlan); logs != "hello world" {
 		t.Fatalf("logs %q", logs)
+	}
+	chunks, err := f.q.JobLogChunkList(f.ctx, dbsqlc.JobLogChunkListParams{JobID: j.ID, OrganizationID: f.orgID})
+	if err != nil || len(chunks) != 2 {
+		t.Fatalf("%d chunks stored (%v)", len(chunks), err)
+	}
+	for _, c := range chunks {
+		if bytes.Contains(c.Data, []byte("hello")) || bytes.Contains(c.Data, []byte("world")) {
+			t.Fatal("log chunks are stored in clear")
+		}
 	}
 	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded", Plan: run.PlanSummary{HasChanges: true}}); !errors.Is(err, agent.ErrInvalid) {
 		t.Fatalf("plan with changes but no plan file: %v", err)
@@ -159,6 +169,13 @@ func TestProtocolCarriesARunToApplied(t *testing.T) {
 	f.planWithChanges(j)
 	if got := f.status(r.ID); got.Status != run.StatusPlanned || got.Plan == nil || got.Plan.Add != 2 {
 		t.Fatalf("after plan: %+v", got)
+	}
+	// Once the phase ended its log is one sealed object in blob storage.
+	if logs := f.logs(r.ID, agent.PhasePlan); logs != "hello world" {
+		t.Fatalf("logs after the phase %q", logs)
+	}
+	if chunks, err := f.q.JobLogChunkList(f.ctx, dbsqlc.JobLogChunkListParams{JobID: j.ID, OrganizationID: f.orgID}); err != nil || len(chunks) != 0 {
+		t.Fatalf("%d chunks left after the phase (%v)", len(chunks), err)
 	}
 	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); !errors.Is(err, agent.ErrLeaseLost) {
 		t.Fatalf("finishing twice: %v", err)
@@ -315,5 +332,37 @@ func TestConcurrentClaimsNeverShareARun(t *testing.T) {
 		if n != 1 || !want[id] {
 			t.Fatalf("run %s claimed %d times", id, n)
 		}
+	}
+}
+
+func (f *fixture) logs(runID uuid.UUID, phase agent.Phase) string {
+	f.t.Helper()
+	var buf bytes.Buffer
+	if err := f.agents.Logs(f.ctx, f.orgID, runID, phase, &buf); err != nil {
+		f.t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// A phase's log is bounded: appends past MaxLog (and its truncation line)
+// are refused, so one run printing without end cannot fill the database.
+func TestLogIsCapped(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	f.newRun(f.workspace("net"), run.CreateOptions{})
+	j := f.claim()
+	chunk := bytes.Repeat([]byte("x"), agent.MaxLogChunk)
+	var size int64
+	for size < agent.MaxLog {
+		var err error
+		if size, err = f.agents.AppendLog(f.ctx, j.ID, j.LeaseToken, size, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.agents.AppendLog(f.ctx, j.ID, j.LeaseToken, size, chunk); !errors.Is(err, agent.ErrInvalid) {
+		t.Fatalf("append past the cap: %v", err)
+	}
+	if _, err := f.agents.AppendLog(f.ctx, j.ID, j.LeaseToken, size, []byte("\n[log truncated]\n")); err != nil {
+		t.Fatalf("the truncation line: %v", err)
 	}
 }

@@ -17,7 +17,7 @@ const jobCreate = `-- name: JobCreate :one
 
 INSERT INTO jobs (organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent)
 VALUES ($1, $2, $3, $4, $5, $6, 'running', $7)
-RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at
+RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key
 `
 
 type JobCreateParams struct {
@@ -56,6 +56,8 @@ func (q *Queries) JobCreate(ctx context.Context, arg JobCreateParams) (Job, erro
 		&i.LogSize,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.LogKeyID,
+		&i.LogWrappedKey,
 	)
 	return i, err
 }
@@ -82,7 +84,7 @@ func (q *Queries) JobEnd(ctx context.Context, arg JobEndParams) (int64, error) {
 const jobExtendLease = `-- name: JobExtendLease :one
 UPDATE jobs SET lease_expires_at = $1
 WHERE id = $2 AND lease_token = $3 AND status = 'running'
-RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at
+RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key
 `
 
 type JobExtendLeaseParams struct {
@@ -110,12 +112,40 @@ func (q *Queries) JobExtendLease(ctx context.Context, arg JobExtendLeaseParams) 
 		&i.LogSize,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.LogKeyID,
+		&i.LogWrappedKey,
+	)
+	return i, err
+}
+
+const jobGet = `-- name: JobGet :one
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs WHERE id = $1
+`
+
+func (q *Queries) JobGet(ctx context.Context, id uuid.UUID) (Job, error) {
+	row := q.db.QueryRow(ctx, jobGet, id)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.RunID,
+		&i.Phase,
+		&i.LeaseToken,
+		&i.LeaseExpiresAt,
+		&i.Status,
+		&i.Agent,
+		&i.LogSize,
+		&i.CreatedAt,
+		&i.FinishedAt,
+		&i.LogKeyID,
+		&i.LogWrappedKey,
 	)
 	return i, err
 }
 
 const jobGetForUpdate = `-- name: JobGetForUpdate :one
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at FROM jobs WHERE id = $1 FOR NO KEY UPDATE
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) JobGetForUpdate(ctx context.Context, id uuid.UUID) (Job, error) {
@@ -134,12 +164,14 @@ func (q *Queries) JobGetForUpdate(ctx context.Context, id uuid.UUID) (Job, error
 		&i.LogSize,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.LogKeyID,
+		&i.LogWrappedKey,
 	)
 	return i, err
 }
 
 const jobLatestByRunPhase = `-- name: JobLatestByRunPhase :one
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at FROM jobs
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs
 WHERE run_id = $1 AND organization_id = $2 AND phase = $3
 ORDER BY created_at DESC
 LIMIT 1
@@ -167,6 +199,8 @@ func (q *Queries) JobLatestByRunPhase(ctx context.Context, arg JobLatestByRunPha
 		&i.LogSize,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.LogKeyID,
+		&i.LogWrappedKey,
 	)
 	return i, err
 }
@@ -186,7 +220,7 @@ func (q *Queries) JobLeasesCredit(ctx context.Context, credit pgtype.Interval) (
 }
 
 const jobListByRun = `-- name: JobListByRun :many
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at FROM jobs WHERE run_id = $1 AND organization_id = $2 ORDER BY created_at
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs WHERE run_id = $1 AND organization_id = $2 ORDER BY created_at
 `
 
 type JobListByRunParams struct {
@@ -216,6 +250,8 @@ func (q *Queries) JobListByRun(ctx context.Context, arg JobListByRunParams) ([]J
 			&i.LogSize,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.LogKeyID,
+			&i.LogWrappedKey,
 		); err != nil {
 			return nil, err
 		}
@@ -281,35 +317,147 @@ func (q *Queries) JobLogChunkAdd(ctx context.Context, arg JobLogChunkAddParams) 
 	return err
 }
 
-const jobLogRead = `-- name: JobLogRead :many
-SELECT data FROM job_log_chunks
+const jobLogChunkList = `-- name: JobLogChunkList :many
+SELECT byte_offset, data FROM job_log_chunks
 WHERE job_id = $1 AND organization_id = $2
 ORDER BY byte_offset
 `
 
-type JobLogReadParams struct {
+type JobLogChunkListParams struct {
 	JobID          uuid.UUID
 	OrganizationID uuid.UUID
 }
 
-func (q *Queries) JobLogRead(ctx context.Context, arg JobLogReadParams) ([][]byte, error) {
-	rows, err := q.db.Query(ctx, jobLogRead, arg.JobID, arg.OrganizationID)
+type JobLogChunkListRow struct {
+	ByteOffset int64
+	Data       []byte
+}
+
+func (q *Queries) JobLogChunkList(ctx context.Context, arg JobLogChunkListParams) ([]JobLogChunkListRow, error) {
+	rows, err := q.db.Query(ctx, jobLogChunkList, arg.JobID, arg.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items [][]byte
+	var items []JobLogChunkListRow
 	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
+		var i JobLogChunkListRow
+		if err := rows.Scan(&i.ByteOffset, &i.Data); err != nil {
 			return nil, err
 		}
-		items = append(items, data)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return items, nil
+}
+
+const jobLogChunksDelete = `-- name: JobLogChunksDelete :exec
+DELETE FROM job_log_chunks WHERE job_id = $1 AND organization_id = $2
+`
+
+type JobLogChunksDeleteParams struct {
+	JobID          uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) JobLogChunksDelete(ctx context.Context, arg JobLogChunksDeleteParams) error {
+	_, err := q.db.Exec(ctx, jobLogChunksDelete, arg.JobID, arg.OrganizationID)
+	return err
+}
+
+const jobLogGet = `-- name: JobLogGet :one
+SELECT job_id, organization_id, id, sha256, size, blob_key, key_id, wrapped_key, created_at FROM job_logs WHERE job_id = $1 AND organization_id = $2
+`
+
+type JobLogGetParams struct {
+	JobID          uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) JobLogGet(ctx context.Context, arg JobLogGetParams) (JobLog, error) {
+	row := q.db.QueryRow(ctx, jobLogGet, arg.JobID, arg.OrganizationID)
+	var i JobLog
+	err := row.Scan(
+		&i.JobID,
+		&i.OrganizationID,
+		&i.ID,
+		&i.Sha256,
+		&i.Size,
+		&i.BlobKey,
+		&i.KeyID,
+		&i.WrappedKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const jobLogPut = `-- name: JobLogPut :exec
+INSERT INTO job_logs (job_id, organization_id, id, sha256, size, blob_key, key_id, wrapped_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (job_id) DO NOTHING
+`
+
+type JobLogPutParams struct {
+	JobID          uuid.UUID
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+	Sha256         []byte
+	Size           int64
+	BlobKey        string
+	KeyID          string
+	WrappedKey     []byte
+}
+
+func (q *Queries) JobLogPut(ctx context.Context, arg JobLogPutParams) error {
+	_, err := q.db.Exec(ctx, jobLogPut,
+		arg.JobID,
+		arg.OrganizationID,
+		arg.ID,
+		arg.Sha256,
+		arg.Size,
+		arg.BlobKey,
+		arg.KeyID,
+		arg.WrappedKey,
+	)
+	return err
+}
+
+const jobSetLogKey = `-- name: JobSetLogKey :one
+UPDATE jobs SET log_key_id = $1, log_wrapped_key = $2
+WHERE id = $3 AND log_wrapped_key IS NULL
+RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key
+`
+
+type JobSetLogKeyParams struct {
+	LogKeyID      string
+	LogWrappedKey []byte
+	ID            uuid.UUID
+}
+
+// The first chunk of a job's log sets its data key; a racing first chunk
+// finds it set and uses the one that won.
+func (q *Queries) JobSetLogKey(ctx context.Context, arg JobSetLogKeyParams) (Job, error) {
+	row := q.db.QueryRow(ctx, jobSetLogKey, arg.LogKeyID, arg.LogWrappedKey, arg.ID)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.RunID,
+		&i.Phase,
+		&i.LeaseToken,
+		&i.LeaseExpiresAt,
+		&i.Status,
+		&i.Agent,
+		&i.LogSize,
+		&i.CreatedAt,
+		&i.FinishedAt,
+		&i.LogKeyID,
+		&i.LogWrappedKey,
+	)
+	return i, err
 }
 
 const jobSetLogSize = `-- name: JobSetLogSize :exec

@@ -36,6 +36,20 @@ type Job struct {
 	LogSize        int64
 	CreatedAt      time.Time
 	FinishedAt     *time.Time
+	LogKeyID       string
+	LogWrappedKey  []byte
+}
+
+type JobLog struct {
+	JobID          uuid.UUID
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+	Sha256         []byte
+	Size           int64
+	BlobKey        string
+	KeyID          string
+	WrappedKey     []byte
+	CreatedAt      time.Time
 }
 
 type JobLogChunk struct {

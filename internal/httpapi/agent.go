@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -244,10 +245,37 @@ func (a *api) runLogs(w http.ResponseWriter, r *http.Request, p org.Principal) e
 	if _, err := a.Runs.Get(r.Context(), p.OrgID, id); err != nil {
 		return err
 	}
-	logs, err := a.Agents.Logs(r.Context(), p.OrgID, id, phase)
+	// Streamed as it is read: the status goes with the first bytes, so an
+	// error after them can only cut the response short.
+	out := &streamWriter{w: w, contentType: "text/plain; charset=utf-8"}
+	err = a.Agents.Logs(r.Context(), p.OrgID, id, phase, out)
+	if err != nil && out.started {
+		slog.ErrorContext(r.Context(), "reading a log failed midway", "run", id, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 	if err != nil {
 		return err
 	}
-	writeBytes(w, "text/plain; charset=utf-8", logs)
+	out.start()
 	return nil
+}
+
+// streamWriter sends 200 and the content type before its first write.
+type streamWriter struct {
+	w           http.ResponseWriter
+	contentType string
+	started     bool
+}
+
+func (s *streamWriter) start() {
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", s.contentType)
+		s.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	s.start()
+	return s.w.Write(p)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/runplane/runplane/internal/agent"
 )
 
 // logStream collects terraform's output and appends it to the job's log in
@@ -18,14 +20,28 @@ type logStream struct {
 
 	mu      sync.Mutex
 	pending []byte
+	kept    int // bytes of output kept, at most agent.MaxLog
 	sent    int64
 	flushMu sync.Mutex
 }
 
+// truncated ends a log that reached the server's limit.
+var truncated = fmt.Sprintf("\n[runplane] log truncated: this phase printed more than %d MiB; the rest was not kept\n", agent.MaxLog>>20)
+
+// Write keeps up to agent.MaxLog bytes of a phase's output, then one line
+// saying the rest was dropped; terraform itself is never slowed or stopped.
 func (l *logStream) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	l.pending = append(l.pending, p...)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if l.kept >= agent.MaxLog {
+		return len(p), nil
+	}
+	keep := p[:min(len(p), agent.MaxLog-l.kept)]
+	l.pending = append(l.pending, keep...)
+	l.kept += len(keep)
+	if l.kept >= agent.MaxLog {
+		l.pending = append(l.pending, truncated...)
+	}
 	return len(p), nil
 }
 

@@ -98,3 +98,26 @@ func corrupt(ctx context.Context, o Object, err error) error {
 	slog.ErrorContext(ctx, "stored object failed its integrity check", "object", o.ID, "blob", o.BlobKey, "err", err)
 	return fmt.Errorf("%w: object %s", ErrCorrupt, o.ID)
 }
+
+// Key is a data key for sealing many small pieces (a log's chunks) with
+// envelope.Seal: the caller keeps ID and Wrapped, and Plaintext only while
+// it seals.
+type Key struct {
+	ID        string
+	Wrapped   []byte
+	Plaintext []byte
+}
+
+// NewKey makes a data key bound to ec.
+func (s *Store) NewKey(ctx context.Context, ec envelope.Context) (Key, error) {
+	dk, err := s.keys.GenerateDataKey(ctx, ec)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{ID: s.keys.KeyID(), Wrapped: dk.Wrapped, Plaintext: dk.Plaintext}, nil
+}
+
+// UnwrapKey returns the plaintext of a key NewKey made.
+func (s *Store) UnwrapKey(ctx context.Context, keyID string, wrapped []byte, ec envelope.Context) ([]byte, error) {
+	return s.DataKey(ctx, Object{KeyID: keyID, WrappedKey: wrapped}, ec)
+}

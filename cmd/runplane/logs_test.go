@@ -1,0 +1,30 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runplane/runplane/internal/agent"
+)
+
+// A run that prints without end keeps a bounded log that says it was cut;
+// the run itself is unaffected. A 100 MB print used to become a 103 MB
+// database row in clear.
+func TestHugeOutputKeepsABoundedLog(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := s.workspace("loud", true, map[string]string{"main.tf": `
+resource "terraform_data" "loud" {
+  provisioner "local-exec" {
+    command = "head -c 9000000 /dev/zero | tr '\\000' x | fold -w 200"
+  }
+}
+`})
+	r := s.run(ws, "")
+	s.wait(r, 3*time.Minute, "applied")
+	log := s.logs(r, "apply")
+	if len(log) < agent.MaxLog || len(log) > agent.MaxLog+1024 || !strings.Contains(log[agent.MaxLog-10:], "log truncated") {
+		t.Fatalf("apply log of %d bytes, want %d and a truncation line; ends %q", len(log), agent.MaxLog, log[max(0, len(log)-200):])
+	}
+}
