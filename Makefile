@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: setup run test lint check-generate generate bench fuzz build
+.PHONY: setup run test chaos lint check-generate generate bench fuzz build
 
 ## run: the whole platform in one process on embedded defaults (PostgreSQL it
 ## starts itself under RUNPLANE_DATA_DIR, default ./.runplane).
@@ -30,6 +30,13 @@ generate:
 ## check-generate: fail when the committed generated code differs from what sqlc makes.
 check-generate:
 	$(GO) tool sqlc diff
+
+## chaos: the fault drill: real runs through runplane server with agents killed
+## mid-plan and mid-apply, zombie agents, database outages and kill -9 of the
+## server, checking after every step that no promise broke (make test runs a
+## 40 s version). CHAOS_ARGS="-duration 10m" for longer.
+chaos: setup
+	$(GO) run ./cmd/runplane-chaos $(CHAOS_ARGS)
 
 ## bench: in one run, beside pgbench -N on the same cluster: admission latency and
 ## run-create throughput; agent claim, hand-off and lifecycle figures; fair share

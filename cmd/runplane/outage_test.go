@@ -1,75 +1,16 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runplane/runplane/internal/pgembed"
 )
-
-// embeddedDatabase controls the PostgreSQL an embedded server started in
-// dataDir, as its own user would.
-type embeddedDatabase struct {
-	t    *testing.T
-	dir  string
-	args []string // the postgres command line it was started with
-	cred *syscall.Credential
-}
-
-func openEmbeddedDatabase(t *testing.T, dataDir string) *embeddedDatabase {
-	t.Helper()
-	dir := filepath.Join(dataDir, "postgres")
-	opts, err := os.ReadFile(filepath.Join(dir, "postmaster.opts"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := &embeddedDatabase{t: t, dir: dir}
-	for _, m := range regexp.MustCompile(`"([^"]*)"`).FindAllStringSubmatch(string(opts), -1) {
-		db.args = append(db.args, m[1])
-	}
-	db.args = append([]string{strings.Fields(string(opts))[0]}, db.args...)
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		db.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	return db
-}
-
-func (db *embeddedDatabase) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: db.cred, Setsid: true}
-	return cmd
-}
-
-func (db *embeddedDatabase) stop() {
-	db.t.Helper()
-	pgctl := filepath.Join(filepath.Dir(db.args[0]), "pg_ctl")
-	if out, err := db.command(pgctl, "stop", "-w", "-D", db.dir, "-m", "fast").CombinedOutput(); err != nil {
-		db.t.Fatalf("stopping the database: %v\n%s", err, out)
-	}
-}
-
-func (db *embeddedDatabase) start() {
-	db.t.Helper()
-	cmd := db.command(db.args[0], db.args[1:]...)
-	if err := cmd.Start(); err != nil {
-		db.t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait() }()
-}
 
 // PostgreSQL stopped for longer than a lease in the middle of an apply:
 // the agent keeps its job (the outage does not count against its lease),
@@ -106,13 +47,20 @@ output "second" {
   value = terraform_data.second.output
 }
 `})
-	db := openEmbeddedDatabase(t, dataDir)
+	db, err := pgembed.Running(filepath.Join(dataDir, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := s.run(ws, "")
 	s.wait(r, time.Minute, "applying")
 	time.Sleep(time.Second)
-	db.stop()
+	if err := db.Pause(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(12 * time.Second) // six 2 s leases
-	db.start()
+	if err := db.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {

@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -28,6 +30,8 @@ type Cluster struct {
 	socketDir string
 	bin       string
 	cred      *syscall.Credential
+	// startArgs are the server options of a cluster Running found.
+	startArgs []string
 }
 
 // ErrBinariesMissing means no PostgreSQL server binaries were found.
@@ -209,4 +213,43 @@ func tail(b []byte) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// Running returns the cluster a live server runs on dataDir, from its
+// postmaster.opts, so that a test or the chaos tool can stop it and start
+// it again as it was (the database outage of a fault drill).
+func Running(dataDir string) (*Cluster, error) {
+	opts, err := os.ReadFile(filepath.Join(dataDir, "postmaster.opts"))
+	if err != nil {
+		return nil, fmt.Errorf("no PostgreSQL was started on %s: %w", dataDir, err)
+	}
+	var args []string
+	for _, m := range quoted.FindAllStringSubmatch(string(opts), -1) {
+		args = append(args, m[1])
+	}
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	fields := strings.Fields(string(opts))
+	if len(fields) == 0 || len(args) < 2 || args[0] != "-D" {
+		return nil, fmt.Errorf("cannot read %s/postmaster.opts", dataDir)
+	}
+	return &Cluster{dataDir: dataDir, bin: filepath.Dir(fields[0]), cred: cred, startArgs: args[2:]}, nil
+}
+
+var quoted = regexp.MustCompile(`"([^"]*)"`)
+
+// Pause stops a cluster Running returned, as an outage would.
+func (c *Cluster) Pause(ctx context.Context) error {
+	return c.run(ctx, "pg_ctl", "stop", "-w", "-D", c.dataDir, "-m", "fast")
+}
+
+// Resume starts a paused cluster with the options it ran with.
+func (c *Cluster) Resume(ctx context.Context) error {
+	var o []string
+	for _, a := range c.startArgs {
+		o = append(o, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	return c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.dataDir, "-l", filepath.Join(c.dataDir, "server.log"), "-o", strings.Join(o, " "))
 }
