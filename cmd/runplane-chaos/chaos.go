@@ -89,7 +89,9 @@ func (r Report) String() string {
 	}
 	if len(r.Recovery) > 0 {
 		sort.Slice(r.Recovery, func(i, j int) bool { return r.Recovery[i] < r.Recovery[j] })
-		pct := func(p float64) time.Duration { return r.Recovery[min(len(r.Recovery)-1, int(p*float64(len(r.Recovery))))] }
+		pct := func(p float64) time.Duration {
+			return r.Recovery[min(len(r.Recovery)-1, int(p*float64(len(r.Recovery))))]
+		}
 		fmt.Fprintf(&b, "recovery (fault to the next applied run): p50 %s, p99 %s, max %s over %d faults\n",
 			pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), r.Recovery[len(r.Recovery)-1].Round(time.Millisecond), len(r.Recovery))
 	}
