@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,4 +96,63 @@ func mustLookPath(t *testing.T, name string) string {
 		t.Fatalf("%s is not on PATH", name)
 	}
 	return p
+}
+
+// An apply whose agent stops answering (here: frozen past its lease) is not
+// killed: the run errors and its workspace locks for it, and the terraform
+// it started, still running, saves what it created with the job's
+// credential. Nobody else may write meanwhile; force-unlock ends it.
+func TestLostApplyStillSavesItsState(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := s.workspace("network", true, map[string]string{"main.tf": `
+resource "terraform_data" "first" {
+  input = "one"
+}
+resource "terraform_data" "second" {
+  input = "two"
+  provisioner "local-exec" {
+    command = "sleep 5"
+  }
+}
+output "second" {
+  value = terraform_data.second.output
+}
+`})
+	r := s.run(ws, "")
+	s.wait(r, time.Minute, "applying")
+	agentPID := s.agentPID(r, 2)
+	// Freeze the agent once terraform is in the middle of the apply.
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.logs(r, "apply"), "terraform_data.second: Provisioning"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the apply never reached its second resource:\n%s", s.logs(r, "apply"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := syscall.Kill(agentPID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(agentPID, syscall.SIGCONT)
+	got := s.wait(r, 30*time.Second, "errored")
+	if !strings.Contains(got["error"].(string), "lease expired") {
+		t.Fatalf("error %q", got["error"])
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := s.do("GET", "/api/v1/workspaces/"+ws+"/outputs", "", 200)["items"].([]any)
+		if len(out) == 1 && out[0].(map[string]any)["value"] == "two" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lost apply's state never arrived: outputs %v\n%s", out, s.log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	w := s.do("GET", "/api/v1/workspaces/"+ws, "", 200)
+	if w["locked"] != true || w["lock_reason"] != "apply interrupted: verify state" {
+		t.Fatalf("workspace %v", w)
+	}
+	s.request("LOCK", "/api/v1/workspaces/"+ws+"/state", strings.NewReader(`{"ID":"operator"}`), 423)
+	s.do("POST", "/api/v1/workspaces/"+ws+"/actions/force-unlock", "", 200)
+	s.request("LOCK", "/api/v1/workspaces/"+ws+"/state", strings.NewReader(`{"ID":"operator"}`), 200)
 }
