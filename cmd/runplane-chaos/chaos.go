@@ -80,7 +80,7 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "fault: %-45s %d\n", k, r.Faults[k])
 		total += r.Faults[k]
 	}
-	fmt.Fprintf(&b, "faults injected: %d (agents killed while %d runs planned and %d applied)\n", total, r.KilledPlanning, r.KilledApplying)
+	fmt.Fprintf(&b, "faults injected: %d (runs executing when agents were killed: %d planning, %d applying)\n", total, r.KilledPlanning, r.KilledApplying)
 	fmt.Fprintf(&b, "applies interrupted and locked for verification: %d\n", r.NeedsVerification)
 	fmt.Fprintf(&b, "violations: %d (two holders %d, lost or altered versions %d, stuck runs %d, applies neither in state nor locked %d)\n",
 		r.Violations(), len(r.TwoHolders), len(r.LostVersions), len(r.Stuck), len(r.Unrecorded))
