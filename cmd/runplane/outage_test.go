@@ -156,3 +156,50 @@ output "second" {
 	s.do("POST", "/api/v1/workspaces/"+ws+"/actions/force-unlock", "", 200)
 	s.request("LOCK", "/api/v1/workspaces/"+ws+"/state", strings.NewReader(`{"ID":"operator"}`), 200)
 }
+
+// SIGTERM to an agent mid-apply (a container stop) interrupts terraform
+// the way a cancel does: terraform stops at a safe point and saves what it
+// created, and the run ends as failed, saying why, without a lock to clear.
+func TestAgentSIGTERMMidApplySavesState(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := s.workspace("network", true, map[string]string{"main.tf": `
+resource "terraform_data" "first" {
+  input = "one"
+}
+resource "terraform_data" "second" {
+  input = terraform_data.first.output
+  provisioner "local-exec" {
+    command = "sleep 30"
+  }
+}
+output "first" {
+  value = terraform_data.first.output
+}
+`})
+	r := s.run(ws, "")
+	s.wait(r, time.Minute, "applying")
+	pid := s.agentPID(r, 2)
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.logs(r, "apply"), "terraform_data.second: Provisioning"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the apply never reached its second resource:\n%s", s.logs(r, "apply"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	got := s.wait(r, 30*time.Second, "errored")
+	if !strings.Contains(got["error"].(string), "SIGTERM") {
+		t.Fatalf("error %q", got["error"])
+	}
+	if w := s.do("GET", "/api/v1/workspaces/"+ws, "", 200); w["locked"] != false {
+		t.Fatalf("workspace %v", w)
+	}
+	out := s.do("GET", "/api/v1/workspaces/"+ws+"/outputs", "", 200)["items"].([]any)
+	cur := s.do("GET", "/api/v1/workspaces/"+ws+"/current-state-version", "", 200)
+	state := s.request("GET", "/api/v1/state-versions/"+cur["id"].(string)+"/download", nil, 200)
+	if !strings.Contains(string(state), `"first"`) {
+		t.Fatalf("the state terraform saved lacks the resource it created: outputs %v\n%s", out, state)
+	}
+}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -364,5 +366,29 @@ func TestLogIsCapped(t *testing.T) {
 	}
 	if _, err := f.agents.AppendLog(f.ctx, j.ID, j.LeaseToken, size, []byte("\n[log truncated]\n")); err != nil {
 		t.Fatalf("the truncation line: %v", err)
+	}
+}
+
+// A report the protocol cannot mean is refused and changes nothing
+// (negative plan counts); terraform's error text, whatever it holds, is
+// cleaned and stored, not refused.
+func TestFinishRefusesNegativeCountsAndCleansErrors(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	r := f.newRun(f.workspace("net"), run.CreateOptions{})
+	j := f.claim()
+	if err := f.agents.PutArtifact(f.ctx, j.ID, j.LeaseToken, agent.ArtifactPlanFile, []byte("plan bytes")); err != nil {
+		t.Fatal(err)
+	}
+	err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded", Plan: run.PlanSummary{Add: -1, HasChanges: true}})
+	if !errors.Is(err, agent.ErrInvalid) || f.status(r.ID).Status != run.StatusPlanning {
+		t.Fatalf("negative count: %v, run %s", err, f.status(r.ID).Status)
+	}
+	bad := strings.Repeat("é", 1999) + "\x00" + "\xff" // cut mid-rune at 4000 bytes, a NUL, invalid UTF-8
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "failed", Error: bad}); err != nil {
+		t.Fatalf("failure with unstorable text: %v", err)
+	}
+	if got := f.status(r.ID); got.Status != run.StatusErrored || !utf8.ValidString(got.Error) || strings.ContainsRune(got.Error, 0) {
+		t.Fatalf("run %s, error %q", got.Status, got.Error)
 	}
 }

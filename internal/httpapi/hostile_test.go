@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
 )
 
@@ -201,5 +202,24 @@ func TestRefusedAtTheDoor(t *testing.T) {
 	locked("LOCK", stateURL, `{"ID":"theirs"}`)
 	if n := len(c.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200)["items"].([]any)); n != 1 {
 		t.Fatalf("%d versions, want the locker's one", n)
+	}
+}
+
+// An agent name with a NUL is refused with 400 before any job is claimed.
+func TestAgentNameWithNULIsRefused(t *testing.T) {
+	t.Parallel()
+	p, err := platform.Open(context.Background(), platform.Config{
+		DatabaseURL: pgtest.URL(t), AdminToken: adminToken, AgentToken: "rpagent_hostile", Storage: platform.Storage{DataDir: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	srv := httptest.NewServer(p.Handler)
+	t.Cleanup(srv.Close)
+	agent := client{t: t, base: srv.URL, token: "rpagent_hostile"}
+	e := agent.do("POST", "/api/agent/v1/claim", `{"agent":"a\u0000b"}`, 400)["error"].(map[string]any)
+	if !strings.Contains(e["message"].(string), "agent") {
+		t.Fatalf("error %v", e)
 	}
 }
