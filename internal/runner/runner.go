@@ -118,10 +118,6 @@ func (e *execution) run(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	// The sandbox's user must be able to work in it.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
-	}
 	e.dir = dir
 	if e.box, err = newSandbox(e.cfg.Sandbox, e.terraform, dir, e.cfg.SandboxBinds); err != nil {
 		return err
@@ -141,10 +137,18 @@ func (e *execution) run(ctx context.Context) error {
 	}()
 
 	summary, err := e.execute(jobCtx)
-	e.log.close(context.WithoutCancel(ctx))
 	e.mu.Lock()
 	lost, canceled, stopping := e.lost, e.canceled, e.stopping
 	e.mu.Unlock()
+	reportCtx := jobCtx
+	if stopping {
+		// Told to stop: report if the server answers soon, else leave the
+		// job to its lease rather than outlive whatever stopped us.
+		var cancel context.CancelFunc
+		reportCtx, cancel = context.WithTimeout(jobCtx, stopReportWait)
+		defer cancel()
+	}
+	e.log.close(reportCtx)
 	if lost {
 		slog.Warn("lease lost; leaving the job to the server", "job", e.job.ID)
 		return nil
@@ -161,7 +165,7 @@ func (e *execution) run(ctx context.Context) error {
 		out["plan"] = summary
 	}
 	body, _ := json.Marshal(out)
-	_, ferr := e.c.retry(jobCtx, "POST", "/api/agent/v1/jobs/"+e.job.ID+"/finish", e.job.LeaseToken, body, nil)
+	_, ferr := e.c.retry(reportCtx, "POST", "/api/agent/v1/jobs/"+e.job.ID+"/finish", e.job.LeaseToken, body, nil)
 	if errors.Is(ferr, errLeaseLost) {
 		slog.Warn("lease lost before finishing", "job", e.job.ID)
 		return nil
@@ -169,6 +173,9 @@ func (e *execution) run(ctx context.Context) error {
 	slog.Info("job finished", "job", e.job.ID, "result", out["result"])
 	return ferr
 }
+
+// stopReportWait bounds how long a stopped agent tries to report its job.
+const stopReportWait = 10 * time.Second
 
 // stop is the agent's SIGTERM: terraform gets SIGINT, stops at a safe
 // point and saves state; the job then reports failure.
