@@ -2,7 +2,10 @@
 // real terraform for it and exits: the ephemeral, one-per-run agent.
 // Settings come from the environment: RUNPLANE_URL, RUNPLANE_AGENT_TOKEN,
 // RUNPLANE_TERRAFORM (default terraform on PATH), RUNPLANE_AGENT_NAME,
-// RUNPLANE_AGENT_CLAIM_WAIT (how long to wait for a job, default 1m).
+// RUNPLANE_AGENT_CLAIM_WAIT (how long to wait for a job, default 1m),
+// RUNPLANE_AGENT_SANDBOX (bwrap, the default, or off) and
+// RUNPLANE_AGENT_SANDBOX_BIND. SIGTERM interrupts terraform so that it
+// saves state, then the agent reports and exits.
 package main
 
 import (
