@@ -23,7 +23,7 @@ var (
 	// ErrConfigurationVersionNotFound: no such configuration version in the workspace.
 	ErrConfigurationVersionNotFound = errors.New("configuration version not found in this workspace")
 	// ErrNoConfiguration: the workspace has no configuration to run.
-	ErrNoConfiguration = errors.New("the workspace has no configuration yet: upload one first (POST /api/v1/workspaces/{id}/configuration-versions with a .tar.gz of the Terraform files, e.g. tar -czf config.tar.gz -C <folder> .)")
+	ErrNoConfiguration = errors.New("the workspace has no configuration yet: upload one first (POST /api/v1/workspaces/{id}/configuration-versions with a .tar.gz of the Terraform files, e.g. tar -czf config.tar.gz -C path/to/folder .)")
 )
 
 // Config holds the lifecycle's tunables.
