@@ -158,7 +158,7 @@ func (e *execution) run(ctx context.Context) error {
 	case canceled:
 		out["result"] = "canceled"
 	case stopping:
-		out = map[string]any{"result": "failed", "error": "the agent was stopped (SIGTERM) during the " + e.job.Phase + "; terraform was interrupted and saved its state"}
+		out = map[string]any{"result": "failed", "error": "the agent was stopped (SIGTERM) during the " + e.job.Phase + "; terraform was interrupted (an apply saves its state first)"}
 	case err != nil:
 		out = map[string]any{"result": "failed", "error": err.Error()}
 	case summary != nil:
