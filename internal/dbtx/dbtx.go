@@ -22,12 +22,16 @@ type Beginner interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
-// RetryBudget bounds how long one transaction is retried. It is a time, not
-// a number of attempts: on a busy machine conflicts come faster than they
-// clear, and a count of attempts runs out while the work is still possible.
-const RetryBudget = 5 * time.Second
+// A conflicting transaction is retried until both RetryBudget has passed and
+// MinAttempts were made. Either alone gives up too early: a count of quick
+// attempts runs out in milliseconds while conflicts come fast, and a time
+// alone allows only a few attempts when each is slow (a loaded machine).
+const (
+	RetryBudget = 5 * time.Second
+	MinAttempts = 20
+)
 
-// ErrTooManyRetries wraps the last serialization failure when RetryBudget ran out.
+// ErrTooManyRetries wraps the last serialization failure when the retries ran out.
 var ErrTooManyRetries = errors.New("transaction kept conflicting")
 
 var serializable = pgx.TxOptions{IsoLevel: pgx.Serializable}
@@ -49,7 +53,7 @@ func RunTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
 			return err
 		}
 		wait := backoff(attempt + 1)
-		if time.Now().Add(wait).After(deadline) {
+		if attempt+1 >= MinAttempts && time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("%w for %s (%d attempts): %w", ErrTooManyRetries, RetryBudget, attempt+1, err)
 		}
 		if serr := sleep(ctx, wait); serr != nil {
