@@ -121,8 +121,12 @@ func (s *Service) ArchiveLog(ctx context.Context, orgID, jobID uuid.UUID) error 
 	} else if !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
+	chunks, err := q.JobLogChunkList(ctx, dbsqlc.JobLogChunkListParams{JobID: j.ID, OrganizationID: orgID})
+	if err != nil {
+		return err
+	}
 	var log []byte
-	if err := s.readChunks(ctx, q, j, writerFunc(func(p []byte) (int, error) { log = append(log, p...); return len(p), nil })); err != nil {
+	if err := s.writeChunks(ctx, j, chunks, writerFunc(func(p []byte) (int, error) { log = append(log, p...); return len(p), nil })); err != nil {
 		return err
 	}
 	id := uuid.New()
@@ -156,9 +160,25 @@ func (s *Service) Logs(ctx context.Context, orgID, runID uuid.UUID, phase Phase,
 	if err != nil {
 		return err
 	}
+	// Chunks first, then the archived object: archiving inserts the object
+	// and deletes the chunks in one transaction, so a log whose chunks are
+	// gone by the time they are read has its object by then.
+	chunks, err := q.JobLogChunkList(ctx, dbsqlc.JobLogChunkListParams{JobID: j.ID, OrganizationID: orgID})
+	if err != nil {
+		return err
+	}
+	if len(chunks) > 0 {
+		if j.LogWrappedKey == nil {
+			// The job was read before its first chunk set the log key.
+			if j, err = q.JobGet(ctx, j.ID); err != nil {
+				return err
+			}
+		}
+		return s.writeChunks(ctx, j, chunks, w)
+	}
 	a, err := q.JobLogGet(ctx, dbsqlc.JobLogGetParams{JobID: j.ID, OrganizationID: orgID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s.readChunks(ctx, q, j, w)
+		return nil // nothing logged yet
 	}
 	if err != nil {
 		return err
@@ -173,12 +193,10 @@ func (s *Service) Logs(ctx context.Context, orgID, runID uuid.UUID, phase Phase,
 	return err
 }
 
-func (s *Service) readChunks(ctx context.Context, q *dbsqlc.Queries, j dbsqlc.Job, w io.Writer) error {
-	chunks, err := q.JobLogChunkList(ctx, dbsqlc.JobLogChunkListParams{JobID: j.ID, OrganizationID: j.OrganizationID})
-	if err != nil {
-		return err
-	}
+// writeChunks opens a job's sealed chunks and writes them to w in order.
+func (s *Service) writeChunks(ctx context.Context, j dbsqlc.Job, chunks []dbsqlc.JobLogChunkListRow, w io.Writer) error {
 	var key []byte
+	var err error
 	if j.LogWrappedKey != nil {
 		if key, err = s.objects.UnwrapKey(ctx, j.LogKeyID, j.LogWrappedKey, envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID)); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -390,5 +391,35 @@ func TestFinishRefusesNegativeCountsAndCleansErrors(t *testing.T) {
 	}
 	if got := f.status(r.ID); got.Status != run.StatusErrored || !utf8.ValidString(got.Error) || strings.ContainsRune(got.Error, 0) {
 		t.Fatalf("run %s, error %q", got.Status, got.Error)
+	}
+}
+
+// A log read while its phase ends and the log moves to blob storage sees
+// the whole log, never nothing: the chunks go in the transaction that
+// records the object, and a reader looks for the chunks first.
+func TestLogReadWhileArchivingSeesTheWholeLog(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	for i := range 10 {
+		r := f.newRun(f.workspace(fmt.Sprintf("net%d", i)), run.CreateOptions{PlanOnly: true})
+		j := f.claim()
+		if _, err := f.agents.AppendLog(f.ctx, j.ID, j.LeaseToken, 0, []byte("hello world")); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}) }()
+		for finished := false; !finished; {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				finished = true
+			default:
+			}
+			if logs := f.logs(r.ID, agent.PhasePlan); logs != "hello world" {
+				t.Fatalf("log read during the archive: %q", logs)
+			}
+		}
 	}
 }
