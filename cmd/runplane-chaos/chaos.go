@@ -173,14 +173,14 @@ func Run(ctx context.Context, cfg Config, logTo io.Writer) (Report, error) {
 		}
 		wss = append(wss, id)
 	}
-	ck := &checker{c: c, rep: &rep, seen: map[string]string{}, wsOf: map[string]string{}, runs: map[string]string{}}
+	ck := &checker{c: c, rep: &rep, seen: map[string]string{}, wsOf: map[string]string{}, runs: map[string]string{}, status: map[string]string{}}
 	start := time.Now()
 	nextFault := start.Add(3 * time.Second)
 	kinds := []string{faultAgentKill, faultZombie, faultDatabase, faultServerKill, faultAgentKill}
 	var pending []time.Time // faults waiting for the next applied run
 	lastApplied := 0
 	for time.Since(start) < cfg.Duration && ctx.Err() == nil {
-		srv.setBase(c)
+		c.base = srv.base // it moves when the server restarts
 		// Keep every workspace busy: a run queued behind each active one.
 		for _, ws := range wss {
 			if ck.open(ws) < 2 {
@@ -307,9 +307,6 @@ func (k *checker) executing() (planning, applying int) {
 // check reads every workspace's runs and state versions; an unanswered
 // read (the server or database is down) is skipped, not a violation.
 func (k *checker) check(wss []string) {
-	if k.status == nil {
-		k.status = map[string]string{}
-	}
 	applied := 0
 	for _, ws := range wss {
 		runs, err := k.c.do("GET", "/api/v1/workspaces/"+ws+"/runs?limit=1000", "")
@@ -456,8 +453,6 @@ func (s *server) start() error {
 		return errors.New("the server did not start within 90 s")
 	}
 }
-
-func (s *server) setBase(c *client) { c.base = s.base }
 
 func (s *server) kill() {
 	_ = s.cmd.Process.Kill()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,20 +20,8 @@ import (
 // and leave the workspace with no state for the resources it created.
 func TestDatabaseOutageMidApplyLosesNothing(t *testing.T) {
 	t.Parallel()
-	parent, err := os.MkdirTemp("", "rp-outage-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(parent) })
-	if err := os.Chmod(parent, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	dataDir := filepath.Join(parent, "data")
 	tf, _ := filepath.Abs(mustLookPath(t, "terraform"))
-	base, _, log := startEmbedded(t, dataDir, tf)
-	s := &server{t: t, base: base, token: adminSecret, log: log}
-	s.do("POST", "/api/v1/organizations", `{"name":"acme"}`, 201)
-	s.token = s.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"e2e","role":"admin"}`, 201)["token"].(string)
+	s, _ := startEmbeddedServer(t, tf)
 	ws := s.workspace("network", true, map[string]string{"main.tf": `
 resource "terraform_data" "first" {
   input = "one"
@@ -49,7 +36,7 @@ output "second" {
   value = terraform_data.second.output
 }
 `})
-	db, err := pgembed.Running(filepath.Join(dataDir, "postgres"))
+	db, err := pgembed.Running(filepath.Join(s.dataDir, "postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +51,7 @@ output "second" {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := http.Get(base + "/healthz")
+		resp, err := http.Get(s.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -72,13 +59,13 @@ output "second" {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the database did not come back\n%s", log)
+			t.Fatalf("the database did not come back\n%s", s.log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	got := s.wait(r, 2*time.Minute, "applied", "errored")
 	if got["status"] != "applied" {
-		t.Fatalf("run %v after the outage: %v\n%s", got["status"], got["error"], log)
+		t.Fatalf("run %v after the outage: %v\n%s", got["status"], got["error"], s.log)
 	}
 	out := s.do("GET", "/api/v1/workspaces/"+ws+"/outputs", "", 200)["items"].([]any)
 	if len(out) != 1 || out[0].(map[string]any)["value"] != "one" {
@@ -123,12 +110,7 @@ output "second" {
 	s.wait(r, time.Minute, "applying")
 	agentPID := s.agentPID(r, 2)
 	// Freeze the agent once terraform is in the middle of the apply.
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.logs(r, "apply"), "terraform_data.second: Provisioning"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the apply never reached its second resource:\n%s", s.logs(r, "apply"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.waitForLog(r, "apply", "terraform_data.second: Provisioning")
 	if err := syscall.Kill(agentPID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -180,12 +162,7 @@ output "first" {
 	r := s.run(ws, "")
 	s.wait(r, time.Minute, "applying")
 	pid := s.agentPID(r, 2)
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.logs(r, "apply"), "terraform_data.second: Provisioning"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the apply never reached its second resource:\n%s", s.logs(r, "apply"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.waitForLog(r, "apply", "terraform_data.second: Provisioning")
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

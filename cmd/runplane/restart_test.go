@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,43 +14,30 @@ import (
 )
 
 // startEmbedded runs `runplane server` on its embedded PostgreSQL in
-// dataDir; it returns the server's address and process.
+// dataDir; it returns the server's address, process and log.
 func startEmbedded(t *testing.T, dataDir, terraform string) (string, *exec.Cmd, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(binary, "server")
-	cmd.Env = append(os.Environ(), "DATABASE_URL=", "RUNPLANE_DATA_DIR="+dataDir, "RUNPLANE_ADDR=127.0.0.1:0",
-		"RUNPLANE_ADMIN_TOKEN="+adminSecret, "RUNPLANE_AGENT_TOKEN="+agentSecret, "RUNPLANE_AGENT_POOL_SIZE=2",
-		"RUNPLANE_AGENT_LEASE=2s", "RUNPLANE_AGENT_HEARTBEAT=400ms", "RUNPLANE_TICK_INTERVAL=300ms",
-		"RUNPLANE_TERRAFORM="+terraform, "RUNPLANE_AGENT_SANDBOX_BIND="+filepath.Dir(terraform))
-	stderr, err := cmd.StderrPipe()
+	return launch(t, terraform, true, "DATABASE_URL=", "RUNPLANE_DATA_DIR="+dataDir, "RUNPLANE_AGENT_POOL_SIZE=2")
+}
+
+// startEmbeddedServer is startEmbedded on a fresh data folder (s.dataDir),
+// signed in as the admin of organization acme.
+func startEmbeddedServer(t *testing.T, terraform string) (*server, *exec.Cmd) {
+	t.Helper()
+	parent, err := os.MkdirTemp("", "rp-embedded-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	// Traversable by the database's own user when the test runs as root.
+	if err := os.Chmod(parent, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	log := &lockedBuffer{}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			fmt.Fprintln(log, sc.Text())
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	select {
-	case base := <-addr:
-		return base, cmd, log
-	case <-time.After(60 * time.Second):
-		t.Fatalf("server did not start:\n%s", log)
-	}
-	return "", nil, nil
+	dataDir := filepath.Join(parent, "data")
+	base, cmd, log := startEmbedded(t, dataDir, terraform)
+	s := &server{t: t, base: base, log: log, dataDir: dataDir}
+	s.signIn()
+	return s, cmd
 }
 
 // children lists the pids whose parent is pid.
@@ -71,20 +57,8 @@ func children(pid int) []int {
 // running, starts again and finishes the interrupted run.
 func TestServerKilledRestartsByItself(t *testing.T) {
 	t.Parallel()
-	parent, err := os.MkdirTemp("", "rp-restart-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(parent) })
-	if err := os.Chmod(parent, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	dataDir := filepath.Join(parent, "data")
 	tf, slow := slowTerraform(t)
-	base, cmd, log := startEmbedded(t, dataDir, tf)
-	s := &server{t: t, base: base, token: adminSecret, log: log}
-	s.do("POST", "/api/v1/organizations", `{"name":"acme"}`, 201)
-	s.token = s.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"e2e","role":"admin"}`, 201)["token"].(string)
+	s, cmd := startEmbeddedServer(t, tf)
 	ws := s.workspace("network", false, map[string]string{"main.tf": networkTF})
 	sleeping := slow()
 	r := s.run(ws, "")
@@ -96,7 +70,7 @@ func TestServerKilledRestartsByItself(t *testing.T) {
 		}
 	}
 	if len(agents) == 0 {
-		t.Fatalf("no agent process under the server\n%s", log)
+		t.Fatalf("no agent process under the server\n%s", s.log)
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -111,7 +85,7 @@ func TestServerKilledRestartsByItself(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	base2, _, log2 := startEmbedded(t, dataDir, tf)
+	base2, _, log2 := startEmbedded(t, s.dataDir, tf)
 	s.base, s.log = base2, log2
 	if resp, err := http.Get(base2 + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz after restart: %v %v", resp, err)

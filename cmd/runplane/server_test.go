@@ -91,20 +91,17 @@ func (b *lockedBuffer) String() string {
 
 var listening = regexp.MustCompile(`runplane server listening" addr=(http://\S+)`)
 
-// startServer runs `runplane server` on a fresh database with short leases
-// and ticks, terraform (or wrapper) as its agents' terraform.
-// startServer runs `runplane server` on a database of its own, with extra
-// environment variables env.
-func startServer(t *testing.T, terraform string, env ...string) *server {
+// launch runs `runplane server` with short leases and ticks, terraform (or
+// a wrapper) as its agents' terraform, and env on top, and waits until it
+// listens. At cleanup its process group is killed, or, when graceful, it
+// gets SIGTERM so that it stops the embedded database it started.
+func launch(t *testing.T, terraform string, graceful bool, env ...string) (string, *exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	if _, err := exec.LookPath("terraform"); err != nil {
 		t.Fatal("terraform is not on PATH: the end-to-end tests run the real terraform binary")
 	}
-	pool := pgtest.New(t)
-	dataDir := t.TempDir()
 	cmd := exec.Command(binary, "server")
-	cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+pool.Config().ConnString(), "RUNPLANE_DATA_DIR="+dataDir, "RUNPLANE_ADDR=127.0.0.1:0",
+	cmd.Env = append(os.Environ(), "RUNPLANE_ADDR=127.0.0.1:0",
 		"RUNPLANE_ADMIN_TOKEN="+adminSecret, "RUNPLANE_AGENT_TOKEN="+agentSecret, "RUNPLANE_AGENT_POOL_SIZE=3",
 		"RUNPLANE_AGENT_LEASE=2s", "RUNPLANE_AGENT_HEARTBEAT=400ms", "RUNPLANE_TICK_INTERVAL=300ms",
 		"RUNPLANE_TERRAFORM="+terraform,
@@ -123,7 +120,11 @@ func startServer(t *testing.T, terraform string, env ...string) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if graceful {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		} else {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 		_ = cmd.Wait()
 	})
 	log := &lockedBuffer{}
@@ -137,15 +138,45 @@ func startServer(t *testing.T, terraform string, env ...string) *server {
 			}
 		}
 	}()
-	s := &server{t: t, pool: pool, log: log, dataDir: dataDir}
 	select {
-	case s.base = <-addr:
-	case <-time.After(30 * time.Second):
+	case base := <-addr:
+		return base, cmd, log
+	case <-time.After(60 * time.Second):
 		t.Fatalf("server did not start:\n%s", log)
 	}
+	return "", nil, nil
+}
+
+// signIn creates organization acme as the site admin and takes an admin
+// token of it.
+func (s *server) signIn() {
+	s.t.Helper()
 	s.token = adminSecret
 	s.do("POST", "/api/v1/organizations", `{"name":"acme"}`, 201)
 	s.token = s.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"e2e","role":"admin"}`, 201)["token"].(string)
+}
+
+// waitForLog waits until the run's log of phase holds text.
+func (s *server) waitForLog(runID, phase, text string) {
+	s.t.Helper()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.logs(runID, phase), text); {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the %s log never showed %q:\n%s", phase, text, s.logs(runID, phase))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startServer runs `runplane server` on a database of its own, with extra
+// environment variables env, signed in as the admin of organization acme.
+func startServer(t *testing.T, terraform string, env ...string) *server {
+	t.Helper()
+	pool := pgtest.New(t)
+	dataDir := t.TempDir()
+	base, _, log := launch(t, terraform, false,
+		append([]string{"DATABASE_URL=" + pool.Config().ConnString(), "RUNPLANE_DATA_DIR=" + dataDir}, env...)...)
+	s := &server{t: t, base: base, pool: pool, log: log, dataDir: dataDir}
+	s.signIn()
 	p, err := org.NewService(pool, adminSecret).Authenticate(context.Background(), s.token)
 	if err != nil {
 		t.Fatal(err)

@@ -84,8 +84,16 @@ func setup(t *testing.T, orgName string) client {
 // setupWith is setup on the given storage; it also returns the platform.
 func setupWith(t *testing.T, orgName string, storage platform.Storage) (client, *platform.Platform) {
 	t.Helper()
-	url := pgtest.URL(t)
-	p, err := platform.Open(context.Background(), platform.Config{DatabaseURL: url, AdminToken: adminToken, Storage: storage})
+	p, base := serve(t, platform.Config{DatabaseURL: pgtest.URL(t), AdminToken: adminToken, Storage: storage})
+	admin := client{t: t, base: base, token: adminToken}
+	return admin.newOrg(orgName), p
+}
+
+// serve opens a platform on cfg and serves its API as the server does; it
+// returns the platform and the API's base URL.
+func serve(t *testing.T, cfg platform.Config) (*platform.Platform, string) {
+	t.Helper()
+	p, err := platform.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +102,7 @@ func setupWith(t *testing.T, orgName string, storage platform.Storage) (client, 
 	srv.Config = httpapi.NewServer(p.Handler, testTimeouts)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	admin := client{t: t, base: srv.URL, token: adminToken}
-	return admin.newOrg(orgName), p
+	return p, srv.URL
 }
 
 // workspace creates a workspace with a configuration, ready for runs.

@@ -4,12 +4,10 @@ package httpapi_test
 // broken client, sends. Each answer is a clear JSON error and changes nothing.
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
@@ -138,23 +136,17 @@ func TestNULInTextIsRefused(t *testing.T) {
 // Retry-After, a clear error a client retries on, not a 500.
 func TestDatabaseDownAnswers503(t *testing.T) {
 	t.Parallel()
-	p, err := platform.Open(context.Background(), platform.Config{
+	_, base := serve(t, platform.Config{
 		DatabaseURL: "postgres://postgres@/none?host=" + t.TempDir() + "&port=5&sslmode=disable&connect_timeout=2",
 		AdminToken:  adminToken, Storage: platform.Storage{DataDir: t.TempDir()},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	srv := httptest.NewServer(p.Handler)
-	t.Cleanup(srv.Close)
 	for _, c := range []struct{ method, path, token, body string }{
 		{"GET", "/api/v1/organizations/acme", adminToken, ""},
 		{"POST", "/api/v1/organizations", adminToken, `{"name":"acme"}`},
 		{"GET", "/api/v1/workspaces/" + uuid.NewString(), "rp_someone", ""},
 		{"GET", "/healthz", "", ""},
 	} {
-		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -210,16 +202,10 @@ func TestRefusedAtTheDoor(t *testing.T) {
 // An agent name with a NUL is refused with 400 before any job is claimed.
 func TestAgentNameWithNULIsRefused(t *testing.T) {
 	t.Parallel()
-	p, err := platform.Open(context.Background(), platform.Config{
+	_, base := serve(t, platform.Config{
 		DatabaseURL: pgtest.URL(t), AdminToken: adminToken, AgentToken: "rpagent_hostile", Storage: platform.Storage{DataDir: t.TempDir()},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	srv := httptest.NewServer(p.Handler)
-	t.Cleanup(srv.Close)
-	agent := client{t: t, base: srv.URL, token: "rpagent_hostile"}
+	agent := client{t: t, base: base, token: "rpagent_hostile"}
 	e := agent.do("POST", "/api/agent/v1/claim", `{"agent":"a\u0000b"}`, 400)["error"].(map[string]any)
 	if !strings.Contains(e["message"].(string), "agent") {
 		t.Fatalf("error %v", e)

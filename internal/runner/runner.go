@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Refuse before claiming: a job taken by an agent that cannot run it
 	// safely would wait out a lease.
-	if _, err := newSandbox(cfg.Sandbox, tf, "", nil); err != nil {
+	if err := CheckSandbox(cfg.Sandbox); err != nil {
 		return err
 	}
 	c := &client{base: strings.TrimRight(cfg.URL, "/"), token: cfg.AgentToken, http: &http.Client{Timeout: 2 * time.Minute}}
