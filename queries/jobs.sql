@@ -30,7 +30,7 @@ INSERT INTO scheduler_clock (id, ticked_at) VALUES (1, @ticked_at)
 ON CONFLICT (id) DO UPDATE SET ticked_at = excluded.ticked_at;
 
 -- name: JobEnd :execrows
-UPDATE jobs SET status = @status, finished_at = @now
+UPDATE jobs SET status = @status, finished_at = @now, terraform_ms = @terraform_ms
 WHERE id = @id AND status = 'running';
 
 -- name: JobListExpired :many

@@ -36,7 +36,7 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent API clients for run-create throughput")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each throughput phase")
 	nWorkspaces = flag.Int("workspaces", 500, "workspaces the create load spreads over")
-	suite       = flag.String("suite", "all", "what to measure: all, core, state, agents, fairshare (with claimcost), claimcost, policy or triggers")
+	suite       = flag.String("suite", "all", "what to measure: all, core, real, state, agents, fairshare (with claimcost), claimcost, policy or triggers")
 	stateReads  = flag.Int("state-reads", 1000, "500 KB state reads per storage")
 	stateWrites = flag.Int("state-writes", 100, "500 KB state writes per storage")
 )
@@ -80,6 +80,11 @@ func bench(ctx context.Context) error {
 	fmt.Printf("database: embedded PostgreSQL, fsync on, SERIALIZABLE transactions; API over loopback HTTP, keep-alive\n\n")
 	if *suite == "all" || *suite == "core" {
 		if err := core(ctx, cluster, p); err != nil {
+			return err
+		}
+	}
+	if *suite == "all" || *suite == "real" {
+		if err := realPathBench(ctx, dir); err != nil {
 			return err
 		}
 	}

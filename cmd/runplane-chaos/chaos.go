@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,16 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/pgembed"
+	"github.com/runplane/runplane/internal/serverproc"
 )
 
 // Config shapes one chaos run.
@@ -142,17 +140,16 @@ func Run(ctx context.Context, cfg Config, logTo io.Writer) (Report, error) {
 		return rep, err
 	}
 	if cfg.Binary == "" {
-		cfg.Binary = filepath.Join(parent, "runplane")
-		if out, err := exec.Command("go", "build", "-o", cfg.Binary, "./cmd/runplane").CombinedOutput(); err != nil {
-			return rep, fmt.Errorf("building runplane (run from the repository root or pass -runplane): %v\n%s", err, out)
+		if cfg.Binary, err = serverproc.Build(parent); err != nil {
+			return rep, err
 		}
 	}
 	srv := &server{bin: cfg.Binary, dataDir: filepath.Join(parent, "data"), terraform: tf, log: logTo}
 	if err := srv.start(); err != nil {
 		return rep, err
 	}
-	defer srv.stop()
-	c := &client{base: srv.base, token: adminToken}
+	defer srv.Stop()
+	c := &client{base: srv.Base, token: adminToken}
 	if _, err := c.do("POST", "/api/v1/organizations", `{"name":"chaos"}`); err != nil {
 		return rep, err
 	}
@@ -180,7 +177,7 @@ func Run(ctx context.Context, cfg Config, logTo io.Writer) (Report, error) {
 	var pending []time.Time // faults waiting for the next applied run
 	lastApplied := 0
 	for time.Since(start) < cfg.Duration && ctx.Err() == nil {
-		c.base = srv.base // it moves when the server restarts
+		c.base = srv.Base // it moves when the server restarts
 		// Keep every workspace busy: a run queued behind each active one.
 		for _, ws := range wss {
 			if ck.open(ws) < 2 {
@@ -229,7 +226,7 @@ func Run(ctx context.Context, cfg Config, logTo io.Writer) (Report, error) {
 func inject(ctx context.Context, kind string, srv *server, ck *checker, rep *Report, rng *rand.Rand) error {
 	switch kind {
 	case faultAgentKill, faultZombie:
-		agents := srv.agents()
+		agents := srv.Agents()
 		if len(agents) == 0 {
 			return nil
 		}
@@ -255,7 +252,7 @@ func inject(ctx context.Context, kind string, srv *server, ck *checker, rep *Rep
 		time.Sleep(time.Duration(2000+rng.IntN(4000)) * time.Millisecond)
 		return db.Resume(ctx)
 	case faultServerKill:
-		srv.kill()
+		srv.Kill()
 		return srv.start()
 	}
 	return nil
@@ -414,76 +411,15 @@ func (k *checker) finish(wss []string) {
 type server struct {
 	bin, dataDir, terraform string
 	log                     io.Writer
-	cmd                     *exec.Cmd
-	base                    string
+	*serverproc.Server
 }
 
-var listening = regexp.MustCompile(`runplane server listening" addr=(http://\S+)`)
-
-func (s *server) start() error {
-	cmd := exec.Command(s.bin, "server")
-	cmd.Env = append(os.Environ(), "DATABASE_URL=", "RUNPLANE_DATA_DIR="+s.dataDir, "RUNPLANE_ADDR=127.0.0.1:0",
-		"RUNPLANE_ADMIN_TOKEN="+adminToken, "RUNPLANE_AGENT_POOL_SIZE=4",
-		"RUNPLANE_AGENT_LEASE="+leaseForTheDrill.String(), "RUNPLANE_AGENT_HEARTBEAT=400ms", "RUNPLANE_TICK_INTERVAL=300ms",
-		"RUNPLANE_TERRAFORM="+s.terraform)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			fmt.Fprintln(s.log, sc.Text())
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	select {
-	case s.base = <-addr:
-		s.cmd = cmd
-		return nil
-	case <-time.After(90 * time.Second):
-		_ = cmd.Process.Kill()
-		return errors.New("the server did not start within 90 s")
-	}
-}
-
-func (s *server) kill() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.kill()
-	}
-}
-
-// agents are the server's agent processes.
-func (s *server) agents() []int {
-	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(s.cmd.Process.Pid)).Output()
-	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			continue
-		}
-		if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.Contains(cmdline, []byte("agent")) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+func (s *server) start() (err error) {
+	s.Server, err = serverproc.Start(s.bin, []string{"DATABASE_URL=", "RUNPLANE_DATA_DIR=" + s.dataDir, "RUNPLANE_ADDR=127.0.0.1:0",
+		"RUNPLANE_ADMIN_TOKEN=" + adminToken, "RUNPLANE_AGENT_POOL_SIZE=4",
+		"RUNPLANE_AGENT_LEASE=" + leaseForTheDrill.String(), "RUNPLANE_AGENT_HEARTBEAT=400ms", "RUNPLANE_TICK_INTERVAL=300ms",
+		"RUNPLANE_TERRAFORM=" + s.terraform}, s.log)
+	return err
 }
 
 type client struct {

@@ -171,6 +171,7 @@ func serve(ctx context.Context) error {
 	srv := httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
 	go tickLoop(ctx, p, timings.tick)
 	go relayLoop(ctx, p)
+	agentsDone := make(chan struct{})
 	if pool > 0 {
 		if err := runner.CheckSandbox(os.Getenv("RUNPLANE_AGENT_SANDBOX")); err != nil {
 			return err
@@ -180,22 +181,36 @@ func serve(ctx context.Context) error {
 			return err
 		}
 		launcher := &runner.Launcher{
-			Pool: pool, Claimable: p.Agents.Claimable,
-			Command: func() *exec.Cmd {
+			// A spare per slot: a pool freed under load refills at once.
+			Pool: pool, Spare: pool,
+			Start: func() (runner.Agent, error) {
 				cmd := exec.Command(self, "agent")
 				cmd.Env = agentEnv("http://"+ln.Addr().String(), agentToken)
 				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 				// The agents die with the server, even a kill -9 of it:
 				// SIGTERM, so terraform is interrupted and saves state.
 				cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-				return cmd
+				return runner.StartProcess(cmd)
 			},
 		}
-		go launcher.Run(ctx)
+		go func() {
+			launcher.Run(ctx)
+			close(agentsDone)
+		}()
 		slog.Info("agent launcher running", "pool", pool)
+	} else {
+		close(agentsDone)
 	}
 	go func() {
 		<-ctx.Done()
+		// The agents stop first, while the API still answers: a busy one
+		// interrupts terraform and reports its job instead of leaving it
+		// to the reaper, a waiting one leaves its claim.
+		select {
+		case <-agentsDone:
+		case <-time.After(agentStopWait):
+			slog.Warn("agents still running; shutting the API down under them")
+		}
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
@@ -207,11 +222,15 @@ func serve(ctx context.Context) error {
 	return nil
 }
 
+// agentStopWait is how long a stopping server waits for its agents: a
+// busy one's report is bounded by the agent's own 10 s.
+const agentStopWait = 15 * time.Second
+
 // agentEnv is a local agent's whole environment: where to claim, its
 // token, and its own settings; not the server's secrets (the admin token,
 // the database URL, cloud credentials).
 func agentEnv(url, token string) []string {
-	env := []string{"RUNPLANE_URL=" + url, "RUNPLANE_AGENT_TOKEN=" + token, "RUNPLANE_AGENT_CLAIM_WAIT=5s"}
+	env := []string{"RUNPLANE_URL=" + url, "RUNPLANE_AGENT_TOKEN=" + token, "RUNPLANE_AGENT_CLAIM_WAIT=10m"}
 	for _, name := range []string{"PATH", "HOME", "TMPDIR", "TF_CLI_CONFIG_FILE", "RUNPLANE_TERRAFORM", "RUNPLANE_AGENT_SANDBOX", "RUNPLANE_AGENT_SANDBOX_BIND"} {
 		if v, ok := os.LookupEnv(name); ok {
 			env = append(env, name+"="+v)

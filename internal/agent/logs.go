@@ -20,6 +20,10 @@ import (
 // MaxLogChunk bounds one log append.
 const MaxLogChunk = 1 << 20
 
+// MaxFinishLog bounds the log tail a finish carries: the phase's last
+// lines, stored in the finish's own transaction instead of one more append.
+const MaxFinishLog = 256 << 10
+
 // MaxLog bounds one phase's log. The agent stops sending at this size and
 // ends the log with a line saying so; the server refuses anything longer
 // than that line could make it.
@@ -32,11 +36,8 @@ const (
 // job's data key. A chunk the log already holds is accepted without
 // change, so a retried append is harmless.
 func (s *Service) AppendLog(ctx context.Context, jobID, lease uuid.UUID, offset int64, data []byte) (int64, error) {
-	if offset < 0 || len(data) > MaxLogChunk {
-		return 0, fmt.Errorf("%w: offset must be ≥ 0 and a chunk at most %d bytes", ErrInvalid, MaxLogChunk)
-	}
-	if offset+int64(len(data)) > MaxLog+maxLogSlack {
-		return 0, fmt.Errorf("%w: a phase's log is kept up to %d bytes; end it with a truncation line", ErrInvalid, MaxLog)
+	if err := checkChunk(offset, data, MaxLogChunk); err != nil {
+		return 0, err
 	}
 	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
 	if err != nil {
@@ -52,27 +53,42 @@ func (s *Service) AppendLog(ctx context.Context, jobID, lease uuid.UUID, offset 
 		if err != nil {
 			return err
 		}
-		size = j.LogSize
-		end := offset + int64(len(data))
-		switch {
-		case offset > j.LogSize:
-			return fmt.Errorf("%w: the log holds %d bytes, the chunk starts at %d", ErrLogGap, j.LogSize, offset)
-		case end <= j.LogSize:
-			return nil
-		}
-		sealedChunk, err := envelope.Seal(nil, key, chunkAAD(j.ID, j.LogSize), data[j.LogSize-offset:])
-		if err != nil {
-			return err
-		}
-		if err := q.JobLogChunkAdd(ctx, dbsqlc.JobLogChunkAddParams{
-			JobID: j.ID, OrganizationID: j.OrganizationID, ByteOffset: j.LogSize, Data: sealedChunk,
-		}); err != nil {
-			return err
-		}
-		size = end
-		return q.JobSetLogSize(ctx, dbsqlc.JobSetLogSizeParams{LogSize: end, ID: j.ID})
+		size, err = appendChunk(ctx, q, j, key, offset, data)
+		return err
 	})
 	return size, err
+}
+
+func checkChunk(offset int64, data []byte, max int) error {
+	if offset < 0 || len(data) > max {
+		return fmt.Errorf("%w: offset must be ≥ 0 and a chunk at most %d bytes", ErrInvalid, max)
+	}
+	if offset+int64(len(data)) > MaxLog+maxLogSlack {
+		return fmt.Errorf("%w: a phase's log is kept up to %d bytes; end it with a truncation line", ErrInvalid, MaxLog)
+	}
+	return nil
+}
+
+// appendChunk stores what the log does not hold yet of a chunk at offset,
+// in the caller's transaction, and returns the log's new size.
+func appendChunk(ctx context.Context, q *dbsqlc.Queries, j dbsqlc.Job, key []byte, offset int64, data []byte) (int64, error) {
+	end := offset + int64(len(data))
+	switch {
+	case offset > j.LogSize:
+		return j.LogSize, fmt.Errorf("%w: the log holds %d bytes, the chunk starts at %d", ErrLogGap, j.LogSize, offset)
+	case end <= j.LogSize:
+		return j.LogSize, nil
+	}
+	sealedChunk, err := envelope.Seal(nil, key, chunkAAD(j.ID, j.LogSize), data[j.LogSize-offset:])
+	if err != nil {
+		return j.LogSize, err
+	}
+	if err := q.JobLogChunkAdd(ctx, dbsqlc.JobLogChunkAddParams{
+		JobID: j.ID, OrganizationID: j.OrganizationID, ByteOffset: j.LogSize, Data: sealedChunk,
+	}); err != nil {
+		return j.LogSize, err
+	}
+	return end, q.JobSetLogSize(ctx, dbsqlc.JobSetLogSizeParams{LogSize: end, ID: j.ID})
 }
 
 // chunkAAD binds a sealed chunk to its job and place in the log, so chunks

@@ -464,6 +464,12 @@ type Outcome struct {
 	Result string
 	Plan   run.PlanSummary
 	Error  string
+	// TerraformTime is how long the job's terraform commands ran, as the
+	// agent timed them.
+	TerraformTime time.Duration
+	// Log is the phase's log from LogOffset on, at most MaxFinishLog bytes.
+	Log       []byte
+	LogOffset int64
 }
 
 // OnFinished adds what is called, in order, with a job's run and the
@@ -484,6 +490,22 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 	if out.Plan.Add < 0 || out.Plan.Change < 0 || out.Plan.Destroy < 0 {
 		return fmt.Errorf("%w: plan counts must not be negative", ErrInvalid)
 	}
+	if out.TerraformTime < 0 {
+		return fmt.Errorf("%w: terraform time must not be negative", ErrInvalid)
+	}
+	var logKey []byte
+	if len(out.Log) > 0 {
+		if err := checkChunk(out.LogOffset, out.Log, MaxFinishLog); err != nil {
+			return err
+		}
+		j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
+		if err != nil {
+			return err
+		}
+		if logKey, err = s.logKey(ctx, j); err != nil {
+			return err
+		}
+	}
 	var orgID, runID uuid.UUID
 	var status run.Status
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
@@ -498,9 +520,16 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		if err != nil {
 			return err
 		}
+		if logKey != nil {
+			if _, err := appendChunk(ctx, q, j, logKey, out.LogOffset, out.Log); err != nil {
+				return err
+			}
+		}
 		orgID, runID = j.OrganizationID, j.RunID
 		now := s.now().UTC()
-		if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, ID: j.ID}); err != nil {
+		// Terraform cannot have run longer than the job lived.
+		tfTime := min(out.TerraformTime, now.Sub(j.CreatedAt))
+		if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, TerraformMs: tfTime.Milliseconds(), ID: j.ID}); err != nil {
 			return err
 		}
 		var e run.Event
@@ -660,4 +689,28 @@ func (s *Service) CreditOutage(ctx context.Context) error {
 		}
 		return err
 	})
+}
+
+// Attempt is one job of a run as the agent ran it: when it was claimed and
+// ended, and how long its terraform commands took.
+type Attempt struct {
+	Phase         Phase
+	Status        string
+	ClaimedAt     time.Time
+	FinishedAt    *time.Time
+	TerraformTime time.Duration
+}
+
+// Attempts lists a run's jobs, oldest first.
+func (s *Service) Attempts(ctx context.Context, orgID, runID uuid.UUID) ([]Attempt, error) {
+	jobs, err := dbsqlc.New(s.db).JobListByRun(ctx, dbsqlc.JobListByRunParams{RunID: runID, OrganizationID: orgID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Attempt, len(jobs))
+	for i, j := range jobs {
+		out[i] = Attempt{Phase: Phase(j.Phase), Status: j.Status, ClaimedAt: j.CreatedAt, FinishedAt: j.FinishedAt,
+			TerraformTime: time.Duration(j.TerraformMs) * time.Millisecond}
+	}
+	return out, nil
 }

@@ -17,7 +17,7 @@ const jobCreate = `-- name: JobCreate :one
 
 INSERT INTO jobs (organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent)
 VALUES ($1, $2, $3, $4, $5, $6, 'running', $7)
-RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key
+RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms
 `
 
 type JobCreateParams struct {
@@ -58,23 +58,30 @@ func (q *Queries) JobCreate(ctx context.Context, arg JobCreateParams) (Job, erro
 		&i.FinishedAt,
 		&i.LogKeyID,
 		&i.LogWrappedKey,
+		&i.TerraformMs,
 	)
 	return i, err
 }
 
 const jobEnd = `-- name: JobEnd :execrows
-UPDATE jobs SET status = $1, finished_at = $2
-WHERE id = $3 AND status = 'running'
+UPDATE jobs SET status = $1, finished_at = $2, terraform_ms = $3
+WHERE id = $4 AND status = 'running'
 `
 
 type JobEndParams struct {
-	Status string
-	Now    *time.Time
-	ID     uuid.UUID
+	Status      string
+	Now         *time.Time
+	TerraformMs int64
+	ID          uuid.UUID
 }
 
 func (q *Queries) JobEnd(ctx context.Context, arg JobEndParams) (int64, error) {
-	result, err := q.db.Exec(ctx, jobEnd, arg.Status, arg.Now, arg.ID)
+	result, err := q.db.Exec(ctx, jobEnd,
+		arg.Status,
+		arg.Now,
+		arg.TerraformMs,
+		arg.ID,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -84,7 +91,7 @@ func (q *Queries) JobEnd(ctx context.Context, arg JobEndParams) (int64, error) {
 const jobExtendLease = `-- name: JobExtendLease :one
 UPDATE jobs SET lease_expires_at = $1
 WHERE id = $2 AND lease_token = $3 AND status = 'running'
-RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key
+RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms
 `
 
 type JobExtendLeaseParams struct {
@@ -114,12 +121,13 @@ func (q *Queries) JobExtendLease(ctx context.Context, arg JobExtendLeaseParams) 
 		&i.FinishedAt,
 		&i.LogKeyID,
 		&i.LogWrappedKey,
+		&i.TerraformMs,
 	)
 	return i, err
 }
 
 const jobGet = `-- name: JobGet :one
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs WHERE id = $1
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms FROM jobs WHERE id = $1
 `
 
 func (q *Queries) JobGet(ctx context.Context, id uuid.UUID) (Job, error) {
@@ -140,12 +148,13 @@ func (q *Queries) JobGet(ctx context.Context, id uuid.UUID) (Job, error) {
 		&i.FinishedAt,
 		&i.LogKeyID,
 		&i.LogWrappedKey,
+		&i.TerraformMs,
 	)
 	return i, err
 }
 
 const jobGetForUpdate = `-- name: JobGetForUpdate :one
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs WHERE id = $1 FOR NO KEY UPDATE
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms FROM jobs WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) JobGetForUpdate(ctx context.Context, id uuid.UUID) (Job, error) {
@@ -166,12 +175,13 @@ func (q *Queries) JobGetForUpdate(ctx context.Context, id uuid.UUID) (Job, error
 		&i.FinishedAt,
 		&i.LogKeyID,
 		&i.LogWrappedKey,
+		&i.TerraformMs,
 	)
 	return i, err
 }
 
 const jobLatestByRunPhase = `-- name: JobLatestByRunPhase :one
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms FROM jobs
 WHERE run_id = $1 AND organization_id = $2 AND phase = $3
 ORDER BY created_at DESC
 LIMIT 1
@@ -201,6 +211,7 @@ func (q *Queries) JobLatestByRunPhase(ctx context.Context, arg JobLatestByRunPha
 		&i.FinishedAt,
 		&i.LogKeyID,
 		&i.LogWrappedKey,
+		&i.TerraformMs,
 	)
 	return i, err
 }
@@ -220,7 +231,7 @@ func (q *Queries) JobLeasesCredit(ctx context.Context, credit pgtype.Interval) (
 }
 
 const jobListByRun = `-- name: JobListByRun :many
-SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key FROM jobs WHERE run_id = $1 AND organization_id = $2 ORDER BY created_at
+SELECT id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms FROM jobs WHERE run_id = $1 AND organization_id = $2 ORDER BY created_at
 `
 
 type JobListByRunParams struct {
@@ -252,6 +263,7 @@ func (q *Queries) JobListByRun(ctx context.Context, arg JobListByRunParams) ([]J
 			&i.FinishedAt,
 			&i.LogKeyID,
 			&i.LogWrappedKey,
+			&i.TerraformMs,
 		); err != nil {
 			return nil, err
 		}
@@ -427,7 +439,7 @@ func (q *Queries) JobLogPut(ctx context.Context, arg JobLogPutParams) error {
 const jobSetLogKey = `-- name: JobSetLogKey :one
 UPDATE jobs SET log_key_id = $1, log_wrapped_key = $2
 WHERE id = $3 AND log_wrapped_key IS NULL
-RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key
+RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms
 `
 
 type JobSetLogKeyParams struct {
@@ -456,6 +468,7 @@ func (q *Queries) JobSetLogKey(ctx context.Context, arg JobSetLogKeyParams) (Job
 		&i.FinishedAt,
 		&i.LogKeyID,
 		&i.LogWrappedKey,
+		&i.TerraformMs,
 	)
 	return i, err
 }

@@ -38,6 +38,7 @@ type Job struct {
 	FinishedAt     *time.Time
 	LogKeyID       string
 	LogWrappedKey  []byte
+	TerraformMs    int64
 }
 
 type JobLog struct {

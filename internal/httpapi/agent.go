@@ -187,13 +187,21 @@ func (a *api) agentFinish(w http.ResponseWriter, r *http.Request) error {
 			Destroy    int  `json:"destroy"`
 			HasChanges bool `json:"has_changes"`
 		} `json:"plan"`
-		Error string `json:"error"`
+		Error       string `json:"error"`
+		TerraformMs int64  `json:"terraform_ms"`
+		// Log is the phase's last lines, from LogOffset on.
+		Log       []byte `json:"log"`
+		LogOffset int64  `json:"log_offset"`
 	}
 	// terraform's error text may hold anything; the service cleans it.
 	if err := decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
-	out := agent.Outcome{Result: body.Result, Error: body.Error}
+	if body.TerraformMs < 0 || body.TerraformMs > int64(time.Hour*24*365/time.Millisecond) {
+		return errorf(http.StatusBadRequest, "invalid_request", "terraform_ms must be between 0 and a year")
+	}
+	out := agent.Outcome{Result: body.Result, Error: body.Error, TerraformTime: time.Duration(body.TerraformMs) * time.Millisecond,
+		Log: body.Log, LogOffset: body.LogOffset}
 	if body.Plan != nil {
 		out.Plan = run.PlanSummary{Add: body.Plan.Add, Change: body.Plan.Change, Destroy: body.Plan.Destroy, HasChanges: body.Plan.HasChanges}
 	}

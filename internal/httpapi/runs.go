@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 )
@@ -29,6 +30,16 @@ type runJSON struct {
 	Plan                   *planJSON  `json:"plan"`
 	Error                  string     `json:"error,omitempty"`
 	Triggered              bool       `json:"triggered"`
+	// Attempts, on a single run only: its jobs as agents ran them.
+	Attempts []attemptJSON `json:"attempts,omitempty"`
+}
+
+type attemptJSON struct {
+	Phase       agent.Phase `json:"phase"`
+	Status      string      `json:"status"`
+	ClaimedAt   time.Time   `json:"claimed_at"`
+	FinishedAt  *time.Time  `json:"finished_at"`
+	TerraformMs int64       `json:"terraform_ms"`
 }
 
 type planJSON struct {
@@ -123,7 +134,16 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, runView(got))
+	attempts, err := a.Agents.Attempts(r.Context(), p.OrgID, id)
+	if err != nil {
+		return err
+	}
+	view := runView(got)
+	view.Attempts = make([]attemptJSON, len(attempts))
+	for i, at := range attempts {
+		view.Attempts[i] = attemptJSON{Phase: at.Phase, Status: at.Status, ClaimedAt: at.ClaimedAt, FinishedAt: at.FinishedAt, TerraformMs: at.TerraformTime.Milliseconds()}
+	}
+	writeJSON(w, http.StatusOK, view)
 	return nil
 }
 

@@ -2,83 +2,163 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// Launcher is the embedded stand-in for per-run ephemeral compute: it starts
-// one agent process per claimable job, never more than Pool at once. Each
-// agent claims a job (not necessarily the one that triggered its start),
-// runs it and exits.
+// Agent is one started ephemeral agent: a process here, a task on a cloud.
+type Agent interface {
+	// Permit lets the agent claim: until then it waits, booted and ready.
+	Permit() error
+	// Wait returns when the agent has ended.
+	Wait() error
+	// Stop asks the agent to end: a waiting one leaves its claim, a busy
+	// one interrupts terraform (which saves state) and reports.
+	Stop()
+}
+
+// Launcher keeps the pool ready. Pool agents hold a permit to claim, each
+// waiting in a claim or running its one job; Spare more wait booted
+// without one. When an agent exits its permit passes at once to a spare,
+// already started, and a new spare starts. Work that becomes claimable is
+// therefore claimed by an agent already waiting, in the time of one claim
+// transaction; the apply of a run whose plan just finished does not wait
+// for a process to boot; and a slot freed under load is refilled without
+// waiting for one either. At most Pool agents hold jobs.
 type Launcher struct {
-	Pool int
-	// Claimable counts jobs waiting for an agent, up to max.
-	Claimable func(ctx context.Context, max int) (int, error)
-	// Command makes a new agent process.
-	Command func() *exec.Cmd
-
-	mu      sync.Mutex
-	running int
-	started []time.Time
+	Pool, Spare int
+	// Start starts one agent, waiting for its permit.
+	Start func() (Agent, error)
 }
 
-// launchEvery is how often the launcher looks for claimable work. Starting
-// a process costs more than this, so no wake-up hint is needed.
-const launchEvery = 200 * time.Millisecond
+// crashBackoff bounds how fast a slot restarts an agent that keeps
+// failing at once (no terraform, no sandbox, server unreachable).
+const (
+	crashQuick      = time.Second
+	crashBackoffMin = 100 * time.Millisecond
+	crashBackoffMax = 5 * time.Second
+)
 
-// claimGrace is how long a new agent is assumed to be claiming a job the
-// count still shows, so one queued job does not start several agents.
-const claimGrace = 3 * time.Second
-
-// Run starts agents until ctx ends.
+// Run keeps the pool until ctx ends, then stops the agents and returns
+// once they have all exited.
 func (l *Launcher) Run(ctx context.Context) {
-	for {
-		l.launch(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(launchEvery):
-		}
+	permits := make(chan struct{}, l.Pool)
+	for range l.Pool {
+		permits <- struct{}{}
 	}
-}
-
-func (l *Launcher) launch(ctx context.Context) {
-	n, err := l.Claimable(ctx, l.Pool)
-	if err != nil {
-		if ctx.Err() == nil {
-			slog.Error("launcher: counting claimable jobs", "err", err)
-		}
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	young := 0
-	for _, t := range l.started {
-		if now.Sub(t) < claimGrace {
-			l.started[young] = t
-			young++
-		}
-	}
-	l.started = l.started[:young]
-	for range min(l.Pool-l.running, n-young) {
-		cmd := l.Command()
-		if err := cmd.Start(); err != nil {
-			slog.Error("launcher: starting an agent", "err", err)
-			return
-		}
-		l.running++
-		l.started = append(l.started, now)
+	var wg sync.WaitGroup
+	for range l.Pool + l.Spare {
+		wg.Add(1)
 		go func() {
-			err := cmd.Wait()
-			if err != nil {
-				slog.Warn("agent exited", "pid", cmd.Process.Pid, "err", err)
-			}
-			l.mu.Lock()
-			l.running--
-			l.mu.Unlock()
+			defer wg.Done()
+			l.slot(ctx, permits)
 		}()
 	}
+	wg.Wait()
 }
+
+// slot is one agent, then its replacement, and so on.
+func (l *Launcher) slot(ctx context.Context, permits chan struct{}) {
+	backoff := crashBackoffMin
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := l.runOne(ctx, permits)
+		if err == nil || time.Since(began) >= crashQuick {
+			backoff = crashBackoffMin
+			continue
+		}
+		slog.Warn("launcher: agent failed at once; restarting after a pause", "err", err, "pause", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, crashBackoffMax)
+	}
+}
+
+// runOne starts an agent, gives it a permit when one is free and waits for
+// it, stopping it when ctx ends. The permit returns when the agent exits.
+func (l *Launcher) runOne(ctx context.Context, permits chan struct{}) error {
+	a, err := l.Start()
+	if err != nil {
+		slog.Error("launcher: starting an agent", "err", err)
+		return err
+	}
+	ended := make(chan struct{})
+	held := make(chan bool, 1)
+	go func() {
+		permitted := false
+		defer func() { held <- permitted }()
+		select {
+		case <-permits:
+			permitted = true
+			if err := a.Permit(); err != nil {
+				slog.Warn("launcher: permitting an agent", "err", err)
+			}
+		case <-ctx.Done():
+			a.Stop()
+			return
+		case <-ended:
+			return
+		}
+		select {
+		case <-ctx.Done():
+			a.Stop()
+		case <-ended:
+		}
+	}()
+	err = a.Wait()
+	close(ended)
+	if <-held {
+		permits <- struct{}{}
+	}
+	if err != nil && ctx.Err() == nil {
+		slog.Warn("agent exited", "err", err)
+	}
+	return err
+}
+
+// PermitFD is the file descriptor a launched agent reads its permit from.
+const PermitFD = 3
+
+// StartProcess starts cmd as an agent that waits for a permit on PermitFD
+// and is stopped with SIGTERM.
+func StartProcess(cmd *exec.Cmd) (Agent, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cmd.ExtraFiles = []*os.File{r}
+	cmd.Env = append(cmd.Env, fmt.Sprintf("RUNPLANE_AGENT_PERMIT_FD=%d", PermitFD))
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &process{cmd: cmd, permit: w}, nil
+}
+
+type process struct {
+	cmd    *exec.Cmd
+	permit *os.File
+}
+
+func (p *process) Permit() error {
+	_, err := p.permit.Write([]byte{1})
+	return err
+}
+
+// Wait closes the permit pipe too: an agent still waiting on it then
+// learns that its launcher has let it go.
+func (p *process) Wait() error {
+	err := p.cmd.Wait()
+	p.permit.Close()
+	return err
+}
+
+func (p *process) Stop() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }

@@ -23,6 +23,8 @@ type logStream struct {
 	kept    int // bytes of output kept, at most agent.MaxLog
 	sent    int64
 	flushMu sync.Mutex
+	// closed: the finish carries what is left; held under flushMu.
+	closed bool
 }
 
 // truncated ends a log that reached the server's limit.
@@ -58,17 +60,41 @@ func (l *logStream) flushEvery(ctx context.Context, every time.Duration) {
 	}
 }
 
-func (l *logStream) close(ctx context.Context) { l.flush(ctx) }
+// tail ends the stream: it sends all but the last agent.MaxFinishLog
+// bytes and returns those, with their offset, for the job's finish to carry.
+// Output the server would not take (appends kept failing) is dropped
+// rather than making the finish fail too.
+func (l *logStream) tail(ctx context.Context) (int64, []byte) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.send(ctx, agent.MaxFinishLog)
+	l.closed = true
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pending) > agent.MaxFinishLog {
+		slog.Warn("the log's last bytes could not be sent; the finish goes without them", "job", l.job.ID, "bytes", len(l.pending))
+		return l.sent, nil
+	}
+	return l.sent, l.pending
+}
 
 func (l *logStream) flush(ctx context.Context) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	if !l.closed {
+		l.send(ctx, 0)
+	}
+}
+
+// send appends pending output in chunks until at most keep bytes are left.
+func (l *logStream) send(ctx context.Context, keep int) {
 	for {
 		l.mu.Lock()
 		n := min(len(l.pending), 256<<10)
 		chunk := l.pending[:n:n]
+		more := len(l.pending) > keep
 		l.mu.Unlock()
-		if n == 0 {
+		if n == 0 || !more {
 			return
 		}
 		path := fmt.Sprintf("/api/agent/v1/jobs/%s/logs?offset=%d", l.job.ID, l.sent)

@@ -12,10 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/runplane/runplane/internal/archive"
 )
@@ -36,6 +39,9 @@ type Config struct {
 	Sandbox string
 	// SandboxBinds are extra host folders terraform may use, read-write.
 	SandboxBinds []string
+	// Permit, when set, is read for one byte before claiming: a launcher
+	// boots agents ahead of need and lets them claim when a slot is free.
+	Permit io.ReadCloser
 }
 
 // overrideTF points the configuration's backend at Runplane, whatever it
@@ -46,7 +52,8 @@ const overrideTF = `terraform {
 `
 
 // Run claims one job and executes it. It returns nil when it finished the
-// job, lost its lease, or found no job within ClaimWait.
+// job, lost its lease, found no job within ClaimWait or was stopped while
+// waiting for one.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Terraform == "" {
 		cfg.Terraform = "terraform"
@@ -70,8 +77,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := CheckSandbox(cfg.Sandbox); err != nil {
 		return err
 	}
+	// The job's folder and sandbox are made while waiting, so a claimed
+	// job starts at once.
+	dir, box, err := prepare(cfg, tf)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if cfg.Permit != nil {
+		if ok := awaitPermit(ctx, cfg.Permit); !ok {
+			slog.Info("let go before claiming")
+			return nil
+		}
+	}
 	c := &client{base: strings.TrimRight(cfg.URL, "/"), token: cfg.AgentToken, http: &http.Client{Timeout: 2 * time.Minute}}
 	j, err := c.claim(ctx, cfg.Name, cfg.ClaimWait)
+	if err != nil && ctx.Err() != nil {
+		slog.Info("stopped while waiting for a job")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("claim: %w", err)
 	}
@@ -80,8 +104,66 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	slog.Info("claimed job", "job", j.ID, "run", j.RunID, "phase", j.Phase)
-	e := &execution{c: c, job: j, terraform: tf, cfg: cfg, stateURL: c.base + "/api/v1/workspaces/" + j.WorkspaceID + "/state"}
+	e := &execution{c: c, job: j, terraform: tf, cfg: cfg, dir: dir, box: box,
+		stateURL: c.base + "/api/v1/workspaces/" + j.WorkspaceID + "/state"}
 	return e.run(ctx)
+}
+
+// awaitPermit waits for the launcher's permit to claim; false when the
+// agent was stopped or the launcher closed the permit without one.
+func awaitPermit(ctx context.Context, permit io.ReadCloser) bool {
+	got := make(chan bool, 1)
+	go func() {
+		_, err := io.ReadFull(permit, make([]byte, 1))
+		// Closed at once, so terraform never inherits it.
+		permit.Close()
+		got <- err == nil
+	}()
+	select {
+	case ok := <-got:
+		return ok
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// prepare makes a job folder and the sandbox around it: terraform's CLI
+// configuration, its home, and the folder its configuration goes in.
+func prepare(cfg Config, terraform string) (string, *sandbox, error) {
+	dir, err := os.MkdirTemp("", "runplane-job-")
+	if err != nil {
+		return "", nil, err
+	}
+	box, err := newSandbox(cfg.Sandbox, terraform, dir, cfg.SandboxBinds)
+	if err == nil {
+		err = writeCLIConfig(dir)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, box, nil
+}
+
+// writeCLIConfig keeps terraform offline by default: an empty CLI
+// configuration, or the operator's (TF_CLI_CONFIG_FILE), copied into the
+// job so the sandbox can read it.
+func writeCLIConfig(dir string) error {
+	var cliConfig []byte
+	if path := os.Getenv("TF_CLI_CONFIG_FILE"); path != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			cliConfig = b
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "terraformrc"), cliConfig, 0o600); err != nil {
+		return err
+	}
+	for _, sub := range []string{"home", "config"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // execution is one claimed job in progress.
@@ -105,6 +187,9 @@ type execution struct {
 	// interrupted so that it saves state, and the job reports failure.
 	stopping bool
 	lost     bool
+	// terraformTime is how long the job's terraform commands have run: the
+	// part of the job that is terraform's own, reported with the finish.
+	terraformTime time.Duration
 }
 
 // run executes the job. ctx ending (the agent's SIGTERM, a container
@@ -113,18 +198,7 @@ type execution struct {
 func (e *execution) run(ctx context.Context) error {
 	jobCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	dir, err := os.MkdirTemp("", "runplane-job-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	e.dir = dir
-	if e.box, err = newSandbox(e.cfg.Sandbox, e.terraform, dir, e.cfg.SandboxBinds); err != nil {
-		return err
-	}
-	if e.environ, err = e.terraformEnv(); err != nil {
-		return err
-	}
+	e.environ = e.terraformEnv()
 	e.log = &logStream{c: e.c, job: e.job, lost: func() { e.loseLease(stop) }}
 	go e.log.flushEvery(jobCtx, 500*time.Millisecond)
 	go e.heartbeat(jobCtx, stop)
@@ -138,7 +212,7 @@ func (e *execution) run(ctx context.Context) error {
 
 	summary, err := e.execute(jobCtx)
 	e.mu.Lock()
-	lost, canceled, stopping := e.lost, e.canceled, e.stopping
+	lost, canceled, stopping, tfTime := e.lost, e.canceled, e.stopping, e.terraformTime
 	e.mu.Unlock()
 	reportCtx := jobCtx
 	if stopping {
@@ -148,7 +222,7 @@ func (e *execution) run(ctx context.Context) error {
 		reportCtx, cancel = context.WithTimeout(jobCtx, stopReportWait)
 		defer cancel()
 	}
-	e.log.close(reportCtx)
+	logOffset, logTail := e.log.tail(reportCtx)
 	if lost {
 		slog.Warn("lease lost; leaving the job to the server", "job", e.job.ID)
 		return nil
@@ -164,6 +238,8 @@ func (e *execution) run(ctx context.Context) error {
 	case summary != nil:
 		out["plan"] = summary
 	}
+	out["terraform_ms"] = tfTime.Milliseconds()
+	out["log_offset"], out["log"] = logOffset, logTail
 	body, _ := json.Marshal(out)
 	_, ferr := e.c.retry(reportCtx, "POST", "/api/agent/v1/jobs/"+e.job.ID+"/finish", e.job.LeaseToken, body, nil)
 	if errors.Is(ferr, errLeaseLost) {
@@ -199,16 +275,29 @@ type planSummary struct {
 
 func (e *execution) execute(ctx context.Context) (*planSummary, error) {
 	cfgDir := filepath.Join(e.dir, "config")
-	if err := os.Mkdir(cfgDir, 0o700); err != nil {
-		return nil, err
-	}
 	// Terraform works in config/ and finds the plan file beside it, by a
 	// relative path that is the same inside the sandbox and out.
 	const workDir, planArg = "config", "../plan.tfplan"
 	planPath := filepath.Join(e.dir, "plan.tfplan")
-	archiveBytes, err := e.c.retry(ctx, "GET", "/api/agent/v1/jobs/"+e.job.ID+"/configuration", e.job.LeaseToken, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("download configuration: %w", err)
+	// What the phase needs from the server arrives in parallel.
+	var archiveBytes, plan []byte
+	fetch, fctx := errgroup.WithContext(ctx)
+	fetch.Go(func() (err error) {
+		if archiveBytes, err = e.get(fctx, "configuration"); err != nil {
+			return fmt.Errorf("download configuration: %w", err)
+		}
+		return nil
+	})
+	if e.job.Phase == "apply" {
+		fetch.Go(func() (err error) {
+			if plan, err = e.get(fctx, "artifacts/plan-file"); err != nil {
+				return fmt.Errorf("download plan file: %w", err)
+			}
+			return os.WriteFile(planPath, plan, 0o600)
+		})
+	}
+	if err := fetch.Wait(); err != nil {
+		return nil, err
 	}
 	if err := archive.Extract(bytes.NewReader(archiveBytes), cfgDir, archive.DefaultLimits); err != nil {
 		return nil, err
@@ -220,14 +309,7 @@ func (e *execution) execute(ctx context.Context) (*planSummary, error) {
 		return nil, err
 	}
 	if e.job.Phase == "apply" {
-		plan, err := e.c.retry(ctx, "GET", "/api/agent/v1/jobs/"+e.job.ID+"/artifacts/plan-file", e.job.LeaseToken, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("download plan file: %w", err)
-		}
-		if err := os.WriteFile(planPath, plan, 0o600); err != nil {
-			return nil, err
-		}
-		_, err = e.tf(ctx, workDir, "apply", "-input=false", "-no-color", planArg)
+		_, err := e.tf(ctx, workDir, "apply", "-input=false", "-no-color", planArg)
 		return nil, err
 	}
 	args := []string{"plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=" + planArg}
@@ -243,25 +325,50 @@ func (e *execution) execute(ctx context.Context) (*planSummary, error) {
 		return nil, err
 	}
 	hasChanges := code == 2
+	// The plan file goes up while terraform renders it as JSON, the JSON
+	// while the log's last lines do.
+	uploads, uctx := errgroup.WithContext(ctx)
+	if !e.job.PlanOnly {
+		uploads.Go(func() error {
+			plan, err := os.ReadFile(planPath)
+			if err == nil {
+				err = e.put(uctx, "artifacts/plan-file", plan)
+			}
+			if err != nil {
+				return fmt.Errorf("upload plan file: %w", err)
+			}
+			return nil
+		})
+	}
 	planJSON, err := e.capture(ctx, workDir, "show", "-json", planArg)
 	if err != nil {
+		_ = uploads.Wait()
+		return nil, err
+	}
+	uploads.Go(func() error {
+		if err := e.put(uctx, "artifacts/plan-json", planJSON); err != nil {
+			return fmt.Errorf("upload plan JSON: %w", err)
+		}
+		return nil
+	})
+	uploads.Go(func() error { e.log.flush(uctx); return nil })
+	if err := uploads.Wait(); err != nil {
 		return nil, err
 	}
 	summary := summarize(planJSON)
 	summary.HasChanges = hasChanges
-	if !e.job.PlanOnly {
-		plan, err := os.ReadFile(planPath)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := e.c.retry(ctx, "PUT", "/api/agent/v1/jobs/"+e.job.ID+"/artifacts/plan-file", e.job.LeaseToken, plan, nil); err != nil {
-			return nil, fmt.Errorf("upload plan file: %w", err)
-		}
-	}
-	if _, err := e.c.retry(ctx, "PUT", "/api/agent/v1/jobs/"+e.job.ID+"/artifacts/plan-json", e.job.LeaseToken, planJSON, nil); err != nil {
-		return nil, fmt.Errorf("upload plan JSON: %w", err)
-	}
 	return &summary, nil
+}
+
+// get fetches one of the job's inputs.
+func (e *execution) get(ctx context.Context, what string) ([]byte, error) {
+	return e.c.retry(ctx, "GET", "/api/agent/v1/jobs/"+e.job.ID+"/"+what, e.job.LeaseToken, nil, nil)
+}
+
+// put stores one of the job's artifacts.
+func (e *execution) put(ctx context.Context, what string, body []byte) error {
+	_, err := e.c.retry(ctx, "PUT", "/api/agent/v1/jobs/"+e.job.ID+"/"+what, e.job.LeaseToken, body, nil)
+	return err
 }
 
 // summarize counts the resource changes of `terraform show -json`.
@@ -294,21 +401,7 @@ func summarize(planJSON []byte) planSummary {
 
 // terraformEnv is terraform's whole environment: an allow-list, nothing of
 // the agent's own (its token, the host's credentials, RUNPLANE_*).
-func (e *execution) terraformEnv() ([]string, error) {
-	// Offline by default: an empty CLI configuration, or the operator's
-	// (TF_CLI_CONFIG_FILE), copied into the job so the sandbox can read it.
-	var cliConfig []byte
-	if path := os.Getenv("TF_CLI_CONFIG_FILE"); path != "" {
-		if b, err := os.ReadFile(path); err == nil {
-			cliConfig = b
-		}
-	}
-	if err := os.WriteFile(filepath.Join(e.dir, "terraformrc"), cliConfig, 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(filepath.Join(e.dir, "home"), 0o700); err != nil {
-		return nil, err
-	}
+func (e *execution) terraformEnv() []string {
 	root := e.box.root()
 	tmp := "/tmp"
 	if e.box.bwrap == "" {
@@ -323,7 +416,7 @@ func (e *execution) terraformEnv() ([]string, error) {
 		// state must reach the server, not errored.tfstate in a folder that
 		// is about to be deleted.
 		"TF_HTTP_RETRY_MAX=40", "TF_HTTP_RETRY_WAIT_MIN=1", "TF_HTTP_RETRY_WAIT_MAX=5",
-	}, nil
+	}
 }
 
 // tf runs terraform with its output in the job's log, returning its exit code.
@@ -351,6 +444,7 @@ func (e *execution) start(ctx context.Context, dir string, stdout io.Writer, arg
 		return -1, err
 	}
 	cmd.Stdout, cmd.Stderr = stdout, e.log
+	began := time.Now()
 	err = cmd.Start()
 	if info != nil {
 		cmd.ExtraFiles[0].Close()
@@ -376,6 +470,7 @@ func (e *execution) start(ctx context.Context, dir string, stdout io.Writer, arg
 	err = cmd.Wait()
 	e.mu.Lock()
 	e.leader = 0
+	e.terraformTime += time.Since(began)
 	e.mu.Unlock()
 	code := cmd.ProcessState.ExitCode()
 	if err != nil {
@@ -470,9 +565,13 @@ func ConfigFromEnv(getenv func(string) string) Config {
 			binds = append(binds, b)
 		}
 	}
-	return Config{
+	cfg := Config{
 		URL: getenv("RUNPLANE_URL"), AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Terraform: getenv("RUNPLANE_TERRAFORM"),
 		Name: getenv("RUNPLANE_AGENT_NAME"), ClaimWait: wait,
 		Sandbox: getenv("RUNPLANE_AGENT_SANDBOX"), SandboxBinds: binds,
 	}
+	if fd, err := strconv.Atoi(getenv("RUNPLANE_AGENT_PERMIT_FD")); err == nil && fd > 2 {
+		cfg.Permit = os.NewFile(uintptr(fd), "permit")
+	}
+	return cfg
 }
