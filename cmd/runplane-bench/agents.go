@@ -204,7 +204,7 @@ func measureClaims(ctx context.Context, databaseURL, dir string, noHint bool, po
 		}
 	}
 	for i := range samples {
-		ws := c.must("POST", "/api/v1/organizations/"+name+"/workspaces", fmt.Sprintf(`{"name":"ws-%d"}`, i))["id"].(string)
+		ws := c.workspace(name, fmt.Sprintf(`{"name":"ws-%d"}`, i), benchConfiguration)
 		// Eligible → claimed: the create admits the run (plan_queued) in its own transaction.
 		start := time.Now()
 		first := c.must("POST", "/api/v1/workspaces/"+ws+"/runs", "")["id"].(string)
@@ -242,7 +242,7 @@ func lifecycleThroughput(ctx context.Context, databaseURL, dir string) (runsPerS
 	defer stop()
 	var workspaces []string
 	for i := range *nWorkspaces {
-		workspaces = append(workspaces, c.must("POST", "/api/v1/organizations/"+name+"/workspaces", fmt.Sprintf(`{"name":"ws-%d","auto_apply":true}`, i))["id"].(string))
+		workspaces = append(workspaces, c.workspace(name, fmt.Sprintf(`{"name":"ws-%d","auto_apply":true}`, i), benchConfiguration))
 	}
 	for _, ws := range workspaces {
 		c.must("POST", "/api/v1/workspaces/"+ws+"/runs", "")

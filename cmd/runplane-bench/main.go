@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/runplane/runplane/db"
+	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
 )
@@ -142,7 +143,7 @@ func core(ctx context.Context, cluster *pgembed.Cluster, p *platform.Platform) e
 	c.token = c.must("POST", "/api/v1/organizations/bench/tokens", `{"description":"bench","role":"admin"}`)["token"].(string)
 	workspaces := make([]string, *nWorkspaces)
 	for i := range workspaces {
-		workspaces[i] = c.must("POST", "/api/v1/organizations/bench/workspaces", fmt.Sprintf(`{"name":"ws-%d"}`, i))["id"].(string)
+		workspaces[i] = c.workspace("bench", fmt.Sprintf(`{"name":"ws-%d"}`, i), benchConfiguration)
 	}
 
 	lat, err := admission(c, workspaces)
@@ -291,6 +292,18 @@ func (c *client) doOnce(method, path, body string) (map[string]any, error) {
 	}
 	var out map[string]any
 	return out, json.Unmarshal(raw, &out)
+}
+
+// benchConfiguration is what the simulated benchmarks' workspaces hold:
+// the API creates runs only on a workspace with a configuration.
+var benchConfiguration = string(lambdatest.Tarball(map[string]string{"main.tf": "resource \"terraform_data\" \"r\" {}\n"}))
+
+// workspace creates a workspace in org from a JSON body, uploads the
+// configuration tarball to it and returns its id.
+func (c *client) workspace(org, body, tarball string) string {
+	id := c.must("POST", "/api/v1/organizations/"+org+"/workspaces", body)["id"].(string)
+	c.must("POST", "/api/v1/workspaces/"+id+"/configuration-versions", tarball)
+	return id
 }
 
 func (c *client) must(method, path, body string) map[string]any {

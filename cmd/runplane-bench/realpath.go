@@ -74,10 +74,8 @@ func realPathBench(ctx context.Context, dir string) error {
 	c.token = c.must("POST", "/api/v1/organizations/real/tokens", `{"description":"bench","role":"admin"}`)["token"].(string)
 	fmt.Printf("real path: runplane server as `make run` starts it (launcher pool %d, bwrap sandbox, %s), 1-resource auto-apply runs\n", *realPool, terraformVersion())
 
-	single, err := c.realWorkspace("single")
-	if err != nil {
-		return fail(err)
-	}
+	config := string(lambdatest.Tarball(map[string]string{"main.tf": realTF}))
+	single := c.workspace("real", `{"name":"single","auto_apply":true}`, config)
 	// The first run after start is not counted: it pays for caches
 	// (terraform's plugin discovery, the page cache) that every later run finds warm.
 	if _, err := c.realRuns([]string{single}); err != nil {
@@ -111,10 +109,7 @@ func realPathBench(ctx context.Context, dir string) error {
 	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "created → applied", ms(pct(toApplied, 50)), ms(pct(toApplied, 95)))
 	fmt.Printf("%-58s %9.3f %9.3f %s\n", "  overhead over terraform's time (single run)", pctF(overhead, 50), pctF(overhead, 95), "p50 ≤ 1.10")
 
-	serialWS, err := c.realWorkspace("serial")
-	if err != nil {
-		return fail(err)
-	}
+	serialWS := c.workspace("real", `{"name":"serial","auto_apply":true}`, config)
 	serial, err := c.realRuns(slices.Repeat([]string{serialWS}, 10))
 	if err != nil {
 		return fail(err)
@@ -125,11 +120,7 @@ func realPathBench(ctx context.Context, dir string) error {
 
 	var wss []string
 	for i := range 50 {
-		ws, err := c.realWorkspace(fmt.Sprintf("wide-%d", i))
-		if err != nil {
-			return fail(err)
-		}
-		wss = append(wss, ws)
+		wss = append(wss, c.workspace("real", fmt.Sprintf(`{"name":"wide-%d","auto_apply":true}`, i), config))
 	}
 	wide, err := c.realRuns(wss)
 	if err != nil {
@@ -142,19 +133,6 @@ func realPathBench(ctx context.Context, dir string) error {
 	fmt.Printf("%-58s %8.1f %% %9s %s\n", fmt.Sprintf("  pool utilisation while runs wait (%.1f s)", waiting.Seconds()), 100*busy, "", "≥ 90 %")
 	fmt.Println()
 	return nil
-}
-
-// realWorkspace makes an auto-apply workspace with realTF uploaded.
-func (c *client) realWorkspace(name string) (string, error) {
-	w, err := c.do("POST", "/api/v1/organizations/real/workspaces", fmt.Sprintf(`{"name":%q,"auto_apply":true}`, name))
-	if err != nil {
-		return "", err
-	}
-	id := w["id"].(string)
-	if _, err := c.do("POST", "/api/v1/workspaces/"+id+"/configuration-versions", string(lambdatest.Tarball(map[string]string{"main.tf": realTF}))); err != nil {
-		return "", err
-	}
-	return id, nil
 }
 
 // realRuns creates a run on each workspace, one after another as a user

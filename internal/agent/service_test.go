@@ -423,3 +423,79 @@ func TestLogReadWhileArchivingSeesTheWholeLog(t *testing.T) {
 		}
 	}
 }
+
+// Runs queued in bursts while claims are busy looking never wait for the
+// claims' database poll: a notification taken by a claim whose read
+// predates the run is seen, and that claim looks again.
+func TestEveryQueuedRunWakesAWaitingClaim(t *testing.T) {
+	t.Parallel()
+	const poll = 10 * time.Second
+	f := setup(t, time.Minute, func(c *agent.Config) { c.Poll, c.ClaimWait = poll, time.Minute })
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	var mu sync.Mutex
+	claimedAt := map[uuid.UUID]time.Time{}
+	var claimers sync.WaitGroup
+	for range 8 {
+		claimers.Add(1)
+		go func() {
+			defer claimers.Done()
+			for {
+				j, err := f.agents.Claim(ctx, "waiter")
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				claimedAt[j.RunID] = time.Now()
+				mu.Unlock()
+				if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	queuedAt := map[uuid.UUID]time.Time{}
+	for burst := range 10 {
+		var creators sync.WaitGroup
+		for c := range 6 {
+			creators.Add(1)
+			go func() {
+				defer creators.Done()
+				ws := f.workspace(fmt.Sprintf("b%d-%d", burst, c))
+				r, err := f.runs.Create(f.ctx, f.orgID, ws, run.CreateOptions{PlanOnly: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				queuedAt[r.ID] = time.Now()
+				mu.Unlock()
+			}()
+		}
+		creators.Wait()
+		time.Sleep(time.Duration(burst%3) * 5 * time.Millisecond)
+	}
+	deadline := time.Now().Add(poll / 2)
+	for {
+		mu.Lock()
+		n := len(claimedAt)
+		mu.Unlock()
+		if n >= len(queuedAt) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	claimers.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for id, q := range queuedAt {
+		at, ok := claimedAt[id]
+		if !ok {
+			t.Fatalf("run %s not claimed within %s of the last burst: its wake-up was lost", id, poll/2)
+		}
+		if wait := at.Sub(q); wait > time.Second {
+			t.Errorf("run %s waited %s for a claim (poll %s): its wake-up was lost", id, wait, poll)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,13 @@ const (
 	MinAttempts = 20
 )
 
+// conflicts counts serialization failures and deadlocks retried in this
+// process: the work SERIALIZABLE threw away, which latency alone hides.
+var conflicts atomic.Int64
+
+// Conflicts is how many transactions this process has had to run again.
+func Conflicts() int64 { return conflicts.Load() }
+
 // ErrTooManyRetries wraps the last serialization failure when the retries ran out.
 var ErrTooManyRetries = errors.New("transaction kept conflicting")
 
@@ -52,6 +60,7 @@ func RunTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
 		if err == nil || !Retryable(err) {
 			return err
 		}
+		conflicts.Add(1)
 		wait := backoff(attempt + 1)
 		if attempt+1 >= MinAttempts && time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("%w for %s (%d attempts): %w", ErrTooManyRetries, RetryBudget, attempt+1, err)
