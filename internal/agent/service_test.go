@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/blob"
@@ -497,5 +498,61 @@ func TestEveryQueuedRunWakesAWaitingClaim(t *testing.T) {
 		if wait := at.Sub(q); wait > time.Second {
 			t.Errorf("run %s waited %s for a claim (poll %s): its wake-up was lost", id, wait, poll)
 		}
+	}
+}
+
+// A phase that printed nothing costs no log object: every finish used to
+// write (and fsync) an empty sealed blob. Its log still reads, empty.
+func TestSilentPhaseArchivesNoObject(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	r := f.newRun(f.workspace("quiet"), run.CreateOptions{PlanOnly: true})
+	j := f.claim()
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.q.JobLogGet(f.ctx, dbsqlc.JobLogGetParams{JobID: j.ID, OrganizationID: f.orgID}); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("job log object of a silent phase: %v, want none", err)
+	}
+	if got := f.logs(r.ID, agent.PhasePlan); got != "" {
+		t.Fatalf("log of a silent phase: %q", got)
+	}
+}
+
+// A finish carries the phase's last output: stored in the finish's own
+// transaction after what was appended, a retried finish's tail adds
+// nothing twice, and a tail that leaves a gap is refused with the job
+// still running. The terraform time it reports is kept, bounded by the
+// job's life.
+func TestFinishCarriesTheLogTail(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	r := f.newRun(f.workspace("tail"), run.CreateOptions{PlanOnly: true})
+	j := f.claim()
+	if _, err := f.agents.AppendLog(f.ctx, j.ID, j.LeaseToken, 0, []byte("init\n")); err != nil {
+		t.Fatal(err)
+	}
+	gap := agent.Outcome{Result: "succeeded", Log: []byte("lost\n"), LogOffset: 9}
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, gap); !errors.Is(err, agent.ErrLogGap) {
+		t.Fatalf("finish with a gap before its tail: %v, want ErrLogGap", err)
+	}
+	if st := f.status(r.ID).Status; st != run.StatusPlanning {
+		t.Fatalf("after a refused finish the run is %s", st)
+	}
+	// The tail overlaps what was appended: only the new bytes are kept.
+	// An agent cannot claim more terraform time than its job lived.
+	tail := agent.Outcome{Result: "succeeded", Log: []byte("init\nplan\n"), LogOffset: 0, TerraformTime: time.Hour}
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, tail); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.logs(r.ID, agent.PhasePlan); got != "init\nplan\n" {
+		t.Fatalf("log: %q", got)
+	}
+	attempts, err := f.agents.Attempts(f.ctx, f.orgID, r.ID)
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("attempts: %+v, %v; want one", attempts, err)
+	}
+	if a := attempts[0]; a.TerraformTime <= 0 || a.TerraformTime > a.FinishedAt.Sub(a.ClaimedAt)+time.Millisecond {
+		t.Fatalf("terraform time %s of a job that lived %s", a.TerraformTime, a.FinishedAt.Sub(a.ClaimedAt))
 	}
 }
