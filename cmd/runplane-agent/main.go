@@ -3,9 +3,11 @@
 // Settings come from the environment: RUNPLANE_URL, RUNPLANE_AGENT_TOKEN,
 // RUNPLANE_TERRAFORM (default terraform on PATH), RUNPLANE_AGENT_NAME,
 // RUNPLANE_AGENT_CLAIM_WAIT (how long to wait for a job, default 1m),
-// RUNPLANE_AGENT_SANDBOX (bwrap, the default, or off) and
-// RUNPLANE_AGENT_SANDBOX_BIND. SIGTERM interrupts terraform so that it
-// saves state, then the agent reports and exits.
+// RUNPLANE_AGENT_SANDBOX (bwrap, the default, or off),
+// RUNPLANE_AGENT_SANDBOX_BIND and RUNPLANE_AGENT_PERMIT_FD (set by a
+// launcher that boots agents ahead of need: a descriptor to read one byte
+// from before claiming). SIGTERM interrupts terraform so that it saves
+// state, then the agent reports and exits.
 package main
 
 import (

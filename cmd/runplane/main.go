@@ -154,7 +154,7 @@ func serve(ctx context.Context) error {
 	storage.DataDir = dataDir
 	p, err := platform.Open(ctx, platform.Config{
 		DatabaseURL: databaseURL, AdminToken: adminToken, AgentToken: agentToken, Storage: storage, Agent: timings.agent,
-		AgentPoolSize: pool, Fanout: platform.FanoutFromEnv(os.Getenv),
+		AgentPoolSize: pool, Fanout: platform.FanoutFromEnv(os.Getenv), MaxConns: serverConns(pool),
 	})
 	if err != nil {
 		return err
@@ -221,6 +221,13 @@ func serve(ctx context.Context) error {
 	}
 	return nil
 }
+
+// serverConns sizes the server's database pool: every agent's calls, its
+// terraform's state calls, the API and the tick share it, and with pgx's
+// default of four on a small machine a plan's finish waited for a
+// connection behind its own log's archiving before the apply could be
+// claimed.
+func serverConns(agents int) int32 { return int32(16 + 2*agents) }
 
 // agentStopWait is how long a stopping server waits for its agents: a
 // busy one's report is bounded by the agent's own 10 s.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,10 @@ type Config struct {
 	NoClaimHint bool
 	// Fanout is the queue for state_changed events, if any.
 	Fanout Fanout
+	// MaxConns sizes the database pool when DATABASE_URL does not
+	// (pool_max_conns); 0 keeps pgx's default, the larger of 4 and the
+	// CPU count.
+	MaxConns int32
 }
 
 // Open connects to the database and storage and builds the services. It
@@ -75,6 +80,9 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	cfg, err := pgxpool.ParseConfig(c.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if c.MaxConns > 0 && !strings.Contains(c.DatabaseURL, "pool_max_conns") {
+		cfg.MaxConns = c.MaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
