@@ -39,7 +39,9 @@ chaos: setup
 	$(GO) run ./cmd/runplane-chaos $(CHAOS_ARGS)
 
 ## bench: in one run, beside pgbench -N on the same cluster: admission latency and
-## run-create throughput; agent claim, hand-off and lifecycle figures; fair share
+## run-create throughput; the real path (runplane server's launcher, sandboxed real
+## terraform: overhead over terraform's own time, hand-off, serial queue, pool
+## utilisation); agent claim, hand-off and lifecycle figures; fair share
 ## under a flood and claim cost at scale; policy checks; trigger fan-out; state
 ## read/write latency and 50 MB reads on embedded and S3+KMS storage.
 bench:

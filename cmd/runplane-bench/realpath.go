@@ -33,7 +33,7 @@ resource "terraform_data" "r" {
 // timedRun is one run as the server stamped it and its agents timed it.
 type timedRun struct {
 	created, planning, planned, applying, applied time.Time
-	planFinished, applyClaimed time.Time
+	planFinished, applyClaimed                    time.Time
 	// terraform is the sum of its jobs' terraform time, as the agents timed it.
 	terraform time.Duration
 	// jobs are its jobs' [claimed, finished] spans, as the server stamped them.

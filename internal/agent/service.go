@@ -138,7 +138,6 @@ func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
 func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 	deadline := s.now().Add(s.cfg.ClaimWait)
 	for {
-		mark := s.hint.Mark()
 		job, outcome, err := s.tryClaim(ctx, agentName)
 		if outcome == claimed || err != nil {
 			// There may be more, or this claimer gives up on what woke it:
@@ -149,10 +148,6 @@ func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
 			return job, err
 		}
 		var wait time.Duration
-		if outcome == nothingClaimable && s.hint.Since(mark) {
-			// Work was queued while this claim looked: look again now.
-			continue
-		}
 		if outcome == orgBusy && s.now().Before(deadline.Add(busyGrace)) {
 			// Work is there but another claim holds its organization for a
 			// few milliseconds: look again soon, even a little past the

@@ -426,8 +426,8 @@ func TestLogReadWhileArchivingSeesTheWholeLog(t *testing.T) {
 }
 
 // Runs queued in bursts while claims are busy looking never wait for the
-// claims' database poll: a notification taken by a claim whose read
-// predates the run is seen, and that claim looks again.
+// claims' database poll: a notification that finds every claim busy stays
+// buffered, and the claim that takes it reads after the run committed.
 func TestEveryQueuedRunWakesAWaitingClaim(t *testing.T) {
 	t.Parallel()
 	const poll = 10 * time.Second
