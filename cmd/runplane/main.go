@@ -23,7 +23,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
-	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/httpapi"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
@@ -146,14 +145,14 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	timings, err := timingsFromEnv()
+	timings, err := platform.AgentConfigFromEnv(os.Getenv, 5*time.Second)
 	if err != nil {
 		return err
 	}
 	storage := platform.StorageFromEnv(os.Getenv)
 	storage.DataDir = dataDir
 	p, err := platform.Open(ctx, platform.Config{
-		DatabaseURL: databaseURL, AdminToken: adminToken, AgentToken: agentToken, Storage: storage, Agent: timings.agent,
+		DatabaseURL: databaseURL, AdminToken: adminToken, AgentToken: agentToken, Storage: storage, Agent: timings,
 		AgentPoolSize: pool, Fanout: platform.FanoutFromEnv(os.Getenv), MaxConns: serverConns(pool),
 	})
 	if err != nil {
@@ -169,7 +168,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	srv := httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
-	go tickLoop(ctx, p, timings.tick)
+	go tickLoop(ctx, p, timings.Tick)
 	go relayLoop(ctx, p)
 	agentsDone := make(chan struct{})
 	if pool > 0 {
@@ -261,36 +260,9 @@ func relayLoop(ctx context.Context, p *platform.Platform) {
 	}
 }
 
-type timings struct {
-	agent agent.Config
-	tick  time.Duration
-}
-
-// timingsFromEnv reads RUNPLANE_AGENT_LEASE, RUNPLANE_AGENT_HEARTBEAT and
-// RUNPLANE_TICK_INTERVAL. The defaults notice a lost agent within 25 s: a
-// 20 s lease plus a 5 s tick (the tick is only a safety net for admission;
-// events admit runs at once).
-func timingsFromEnv() (timings, error) {
-	t := timings{agent: agent.DefaultConfig, tick: 5 * time.Second}
-	for _, v := range []struct {
-		name string
-		dst  *time.Duration
-	}{{"RUNPLANE_AGENT_LEASE", &t.agent.Lease}, {"RUNPLANE_AGENT_HEARTBEAT", &t.agent.Heartbeat}, {"RUNPLANE_TICK_INTERVAL", &t.tick}} {
-		if s := os.Getenv(v.name); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				return t, fmt.Errorf("%s must be a positive duration such as 20s", v.name)
-			}
-			*v.dst = d
-		}
-	}
-	t.agent.Tick = t.tick
-	if t.agent.Heartbeat >= t.agent.Lease {
-		return t, fmt.Errorf("RUNPLANE_AGENT_HEARTBEAT (%s) must be shorter than RUNPLANE_AGENT_LEASE (%s)", t.agent.Heartbeat, t.agent.Lease)
-	}
-	return t, nil
-}
-
+// tickLoop runs the scheduler's safety net. The defaults notice a lost
+// agent within 25 s: a 20 s lease plus a 5 s tick (the tick is only a
+// safety net for admission; events admit runs at once).
 func tickLoop(ctx context.Context, p *platform.Platform, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -301,8 +273,8 @@ func tickLoop(ctx context.Context, p *platform.Platform, every time.Duration) {
 		case <-t.C:
 			if res, err := p.Tick(ctx); err != nil && ctx.Err() == nil {
 				slog.Error("tick failed", "err", err)
-			} else if res.Admitted > 0 || res.Reaped > 0 {
-				slog.Info("tick repaired", "admitted", res.Admitted, "reaped_leases", res.Reaped)
+			} else if res.Admitted > 0 || res.Reaped > 0 || res.Relayed > 0 || res.PolicyChecked > 0 {
+				slog.Info("tick repaired", "admitted", res.Admitted, "reaped_leases", res.Reaped, "relayed", res.Relayed, "policy_checked", res.PolicyChecked)
 			}
 		}
 	}

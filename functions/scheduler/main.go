@@ -1,5 +1,5 @@
 // Command scheduler is the scheduled tick: it reaps expired agent leases and
-// repairs what lost events left behind (DESIGN §4). EventBridge cannot fire
+// repairs what lost events left behind (docs/architecture.md, the tick). EventBridge cannot fire
 // more often than once a minute, so one invocation ticks several times
 // (RUNPLANE_TICKS_PER_INVOCATION, default 6) RUNPLANE_TICK_INTERVAL apart
 // (default 10s): a lost agent is noticed within its lease plus 10 s, not a
@@ -36,13 +36,14 @@ func handler(p *platform.Platform, ticks int, every time.Duration) func(context.
 				}
 			}
 			res, err := p.Tick(ctx)
-			total.Admitted += res.Admitted
-			total.Reaped += res.Reaped
+			total.Add(res)
 			if err != nil {
 				slog.ErrorContext(ctx, "tick failed", "err", err)
 				return total, err
 			}
 		}
+		slog.InfoContext(ctx, "ticked", "admitted", total.Admitted, "reaped", total.Reaped, "relayed", total.Relayed,
+			"policy_checked", total.PolicyChecked, "agents", total.Agents)
 		return total, nil
 	}
 }
@@ -53,12 +54,8 @@ func main() {
 		slog.Error("RUNPLANE_TICKS_PER_INVOCATION must be a whole number ≥ 1")
 		os.Exit(1)
 	}
-	every, err := time.ParseDuration(envOr("RUNPLANE_TICK_INTERVAL", "10s"))
-	if err != nil || every <= 0 {
-		slog.Error("RUNPLANE_TICK_INTERVAL must be a positive duration")
-		os.Exit(1)
-	}
-	lambda.Start(handler(platform.MustOpenFromEnv("scheduler"), ticks, every))
+	p := platform.MustOpenFromEnv("scheduler")
+	lambda.Start(handler(p, ticks, p.Agents.Config().Tick))
 }
 
 func envOr(name, def string) string {

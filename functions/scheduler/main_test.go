@@ -51,8 +51,10 @@ func TestScheduledEventAdmitsStrandedRun(t *testing.T) {
 	var ev events.EventBridgeEvent
 	lambdatest.Event(t, "testdata/scheduled-event.json", &ev)
 	res, err := handler(p, 2, 10*time.Millisecond)(ctx, ev)
-	if err != nil || res.Admitted != 1 {
-		t.Fatalf("tick: %+v %v", res, err)
+	// The admitted run waits for an agent: the figure operators autoscale
+	// agents on (it was dropped when ticks were summed).
+	if err != nil || res.Admitted != 1 || res.Agents != 1 {
+		t.Fatalf("tick: %+v %v; want 1 admitted, 1 agent wanted", res, err)
 	}
 	got, err := p.Runs.Get(ctx, o.ID, stranded.ID)
 	if err != nil || got.Status != run.StatusPlanQueued {

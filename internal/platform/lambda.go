@@ -8,8 +8,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
-
-	"github.com/runplane/runplane/internal/agent"
 )
 
 // HTTPLambda serves the API's http.Handler to API Gateway HTTP API (payload
@@ -36,12 +34,11 @@ func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, er
 	if err != nil {
 		return nil, err
 	}
-	// The scheduler function ticks every RUNPLANE_TICK_INTERVAL (10 s by
-	// default); leases are credited only for gaps well beyond it.
-	agents := agent.DefaultConfig
-	agents.Tick = 10 * time.Second
-	if d, err := time.ParseDuration(getenv("RUNPLANE_TICK_INTERVAL")); err == nil && d > 0 {
-		agents.Tick = d
+	// The scheduler function ticks every RUNPLANE_TICK_INTERVAL, 10 s by
+	// default; leases are credited only for gaps well beyond it.
+	agents, err := AgentConfigFromEnv(getenv, 10*time.Second)
+	if err != nil {
+		return nil, err
 	}
 	return Open(ctx, Config{
 		AgentPoolSize: pool, Agent: agents,

@@ -34,6 +34,16 @@ type Result struct {
 	Agents int `json:"agents"`
 }
 
+// Add folds a later tick into r: its repairs add up, its Agents (a level,
+// not a count) replaces r's.
+func (r *Result) Add(later Result) {
+	r.Admitted += later.Admitted
+	r.Reaped += later.Reaped
+	r.Relayed += later.Relayed
+	r.PolicyChecked += later.PolicyChecked
+	r.Agents = later.Agents
+}
+
 // Tick admits pending runs on free, unlocked workspaces.
 func Tick(ctx context.Context, db DB) (Result, error) {
 	var res Result
