@@ -1,6 +1,6 @@
 // Package db holds the schema migrations (goose, embedded) and applies them.
 //
-// Migrations are plain PostgreSQL that CockroachDB also accepts (DESIGN §8);
+// Migrations are plain PostgreSQL that CockroachDB also accepts (docs/architecture.md §8);
 // sqlc reads the same files as the schema, so the generated queries always
 // match what Migrate creates.
 package db

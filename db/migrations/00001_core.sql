@@ -32,7 +32,7 @@ CREATE TABLE workspaces (
     lock_reason            TEXT NOT NULL DEFAULT '',
     -- Token that took a manual lock; NULL for system locks and when unlocked.
     locked_by              UUID,
-    -- The run that holds the workspace (invariant 1). Written only by internal/run.
+    -- The run that holds the workspace (invariant 1, docs/architecture.md). Written only by internal/run.
     active_run_id          UUID,
     -- Per-workspace run numbering gives a strict queue order without a sequence.
     next_run_number        BIGINT NOT NULL DEFAULT 1,

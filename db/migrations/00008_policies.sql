@@ -1,6 +1,6 @@
 -- +goose Up
 -- OPA policies per organization, checked against every plan with changes
--- before it may be applied (DESIGN §7), and each run's results.
+-- before it may be applied (docs/architecture.md §7), and each run's results.
 CREATE TABLE policies (
     id              UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id UUID NOT NULL REFERENCES organizations (id),

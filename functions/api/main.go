@@ -1,5 +1,5 @@
 // Command api is the Lambda function behind the API Gateway HTTP API: the user
-// API of DESIGN §10 served by the same handler as `runplane server`.
+// API of docs/architecture.md and README served by the same handler as `runplane server`.
 package main
 
 import (

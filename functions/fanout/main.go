@@ -1,6 +1,6 @@
 // Command fanout consumes state_changed events from SQS — bodies of the
 // form {"event_id": "<outbox event id>"} — and delivers each one: the
-// downstream runs of cross-workspace triggers (DESIGN §6). Delivery is
+// downstream runs of cross-workspace triggers (docs/architecture.md §6). Delivery is
 // idempotent, so SQS's at-least-once redelivery is harmless. A message
 // that fails is reported back (partial batch failure) and retried; the
 // scheduler tick also delivers anything left undelivered.

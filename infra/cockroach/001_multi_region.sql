@@ -1,4 +1,4 @@
--- CockroachDB-only DDL, applied after `runplane migrate` (DESIGN §8). sqlc
+-- CockroachDB-only DDL, applied after `runplane migrate` (docs/architecture.md §8). sqlc
 -- never reads this folder. Replace the regions with your cluster's; the
 -- primary region is the one the SAM stack (every Lambda function) runs in.
 

@@ -1,7 +1,7 @@
 // Package policy owns the policy check between plan and apply: an
 // organization's OPA (Rego) policies, their evaluation against a run's plan
 // (`terraform show -json`, the plan JSON the agent uploaded) and the
-// results kept with the run (DESIGN §7).
+// results kept with the run (docs/architecture.md §7).
 //
 // A policy is a Rego v1 module whose `deny` rule is a set of messages; the
 // plan JSON is its input. A policy passes when deny is empty. Enforcement

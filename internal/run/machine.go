@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Status is a run's place in its lifecycle (DESIGN §3).
+// Status is a run's place in its lifecycle (docs/architecture.md §3).
 type Status string
 
 const (
@@ -46,7 +46,7 @@ func (s Status) Terminal() bool {
 	return false
 }
 
-// Holds reports whether a run in status s owns its workspace (invariant 1):
+// Holds reports whether a run in status s owns its workspace (invariant 1, docs/architecture.md):
 // from admission until it is terminal. Plan-only runs never hold it.
 func (s Status) Holds(planOnly bool) bool {
 	return !planOnly && s != StatusPending && !s.Terminal()

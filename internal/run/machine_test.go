@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// table is DESIGN §3 written out independently of Next, as (from, event, to).
+// table is docs/run-lifecycle.md written out independently of Next, as (from, event, to).
 var table = map[[2]string][]Status{}
 
 func init() {
@@ -138,7 +138,7 @@ func allowedEvents(s Status, f Facts) []Event {
 
 func TestNextTableComplete(t *testing.T) {
 	t.Parallel()
-	// Every table row is reachable with some facts: Next is not stricter than DESIGN §3.
+	// Every table row is reachable with some facts: Next is not stricter than docs/run-lifecycle.md.
 	now := time.Now()
 	past := now.Add(-time.Minute)
 	facts := []Facts{

@@ -65,7 +65,7 @@ func (s *Service) OnQueued(f func()) { s.queued = f }
 // Config returns the lifecycle's tunables.
 func (s *Service) Config() Config { return s.cfg }
 
-// WaitReason names why a run is not progressing (invariant 7).
+// WaitReason names why a run is not progressing (invariant 7, docs/architecture.md).
 type WaitReason string
 
 const (

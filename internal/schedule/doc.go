@@ -5,5 +5,5 @@
 // Invariants:
 //   - Any number of ticks may run at once, in any number of regions: each
 //     repair is its own SERIALIZABLE transaction that re-checks its premise.
-//   - The tick holds nothing in memory between calls (invariant 5).
+//   - The tick holds nothing in memory between calls (invariant 5, docs/architecture.md).
 package schedule
