@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/pgembed"
@@ -189,7 +190,7 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		q := dbsqlc.New(p.Pool)
+		q := dbcheck.New(p.Pool)
 		for sampleCtx.Err() == nil {
 			rows, err := q.BenchOrganizationLoad(sampleCtx)
 			if err == nil {
@@ -384,12 +385,12 @@ func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, w
 		return nil, err
 	}
 	defer pool.Close()
-	q := dbsqlc.New(pool)
+	q := dbcheck.New(pool)
 	start := time.Now()
-	if err := q.BenchSeedOrganizations(ctx, dbsqlc.BenchSeedOrganizationsParams{Prefix: "seed-", N: int32(orgs)}); err != nil {
+	if err := q.BenchSeedOrganizations(ctx, dbcheck.BenchSeedOrganizationsParams{Prefix: "seed-", N: int32(orgs)}); err != nil {
 		return nil, err
 	}
-	if err := q.BenchSeedWorkspaces(ctx, dbsqlc.BenchSeedWorkspacesParams{PerOrg: int32(workspaces / orgs), Prefix: "seed-"}); err != nil {
+	if err := q.BenchSeedWorkspaces(ctx, dbcheck.BenchSeedWorkspacesParams{PerOrg: int32(workspaces / orgs), Prefix: "seed-"}); err != nil {
 		return nil, err
 	}
 	fmt.Printf("  seeded %d workspaces in %d organizations in %s\n", workspaces, orgs, time.Since(start).Round(time.Second))
@@ -405,11 +406,11 @@ func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, w
 	// waiting of the seeded organizations get queued runs on their first workspace.
 	var runs []struct{ org, ws uuid.UUID }
 	for i := 1; i <= waiting; i++ {
-		o, err := q.OrganizationGetByName(ctx, fmt.Sprintf("seed-%d", i*max(1, orgs/waiting)))
+		o, err := dbsqlc.New(pool).OrganizationGetByName(ctx, fmt.Sprintf("seed-%d", i*max(1, orgs/waiting)))
 		if err != nil {
 			return nil, err
 		}
-		w, err := q.WorkspaceGetByName(ctx, dbsqlc.WorkspaceGetByNameParams{OrganizationID: o.ID, Name: "ws-1"})
+		w, err := dbsqlc.New(pool).WorkspaceGetByName(ctx, dbsqlc.WorkspaceGetByNameParams{OrganizationID: o.ID, Name: "ws-1"})
 		if err != nil {
 			return nil, err
 		}

@@ -302,7 +302,7 @@ func TestClaimsAndFinishesAtOnceKeepTheCount(t *testing.T) {
 	if len(seen) != total || most.Load() > limit {
 		t.Fatalf("%d of %d runs claimed; at most %d held at once with a cap of %d", len(seen), total, most.Load(), limit)
 	}
-	if bad, err := f.q.InvariantOrgLoadMismatch(f.ctx); err != nil || len(bad) != 0 {
+	if bad, err := f.check.InvariantOrgLoadMismatch(f.ctx); err != nil || len(bad) != 0 {
 		t.Fatalf("running counters off: %+v %v", bad, err)
 	}
 	if o, err := f.orgs.Get(f.ctx, org.Principal{SiteAdmin: true}, "mixed"); err != nil || o.ID != orgID || o.Running != 0 || o.Queued != 0 {

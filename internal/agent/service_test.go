@@ -19,6 +19,7 @@ import (
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/org"
@@ -39,6 +40,7 @@ type fixture struct {
 	ws     *workspace.Service
 	orgID  uuid.UUID
 	q      *dbsqlc.Queries
+	check  *dbcheck.Queries
 }
 
 func setup(t *testing.T, lease time.Duration, configure ...func(*agent.Config)) *fixture {
@@ -68,7 +70,7 @@ func setup(t *testing.T, lease time.Duration, configure ...func(*agent.Config)) 
 		c(&cfg)
 	}
 	return &fixture{
-		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool),
+		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool), check: dbcheck.New(pool),
 		agents: agent.NewService(pool, runs, configversion.NewService(pool, objects), objects, hint, cfg),
 	}
 }

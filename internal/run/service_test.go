@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/org"
@@ -72,7 +73,7 @@ func setup(t *testing.T, nWorkspaces int) *fixture {
 // checkInvariants fails the test if any live-database invariant is broken.
 func (f *fixture) checkInvariants(t *testing.T) {
 	t.Helper()
-	q := dbsqlc.New(f.pool)
+	q := dbcheck.New(f.pool)
 	mismatch, err := q.InvariantHolderMismatch(f.ctx, run.HoldingStatuses())
 	if err != nil {
 		t.Error(err)
@@ -210,7 +211,7 @@ func (f *fixture) settle(t *testing.T) {
 	if _, err := schedule.Tick(f.ctx, f.pool); err != nil {
 		t.Fatal(err)
 	}
-	stranded, err := dbsqlc.New(f.pool).InvariantStrandedPending(f.ctx)
+	stranded, err := dbcheck.New(f.pool).InvariantStrandedPending(f.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

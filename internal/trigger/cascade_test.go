@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
@@ -23,6 +24,7 @@ type cascadeFixture struct {
 	t        *testing.T
 	ctx      context.Context
 	q        *dbsqlc.Queries
+	check    *dbcheck.Queries
 	runs     *run.Service
 	triggers *trigger.Service
 	cascade  *trigger.Cascade
@@ -40,7 +42,7 @@ func setupCascade(t *testing.T, names []string, edges ...[2]string) *cascadeFixt
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &cascadeFixture{t: t, ctx: ctx, q: dbsqlc.New(pool), runs: run.NewService(pool, run.DefaultConfig),
+	f := &cascadeFixture{t: t, ctx: ctx, q: dbsqlc.New(pool), check: dbcheck.New(pool), runs: run.NewService(pool, run.DefaultConfig),
 		triggers: trigger.NewService(pool), orgID: o.ID, ws: map[string]uuid.UUID{}, changed: true}
 	f.cascade = trigger.NewCascade(pool, f.runs, func(context.Context, uuid.UUID, uuid.UUID, *uuid.UUID) (bool, error) { return f.changed, nil })
 	wss := workspace.NewService(pool)
@@ -227,11 +229,11 @@ func TestRandomCascadesKeepOrderAndUniqueness(t *testing.T) {
 		}
 		f := setupCascade(t, names, edges...)
 		check := func(step string) {
-			bad, err := f.q.InvariantTriggeredBeforeUpstream(f.ctx)
+			bad, err := f.check.InvariantTriggeredBeforeUpstream(f.ctx)
 			if err != nil || len(bad) > 0 {
 				t.Fatalf("round %d %s: triggered runs started before their upstream finished: %+v %v", round, step, bad, err)
 			}
-			dup, err := f.q.InvariantDuplicateCascadeRuns(f.ctx)
+			dup, err := f.check.InvariantDuplicateCascadeRuns(f.ctx)
 			if err != nil || len(dup) > 0 {
 				t.Fatalf("round %d %s: duplicate cascade runs: %+v %v", round, step, dup, err)
 			}

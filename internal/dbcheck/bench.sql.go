@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: bench.sql
 
-package dbsqlc
+package dbcheck
 
 import (
 	"context"

@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: invariants.sql
 
-package dbsqlc
+package dbcheck
 
 import (
 	"context"
