@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -315,7 +316,8 @@ func (c *client) must(method, path, body string) map[string]any {
 	return out
 }
 
-func pct(d []time.Duration, p int) time.Duration {
+// pct is the p-th percentile of durations or ratios.
+func pct[T cmp.Ordered](d []T, p int) T {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*p/100)]

@@ -109,8 +109,8 @@ func realPathBench(ctx context.Context, dir string) error {
 	fmt.Printf("%-58s %6.1f ms %6.1f ms %s\n", "plan finished → apply started", ms(pct(handoff, 50)), ms(pct(handoff, 95)), "p50 ≤ 50 ms")
 	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "agents' own work (jobs held − terraform's time)", ms(pct(inJobs, 50)), ms(pct(inJobs, 95)))
 	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "created → applied", ms(pct(toApplied, 50)), ms(pct(toApplied, 95)))
-	fmt.Printf("%-58s %9.3f %9.3f %s\n", "  overhead over terraform's time (single run)", pctF(overhead, 50), pctF(overhead, 95), "p50 ≤ 1.10")
-	fmt.Printf("%-58s %9.3f %9.3f %s\n", "  overhead over the phases' status times (as peers count)", pctF(overPhases, 50), pctF(overPhases, 95), "OTF 1.04")
+	fmt.Printf("%-58s %9.3f %9.3f %s\n", "  overhead over terraform's time (single run)", pct(overhead, 50), pct(overhead, 95), "p50 ≤ 1.10")
+	fmt.Printf("%-58s %9.3f %9.3f %s\n", "  overhead over the phases' status times (as peers count)", pct(overPhases, 50), pct(overPhases, 95), "OTF 1.04")
 
 	serialWS := c.workspace("real", `{"name":"serial","auto_apply":true}`, config)
 	serial, err := c.realRuns(slices.Repeat([]string{serialWS}, 10))
@@ -252,12 +252,6 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-func pctF(v []float64, p int) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[min(len(s)-1, len(s)*p/100)]
 }
 
 func terraformVersion() string {

@@ -6,7 +6,6 @@ package main
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +32,7 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/serverproc"
 	"github.com/runplane/runplane/internal/trigger"
 )
 
@@ -89,8 +88,6 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-var listening = regexp.MustCompile(`runplane server listening" addr=(http://\S+)`)
-
 // launch runs `runplane server` with short leases and ticks, terraform (or
 // a wrapper) as its agents' terraform, and env on top, and waits until it
 // listens. At cleanup its process group is killed, or, when graceful, it
@@ -128,18 +125,8 @@ func launch(t *testing.T, terraform string, graceful bool, env ...string) (strin
 		_ = cmd.Wait()
 	})
 	log := &lockedBuffer{}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			fmt.Fprintln(log, sc.Text())
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
 	select {
-	case base := <-addr:
+	case base := <-serverproc.Listening(stderr, log):
 		return base, cmd, log
 	case <-time.After(60 * time.Second):
 		t.Fatalf("server did not start:\n%s", log)

@@ -36,14 +36,7 @@ const (
 // job's data key. A chunk the log already holds is accepted without
 // change, so a retried append is harmless.
 func (s *Service) AppendLog(ctx context.Context, jobID, lease uuid.UUID, offset int64, data []byte) (int64, error) {
-	if err := checkChunk(offset, data, MaxLogChunk); err != nil {
-		return 0, err
-	}
-	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
-	if err != nil {
-		return 0, err
-	}
-	key, err := s.logKey(ctx, j)
+	key, err := s.chunkKey(ctx, jobID, lease, offset, data, MaxLogChunk)
 	if err != nil {
 		return 0, err
 	}
@@ -59,14 +52,21 @@ func (s *Service) AppendLog(ctx context.Context, jobID, lease uuid.UUID, offset 
 	return size, err
 }
 
-func checkChunk(offset int64, data []byte, max int) error {
+// chunkKey checks a chunk of at most max bytes at offset and returns the
+// job's log key to seal it with, before the transaction that stores it:
+// making or unwrapping the key may call KMS.
+func (s *Service) chunkKey(ctx context.Context, jobID, lease uuid.UUID, offset int64, data []byte, max int) ([]byte, error) {
 	if offset < 0 || len(data) > max {
-		return fmt.Errorf("%w: offset must be ≥ 0 and a chunk at most %d bytes", ErrInvalid, max)
+		return nil, fmt.Errorf("%w: offset must be ≥ 0 and a chunk at most %d bytes", ErrInvalid, max)
 	}
 	if offset+int64(len(data)) > MaxLog+maxLogSlack {
-		return fmt.Errorf("%w: a phase's log is kept up to %d bytes; end it with a truncation line", ErrInvalid, MaxLog)
+		return nil, fmt.Errorf("%w: a phase's log is kept up to %d bytes; end it with a truncation line", ErrInvalid, MaxLog)
 	}
-	return nil
+	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
+	if err != nil {
+		return nil, err
+	}
+	return s.logKey(ctx, j)
 }
 
 // appendChunk stores what the log does not hold yet of a chunk at offset,

@@ -495,14 +495,8 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 	}
 	var logKey []byte
 	if len(out.Log) > 0 {
-		if err := checkChunk(out.LogOffset, out.Log, MaxFinishLog); err != nil {
-			return err
-		}
-		j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
-		if err != nil {
-			return err
-		}
-		if logKey, err = s.logKey(ctx, j); err != nil {
+		var err error
+		if logKey, err = s.chunkKey(ctx, jobID, lease, out.LogOffset, out.Log, MaxFinishLog); err != nil {
 			return err
 		}
 	}

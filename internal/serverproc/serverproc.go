@@ -50,9 +50,22 @@ func Start(bin string, env []string, log io.Writer) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	select {
+	case base := <-Listening(stderr, log):
+		return &Server{cmd: cmd, Base: base}, nil
+	case <-time.After(startTimeout):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("the server did not start within %s", startTimeout)
+	}
+}
+
+// Listening copies a server's log from r to log, line by line, and sends
+// its API's URL once the server says it listens.
+func Listening(r io.Reader, log io.Writer) <-chan string {
 	addr := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			fmt.Fprintln(log, sc.Text())
@@ -61,14 +74,7 @@ func Start(bin string, env []string, log io.Writer) (*Server, error) {
 			}
 		}
 	}()
-	select {
-	case base := <-addr:
-		return &Server{cmd: cmd, Base: base}, nil
-	case <-time.After(startTimeout):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("the server did not start within %s", startTimeout)
-	}
+	return addr
 }
 
 // Kill is kill -9.
