@@ -211,3 +211,53 @@ func TestAgentNameWithNULIsRefused(t *testing.T) {
 		t.Fatalf("error %v", e)
 	}
 }
+
+// A finish's terraform time and log tail are the agent's word: a time out
+// of range, a tail too long or one leaving a gap is refused with a JSON
+// error and the job stays running; a good finish then goes through.
+func TestHostileFinishIsRefused(t *testing.T) {
+	t.Parallel()
+	_, base := serve(t, platform.Config{
+		DatabaseURL: pgtest.URL(t), AdminToken: adminToken, AgentToken: "rpagent_hostile", Storage: platform.Storage{DataDir: t.TempDir()},
+	})
+	c := client{t: t, base: base}.newOrg("hostile-finish")
+	ws := c.workspace("hostile-finish", "w")
+	runID := c.do("POST", "/api/v1/workspaces/"+ws+"/runs", `{"plan_only":true}`, 201)["id"].(string)
+	agent := client{t: t, base: base, token: "rpagent_hostile"}
+	job := agent.do("POST", "/api/agent/v1/claim", `{"agent":"a"}`, 200)
+	finish := func(body string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/api/agent/v1/jobs/"+job["id"].(string)+"/finish", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer rpagent_hostile")
+		req.Header.Set("X-Runplane-Lease", job["lease_token"].(string))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want >= 400 && !strings.Contains(string(raw), `"error"`)) {
+			t.Fatalf("finish %.60s: %d %s, want %d", body, resp.StatusCode, raw, want)
+		}
+	}
+	tooLong := fmt.Sprintf(`{"result":"succeeded","log":"%s"}`, strings.Repeat("A", 400<<10)) // base64 of 300 KiB
+	for _, bad := range []struct {
+		body string
+		want int
+	}{
+		{`{"result":"succeeded","terraform_ms":-1}`, 400},
+		{`{"result":"succeeded","terraform_ms":9223372036854775807}`, 400},
+		{tooLong, 400},
+		{`{"result":"succeeded","log":"bG9zdAo=","log_offset":100}`, 409},
+		{`{"result":"succeeded","log":"bG9zdAo=","log_offset":-1}`, 400},
+	} {
+		finish(bad.body, bad.want)
+		if st := c.do("GET", "/api/v1/runs/"+runID, "", 200)["status"]; st != "planning" {
+			t.Fatalf("after a refused finish the run is %v", st)
+		}
+	}
+	finish(`{"result":"succeeded","terraform_ms":5,"log":"b2sK","log_offset":0}`, 200)
+	if st := c.do("GET", "/api/v1/runs/"+runID, "", 200)["status"]; st != "planned_and_finished" {
+		t.Fatalf("after the finish the run is %v", st)
+	}
+}
