@@ -81,35 +81,35 @@ func TestEveryFunctionHasItsCode(t *testing.T) {
 	}
 }
 
-// The trigger fan-out is wired end to end: the claim function (the agents'
-// finish) is told the queue and may send to it, and the fanout function
+// The event log is wired end to end: the claim function (the agents'
+// finish) is told the queue and may send to it, and the events function
 // consumes it reporting partial batch failures.
-func TestFanoutQueueIsWired(t *testing.T) {
+func TestEventsQueueIsWired(t *testing.T) {
 	t.Parallel()
 	fns := functions(t)
 	claim, ok := fns["ClaimFunction"]
-	fanout, ok2 := fns["FanoutFunction"]
+	consumer, ok2 := fns["EventsFunction"]
 	if !ok || !ok2 {
-		t.Fatal("ClaimFunction and FanoutFunction must exist")
+		t.Fatal("ClaimFunction and EventsFunction must exist")
 	}
-	if claim.Properties.Environment.Variables["RUNPLANE_FANOUT_QUEUE_URL"] == nil {
-		t.Error("ClaimFunction is not given RUNPLANE_FANOUT_QUEUE_URL")
+	if claim.Properties.Environment.Variables["RUNPLANE_EVENTS_QUEUE_URL"] == nil {
+		t.Error("ClaimFunction is not given RUNPLANE_EVENTS_QUEUE_URL")
 	}
 	if policies := fmt.Sprint(claim.Properties.Policies); !strings.Contains(policies, "sqs:SendMessage") {
 		t.Errorf("ClaimFunction may not sqs:SendMessage: %s", policies)
 	}
 	var sqsEvents int
-	for _, ev := range fanout.Properties.Events {
+	for _, ev := range consumer.Properties.Events {
 		if ev.Type != "SQS" {
 			continue
 		}
 		sqsEvents++
 		if !slices.Contains(ev.Properties.FunctionResponseTypes, "ReportBatchItemFailures") {
-			t.Error("FanoutFunction's SQS event does not report partial batch failures")
+			t.Error("EventsFunction's SQS event does not report partial batch failures")
 		}
 	}
 	if sqsEvents != 1 {
-		t.Errorf("FanoutFunction has %d SQS events, want 1", sqsEvents)
+		t.Errorf("EventsFunction has %d SQS events, want 1", sqsEvents)
 	}
 }
 
@@ -164,12 +164,13 @@ func TestStoragePermissionsMatchTheCode(t *testing.T) {
 	needs := map[string][]grant{
 		// State backend reads and writes, configuration uploads, logs of ended phases.
 		"ApiFunction": {{"s3:GetObject", "state/"}, {"s3:PutObject", "state/"}, {"s3:PutObject", "config/"}, {"s3:GetObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
-		// Agents download configurations and move plan files; the finish's
-		// policy check reads plan JSON; a finished phase's log is archived.
+		// Agents download configurations and move plan files; a finished
+		// phase's log is archived.
 		"ClaimFunction": {{"s3:GetObject", "config/"}, {"s3:GetObject", "runs/"}, {"s3:PutObject", "runs/"}, {"s3:PutObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
-		// Missed policy checks; relayed outputs_changed edges; reaped jobs' logs.
+		// The sweep's events (policy checks, outputs_changed edges); reaped jobs' logs.
 		"SchedulerFunction": {{"s3:GetObject", "runs/"}, {"s3:PutObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
-		"FanoutFunction":    {{"kms:Decrypt", ""}},
+		// Policy checks read plan JSON; outputs_changed edges open sealed outputs.
+		"EventsFunction": {{"s3:GetObject", "runs/"}, {"kms:Decrypt", ""}},
 	}
 	fns := functions(t)
 	written := map[string]bool{}
@@ -203,5 +204,42 @@ func TestStoragePermissionsMatchTheCode(t *testing.T) {
 	}
 	if len(written) != 4 {
 		t.Errorf("prefixes written: %v", written)
+	}
+}
+
+// A secret resolves into the environment of the functions that use it and
+// no other: the scheduler and events functions serve no requests and get
+// neither token (platform.Needs says what each requires at start).
+func TestSecretsReachOnlyTheFunctionsThatUseThem(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl struct {
+		Globals struct {
+			Function struct {
+				Environment struct {
+					Variables map[string]any `yaml:"Variables"`
+				} `yaml:"Environment"`
+			} `yaml:"Function"`
+		} `yaml:"Globals"`
+	}
+	if err := yaml.Unmarshal(src, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]string{"RUNPLANE_ADMIN_TOKEN": "ApiFunction", "RUNPLANE_AGENT_TOKEN": "ClaimFunction"}
+	for secret := range users {
+		if tpl.Globals.Function.Environment.Variables[secret] != nil {
+			t.Errorf("%s is in every function's environment (Globals)", secret)
+		}
+	}
+	for name, fn := range functions(t) {
+		for secret, user := range users {
+			has := fn.Properties.Environment.Variables[secret] != nil
+			if has != (name == user) {
+				t.Errorf("%s has %s: %v, want %v", name, secret, has, name == user)
+			}
+		}
 	}
 }

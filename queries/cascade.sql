@@ -1,16 +1,3 @@
--- name: OutboxAdd :exec
-INSERT INTO outbox (organization_id, workspace_id, run_id, kind, state_version_id)
-VALUES (@organization_id, @workspace_id, @run_id, 'state_changed', sqlc.narg(state_version_id));
-
--- name: OutboxGetForUpdate :one
-SELECT * FROM outbox WHERE id = @id FOR NO KEY UPDATE;
-
--- name: OutboxMarkDelivered :exec
-UPDATE outbox SET delivered_at = @now WHERE id = @id;
-
--- name: OutboxListUndelivered :many
-SELECT id FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT @max_rows;
-
 -- name: TriggerDownstreamOf :many
 SELECT downstream_id, on_event FROM workspace_triggers
 WHERE upstream_id = @upstream_id AND organization_id = @organization_id;
@@ -40,7 +27,8 @@ SELECT * FROM run_causes WHERE run_id = @run_id AND organization_id = @organizat
 -- Whether any direct upstream of the workspace has a non-terminal run
 -- (plan-only runs aside) or an apply not yet fanned out: a pending
 -- triggered run waits for them, so it joins their cascade instead of
--- running before it.
+-- running before it. A dead-lettered state change no longer holds it back:
+-- operators see it and a retry fans it out then.
 SELECT (EXISTS (
     SELECT 1 FROM workspace_triggers t
     JOIN runs r ON r.workspace_id = t.upstream_id
@@ -48,8 +36,9 @@ SELECT (EXISTS (
       AND r.status NOT IN ('applied', 'planned_and_finished', 'errored', 'canceled', 'force_canceled', 'discarded')
 ) OR EXISTS (
     SELECT 1 FROM workspace_triggers t
-    JOIN outbox o ON o.workspace_id = t.upstream_id
-    WHERE t.downstream_id = @workspace_id AND t.organization_id = @organization_id AND o.delivered_at IS NULL
+    JOIN events e ON e.workspace_id = t.upstream_id
+    WHERE t.downstream_id = @workspace_id AND t.organization_id = @organization_id
+      AND e.kind = 'state.changed' AND e.delivered_at IS NULL AND e.dead_at IS NULL
 ))::BOOL AS busy;
 
 -- name: StateVersionPrevious :one
@@ -57,7 +46,3 @@ SELECT * FROM state_versions
 WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND serial < @serial
 ORDER BY serial DESC
 LIMIT 1;
-
--- name: OutboxListUndeliveredByRun :many
--- Reads the small index of undelivered events only.
-SELECT id FROM outbox WHERE run_id = @run_id AND delivered_at IS NULL ORDER BY created_at;

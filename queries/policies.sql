@@ -21,11 +21,3 @@ VALUES (@run_id, @organization_id, @policy_name, @enforcement, @passed, @message
 SELECT * FROM policy_results
 WHERE run_id = @run_id AND organization_id = @organization_id
 ORDER BY policy_name;
-
--- name: RunListPolicyChecking :many
--- Runs whose check no process finished (it crashed between the plan's
--- finish and the check), oldest first.
-SELECT id, organization_id FROM runs
-WHERE status = 'policy_checking' AND updated_at < @before
-ORDER BY updated_at
-LIMIT @max_rows;

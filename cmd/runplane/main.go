@@ -53,7 +53,7 @@ environment:
   RUNPLANE_AGENT_SANDBOX_BIND  extra folders terraform may use inside the sandbox, colon-separated
   RUNPLANE_AGENT_LEASE  how long a silent agent keeps its job (default 20s)
   RUNPLANE_AGENT_HEARTBEAT  how often agents heartbeat (default 5s)
-  RUNPLANE_TICK_INTERVAL    scheduler tick: lease reaping, stranded admissions (default 5s)
+  RUNPLANE_TICK_INTERVAL    scheduler tick: lease reaping, event retries, stranded admissions (default 5s)
   RUNPLANE_URL          (agent) the server to claim from
 `
 
@@ -133,28 +133,21 @@ func serve(ctx context.Context) error {
 		}()
 		databaseURL = cluster.URL("postgres")
 	}
-	adminToken, err := secret(dataDir, "RUNPLANE_ADMIN_TOKEN", "admin-token", "rpadmin_", "Site-admin token")
+	cfg, err := platform.FromEnv(os.Getenv, platform.ServerDefaults)
 	if err != nil {
 		return err
 	}
-	agentToken, err := secret(dataDir, "RUNPLANE_AGENT_TOKEN", "agent-token", "rpagent_", "")
-	if err != nil {
+	cfg.DatabaseURL = databaseURL
+	if cfg.AdminToken, err = secret(dataDir, "RUNPLANE_ADMIN_TOKEN", "admin-token", "rpadmin_", "Site-admin token"); err != nil {
 		return err
 	}
-	pool, err := platform.PoolSizeFromEnv(os.Getenv, 4)
-	if err != nil {
+	if cfg.AgentToken, err = secret(dataDir, "RUNPLANE_AGENT_TOKEN", "agent-token", "rpagent_", ""); err != nil {
 		return err
 	}
-	timings, err := platform.AgentConfigFromEnv(os.Getenv, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	storage := platform.StorageFromEnv(os.Getenv)
-	storage.DataDir = dataDir
-	p, err := platform.Open(ctx, platform.Config{
-		DatabaseURL: databaseURL, AdminToken: adminToken, AgentToken: agentToken, Storage: storage, Agent: timings,
-		AgentPoolSize: pool, Fanout: platform.FanoutFromEnv(os.Getenv), MaxConns: serverConns(pool),
-	})
+	cfg.Storage.DataDir = dataDir
+	pool := cfg.AgentPoolSize
+	cfg.MaxConns = serverConns(pool)
+	p, err := platform.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -168,8 +161,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	srv := httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
-	go tickLoop(ctx, p, timings.Tick)
-	go relayLoop(ctx, p)
+	go p.Scheduler.Run(ctx, cfg.Agent.Tick)
 	agentsDone := make(chan struct{})
 	if pool > 0 {
 		if err := runner.CheckSandbox(os.Getenv("RUNPLANE_AGENT_SANDBOX")); err != nil {
@@ -184,7 +176,7 @@ func serve(ctx context.Context) error {
 			Pool: pool, Spare: pool,
 			Start: func() (runner.Agent, error) {
 				cmd := exec.Command(self, "agent")
-				cmd.Env = agentEnv("http://"+ln.Addr().String(), agentToken)
+				cmd.Env = agentEnv("http://"+ln.Addr().String(), cfg.AgentToken)
 				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 				// The agents die with the server, even a kill -9 of it:
 				// SIGTERM, so terraform is interrupted and saves state.
@@ -243,41 +235,6 @@ func agentEnv(url, token string) []string {
 		}
 	}
 	return env
-}
-
-// relayLoop delivers state_changed events in-process: the local stand-in
-// for the SQS queue and the fanout function.
-func relayLoop(ctx context.Context, p *platform.Platform) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(200 * time.Millisecond):
-		}
-		if _, err := p.Cascade.Relay(ctx, 100); err != nil && ctx.Err() == nil {
-			slog.Error("relay failed", "err", err)
-		}
-	}
-}
-
-// tickLoop runs the scheduler's safety net. The defaults notice a lost
-// agent within 25 s: a 20 s lease plus a 5 s tick (the tick is only a
-// safety net for admission; events admit runs at once).
-func tickLoop(ctx context.Context, p *platform.Platform, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if res, err := p.Tick(ctx); err != nil && ctx.Err() == nil {
-				slog.Error("tick failed", "err", err)
-			} else if res.Admitted > 0 || res.Reaped > 0 || res.Relayed > 0 || res.PolicyChecked > 0 {
-				slog.Info("tick repaired", "admitted", res.Admitted, "reaped_leases", res.Reaped, "relayed", res.Relayed, "policy_checked", res.PolicyChecked)
-			}
-		}
-	}
 }
 
 // secret returns the variable's value, or the one generated on the first

@@ -30,10 +30,10 @@ import (
 
 	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/serverproc"
-	"github.com/runplane/runplane/internal/trigger"
 )
 
 var binary string
@@ -708,7 +708,7 @@ func TestTriggerOutputsChangedWithTerraform(t *testing.T) {
 	upload(up, upTF("second", "same"))
 	s.wait(s.run(up, ""), time.Minute, "applied")
 	// The state changed, its outputs did not: nothing may be queued. The
-	// relay delivers within a fraction of a second; give it several.
+	// event is delivered as the apply finishes; give it several seconds.
 	time.Sleep(3 * time.Second)
 	if items := downRuns(); len(items) != 1 {
 		t.Fatalf("unchanged outputs triggered down: %v", items)
@@ -719,14 +719,14 @@ func TestTriggerOutputsChangedWithTerraform(t *testing.T) {
 	settle(2)
 }
 
-// With a fan-out queue configured, an applied run's state_changed event
-// reaches SQS (a real SQS-API server) as the message functions/fanout
+// With an events queue configured, an applied run's state.changed event
+// reaches SQS (a real SQS-API server) as the message functions/events
 // consumes.
 func TestAppliedRunPublishesItsEventToSQS(t *testing.T) {
 	t.Parallel()
 	servers := awstest.Start(t)
 	queueURL := servers.Queue(t)
-	s := startServer(t, "terraform", "RUNPLANE_FANOUT_QUEUE_URL="+queueURL, "RUNPLANE_SQS_ENDPOINT="+servers.SQSEndpoint)
+	s := startServer(t, "terraform", "RUNPLANE_EVENTS_QUEUE_URL="+queueURL, "RUNPLANE_SQS_ENDPOINT="+servers.SQSEndpoint)
 	ws := s.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"net","auto_apply":true}`, 201)["id"].(string)
 	s.request("POST", "/api/v1/workspaces/"+ws+"/configuration-versions",
 		bytes.NewReader(tarGz(t, map[string]string{"main.tf": "resource \"terraform_data\" \"v\" {\n  input = \"x\"\n}\n"})), 201)
@@ -742,11 +742,11 @@ func TestAppliedRunPublishesItsEventToSQS(t *testing.T) {
 	if len(out.Messages) != 1 {
 		t.Fatalf("%d messages on the queue after one apply, want 1\n%s", len(out.Messages), s.log)
 	}
-	var m trigger.Message
+	var m events.Message
 	if err := json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &m); err != nil || m.EventID == uuid.Nil {
 		t.Fatalf("message %q: %v", aws.ToString(out.Messages[0].Body), err)
 	}
-	if ev, err := dbsqlc.New(s.pool).OutboxGetForUpdate(context.Background(), m.EventID); err != nil || ev.RunID.String() != runID {
+	if ev, err := dbsqlc.New(s.pool).EventGet(context.Background(), m.EventID); err != nil || ev.RunID == nil || ev.RunID.String() != runID || ev.Kind != string(events.StateChanged) {
 		t.Fatalf("the message names event %s: %+v %v, want the event of run %s", m.EventID, ev, err, runID)
 	}
 }

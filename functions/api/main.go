@@ -8,4 +8,8 @@ import (
 	"github.com/runplane/runplane/internal/platform"
 )
 
-func main() { lambda.Start(platform.MustOpenFromEnv("api").HTTPLambda()) }
+// needs: the site-admin token, not the agents' (agent paths go to the
+// claim function).
+var needs = platform.Needs{Database: true, AdminToken: true}
+
+func main() { lambda.Start(platform.MustOpenFromEnv("api", needs).HTTPLambda()) }

@@ -10,4 +10,6 @@ import (
 	"github.com/runplane/runplane/internal/platform"
 )
 
-func main() { lambda.Start(platform.MustOpenFromEnv("claim").HTTPLambda()) }
+func main() {
+	lambda.Start(platform.MustOpenFromEnv("claim", platform.Needs{Database: true, AgentToken: true}).HTTPLambda())
+}

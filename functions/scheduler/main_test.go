@@ -50,7 +50,7 @@ func TestScheduledEventAdmitsStrandedRun(t *testing.T) {
 
 	var ev events.EventBridgeEvent
 	lambdatest.Event(t, "testdata/scheduled-event.json", &ev)
-	res, err := handler(p, 2, 10*time.Millisecond)(ctx, ev)
+	res, err := handler(p.Scheduler, 2, 10*time.Millisecond)(ctx, ev)
 	// The admitted run waits for an agent: the figure operators autoscale
 	// agents on (it was dropped when ticks were summed).
 	if err != nil || res.Admitted != 1 || res.Agents != 1 {
@@ -60,7 +60,7 @@ func TestScheduledEventAdmitsStrandedRun(t *testing.T) {
 	if err != nil || got.Status != run.StatusPlanQueued {
 		t.Fatalf("stranded run after tick: %v %v", got.Status, err)
 	}
-	if res, err := handler(p, 2, 10*time.Millisecond)(ctx, ev); err != nil || res.Admitted != 0 {
+	if res, err := handler(p.Scheduler, 2, 10*time.Millisecond)(ctx, ev); err != nil || res.Admitted != 0 {
 		t.Fatalf("second tick: %+v %v", res, err)
 	}
 }

@@ -96,20 +96,25 @@ type Service struct {
 	objects *sealed.Store
 	hint    *Hint
 	cfg     Config
+	events  Sender
 	now     func() time.Time
-	// finished are called with a job's run after its finish committed.
-	finished []func(ctx context.Context, orgID, runID uuid.UUID, status run.Status)
+}
+
+// Sender hands a run's new events to the dispatcher once the transaction
+// that wrote them committed (*events.Dispatcher).
+type Sender interface {
+	Send(ctx context.Context, runID uuid.UUID)
 }
 
 // NewService returns a Service; hint may be shared with whatever queues runs.
-func NewService(db DB, runs *run.Service, configs *configversion.Service, objects *sealed.Store, hint *Hint, cfg Config) *Service {
+func NewService(db DB, runs *run.Service, configs *configversion.Service, objects *sealed.Store, hint *Hint, events Sender, cfg Config) *Service {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultConfig.Poll
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = DefaultConfig.Tick
 	}
-	return &Service{db: db, runs: runs, configs: configs, objects: objects, hint: hint, cfg: cfg, now: time.Now}
+	return &Service{db: db, runs: runs, configs: configs, objects: objects, hint: hint, events: events, cfg: cfg, now: time.Now}
 }
 
 // Config returns the protocol's timings.
@@ -472,14 +477,6 @@ type Outcome struct {
 	LogOffset int64
 }
 
-// OnFinished adds what is called, in order, with a job's run and the
-// status the finish left it in, once the finish committed: the policy check
-// of a plan now in policy_checking; on AWS, handing an applied run's
-// state_changed event to the fan-out queue.
-func (s *Service) OnFinished(f func(ctx context.Context, orgID, runID uuid.UUID, status run.Status)) {
-	s.finished = append(s.finished, f)
-}
-
 // Finish ends a job and moves its run on, in one transaction.
 func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcome) error {
 	if len(out.Error) > 4000 {
@@ -501,7 +498,6 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		}
 	}
 	var orgID, runID uuid.UUID
-	var status run.Status
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
 		// The finish lowers its organization's running count, a row the
 		// organization's claims write all the time. Taken first, while it is
@@ -555,15 +551,15 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		default:
 			return fmt.Errorf("%w: result must be succeeded, failed or canceled", ErrInvalid)
 		}
-		after, err := s.runs.FireTx(ctx, q, j.OrganizationID, j.WorkspaceID, j.RunID, e, in)
-		status = run.Status(after.Status)
+		_, err = s.runs.FireTx(ctx, q, j.OrganizationID, j.WorkspaceID, j.RunID, e, in)
 		return err
 	})
 	if err == nil {
 		s.runs.Queued()
-		for _, f := range s.finished {
-			f(ctx, orgID, runID, status)
-		}
+		// What the run's new status asks for next — a plan's policy check,
+		// an apply's trigger fan-out — was written to the event log in the
+		// transaction above; hand it to the dispatcher now.
+		s.events.Send(ctx, runID)
 		s.archiveLog(ctx, orgID, jobID)
 	}
 	return err

@@ -22,6 +22,7 @@ import (
 	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/run"
@@ -62,16 +63,15 @@ func setup(t *testing.T, lease time.Duration, configure ...func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := run.NewService(pool, run.Config{MaxPlanAttempts: 2, ForceCancelCoolOff: 0})
 	hint := agent.NewHint()
-	runs.OnQueued(hint.Notify)
+	runs := run.NewService(pool, run.Config{MaxPlanAttempts: 2, ForceCancelCoolOff: 0}, hint.Notify)
 	cfg := agent.Config{Lease: lease, Heartbeat: lease / 4, ClaimWait: 100 * time.Millisecond, Poll: 20 * time.Millisecond}
 	for _, c := range configure {
 		c(&cfg)
 	}
 	return &fixture{
 		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool), check: dbcheck.New(pool),
-		agents: agent.NewService(pool, runs, configversion.NewService(pool, objects), objects, hint, cfg),
+		agents: agent.NewService(pool, runs, configversion.NewService(pool, objects), objects, hint, events.NewDispatcher(pool, events.DefaultConfig, nil), cfg),
 	}
 }
 

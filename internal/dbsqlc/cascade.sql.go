@@ -7,115 +7,9 @@ package dbsqlc
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
-
-const outboxAdd = `-- name: OutboxAdd :exec
-INSERT INTO outbox (organization_id, workspace_id, run_id, kind, state_version_id)
-VALUES ($1, $2, $3, 'state_changed', $4)
-`
-
-type OutboxAddParams struct {
-	OrganizationID uuid.UUID
-	WorkspaceID    uuid.UUID
-	RunID          uuid.UUID
-	StateVersionID *uuid.UUID
-}
-
-func (q *Queries) OutboxAdd(ctx context.Context, arg OutboxAddParams) error {
-	_, err := q.db.Exec(ctx, outboxAdd,
-		arg.OrganizationID,
-		arg.WorkspaceID,
-		arg.RunID,
-		arg.StateVersionID,
-	)
-	return err
-}
-
-const outboxGetForUpdate = `-- name: OutboxGetForUpdate :one
-SELECT id, organization_id, workspace_id, run_id, kind, state_version_id, created_at, delivered_at FROM outbox WHERE id = $1 FOR NO KEY UPDATE
-`
-
-func (q *Queries) OutboxGetForUpdate(ctx context.Context, id uuid.UUID) (Outbox, error) {
-	row := q.db.QueryRow(ctx, outboxGetForUpdate, id)
-	var i Outbox
-	err := row.Scan(
-		&i.ID,
-		&i.OrganizationID,
-		&i.WorkspaceID,
-		&i.RunID,
-		&i.Kind,
-		&i.StateVersionID,
-		&i.CreatedAt,
-		&i.DeliveredAt,
-	)
-	return i, err
-}
-
-const outboxListUndelivered = `-- name: OutboxListUndelivered :many
-SELECT id FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT $1
-`
-
-func (q *Queries) OutboxListUndelivered(ctx context.Context, maxRows int32) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, outboxListUndelivered, maxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const outboxListUndeliveredByRun = `-- name: OutboxListUndeliveredByRun :many
-SELECT id FROM outbox WHERE run_id = $1 AND delivered_at IS NULL ORDER BY created_at
-`
-
-// Reads the small index of undelivered events only.
-func (q *Queries) OutboxListUndeliveredByRun(ctx context.Context, runID uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, outboxListUndeliveredByRun, runID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const outboxMarkDelivered = `-- name: OutboxMarkDelivered :exec
-UPDATE outbox SET delivered_at = $1 WHERE id = $2
-`
-
-type OutboxMarkDeliveredParams struct {
-	Now *time.Time
-	ID  uuid.UUID
-}
-
-func (q *Queries) OutboxMarkDelivered(ctx context.Context, arg OutboxMarkDeliveredParams) error {
-	_, err := q.db.Exec(ctx, outboxMarkDelivered, arg.Now, arg.ID)
-	return err
-}
 
 const runCauseAdd = `-- name: RunCauseAdd :exec
 INSERT INTO run_causes (run_id, event_id, organization_id, upstream_workspace_id, upstream_run_id)
@@ -227,8 +121,9 @@ SELECT (EXISTS (
       AND r.status NOT IN ('applied', 'planned_and_finished', 'errored', 'canceled', 'force_canceled', 'discarded')
 ) OR EXISTS (
     SELECT 1 FROM workspace_triggers t
-    JOIN outbox o ON o.workspace_id = t.upstream_id
-    WHERE t.downstream_id = $1 AND t.organization_id = $2 AND o.delivered_at IS NULL
+    JOIN events e ON e.workspace_id = t.upstream_id
+    WHERE t.downstream_id = $1 AND t.organization_id = $2
+      AND e.kind = 'state.changed' AND e.delivered_at IS NULL AND e.dead_at IS NULL
 ))::BOOL AS busy
 `
 
@@ -240,7 +135,8 @@ type RunUpstreamBusyParams struct {
 // Whether any direct upstream of the workspace has a non-terminal run
 // (plan-only runs aside) or an apply not yet fanned out: a pending
 // triggered run waits for them, so it joins their cascade instead of
-// running before it.
+// running before it. A dead-lettered state change no longer holds it back:
+// operators see it and a retry fans it out then.
 func (q *Queries) RunUpstreamBusy(ctx context.Context, arg RunUpstreamBusyParams) (bool, error) {
 	row := q.db.QueryRow(ctx, runUpstreamBusy, arg.WorkspaceID, arg.OrganizationID)
 	var busy bool

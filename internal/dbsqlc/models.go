@@ -23,6 +23,21 @@ type ConfigurationVersion struct {
 	CreatedAt      time.Time
 }
 
+type Event struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	RunID          *uuid.UUID
+	Kind           string
+	Payload        []byte
+	CreatedAt      time.Time
+	Attempts       int32
+	NextAttemptAt  time.Time
+	LastError      string
+	DeliveredAt    *time.Time
+	DeadAt         *time.Time
+}
+
 type Job struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
@@ -71,17 +86,6 @@ type Organization struct {
 	BucketRefillPerSecond float64
 	Tokens                float64
 	TokensAt              time.Time
-}
-
-type Outbox struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	WorkspaceID    uuid.UUID
-	RunID          uuid.UUID
-	Kind           string
-	StateVersionID *uuid.UUID
-	CreatedAt      time.Time
-	DeliveredAt    *time.Time
 }
 
 type Policy struct {

@@ -7,7 +7,6 @@ package dbsqlc
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
@@ -162,45 +161,6 @@ func (q *Queries) PolicyResultList(ctx context.Context, arg PolicyResultListPara
 			&i.Error,
 			&i.CreatedAt,
 		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const runListPolicyChecking = `-- name: RunListPolicyChecking :many
-SELECT id, organization_id FROM runs
-WHERE status = 'policy_checking' AND updated_at < $1
-ORDER BY updated_at
-LIMIT $2
-`
-
-type RunListPolicyCheckingParams struct {
-	Before  time.Time
-	MaxRows int32
-}
-
-type RunListPolicyCheckingRow struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-}
-
-// Runs whose check no process finished (it crashed between the plan's
-// finish and the check), oldest first.
-func (q *Queries) RunListPolicyChecking(ctx context.Context, arg RunListPolicyCheckingParams) ([]RunListPolicyCheckingRow, error) {
-	rows, err := q.db.Query(ctx, runListPolicyChecking, arg.Before, arg.MaxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []RunListPolicyCheckingRow
-	for rows.Next() {
-		var i RunListPolicyCheckingRow
-		if err := rows.Scan(&i.ID, &i.OrganizationID); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

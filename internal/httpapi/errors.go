@@ -9,6 +9,7 @@ import (
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
@@ -94,6 +95,8 @@ func classify(err error) *apiError {
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, policy.ErrExists):
 		return errorf(http.StatusConflict, "already_exists", err.Error())
+	case errors.Is(err, events.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, trigger.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, trigger.ErrCycle):

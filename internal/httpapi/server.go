@@ -19,6 +19,7 @@ import (
 
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
@@ -41,6 +42,7 @@ type Services struct {
 	Agents     *agent.Service
 	Triggers   *trigger.Service
 	Policies   *policy.Service
+	Events     *events.Dispatcher
 	// AgentToken is the secret agents present; empty turns the agent API off.
 	AgentToken string
 	// Health reports whether the database is reachable and migrated.
@@ -89,6 +91,8 @@ func New(s Services) http.Handler {
 	handle("POST /api/v1/workspaces/{id}/triggers", a.createTrigger)
 	handle("GET /api/v1/workspaces/{id}/triggers", a.listTriggers)
 	handle("DELETE /api/v1/workspaces/{id}/triggers/{upstream}", a.deleteTrigger)
+	handle("GET /api/v1/admin/events", a.listEvents)
+	handle("POST /api/v1/admin/events/{id}/actions/retry", a.retryEvent)
 	mux.Handle("POST /api/agent/v1/claim", a.agentAuth(a.agentClaim))
 	mux.Handle("POST /api/agent/v1/jobs/{id}/heartbeat", a.agentAuth(a.agentHeartbeat))
 	mux.Handle("PUT /api/agent/v1/jobs/{id}/logs", a.agentAuth(a.agentLogs))

@@ -29,7 +29,7 @@ func Open(t *testing.T, env map[string]string) *platform.Platform {
 	for k, v := range env {
 		all[k] = v
 	}
-	p, err := platform.OpenFromEnv(context.Background(), func(k string) string { return all[k] })
+	p, err := platform.OpenFromEnv(context.Background(), func(k string) string { return all[k] }, platform.Needs{Database: true})
 	if err != nil {
 		t.Fatal(err)
 	}

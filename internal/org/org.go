@@ -102,6 +102,7 @@ type Token struct {
 // Service manages organizations and tokens.
 type Service struct {
 	db        DB
+	admin     bool
 	adminHash [32]byte
 }
 
@@ -111,9 +112,10 @@ type DB interface {
 	dbsqlc.DBTX
 }
 
-// NewService returns a Service; adminToken is the site-admin secret.
+// NewService returns a Service; adminToken is the site-admin secret, and
+// empty means there is no site admin (a process that serves no admin API).
 func NewService(db DB, adminToken string) *Service {
-	return &Service{db: db, adminHash: sha256.Sum256([]byte(adminToken))}
+	return &Service{db: db, admin: adminToken != "", adminHash: sha256.Sum256([]byte(adminToken))}
 }
 
 // CreateOptions are an organization's settings; zero values take the defaults.
@@ -215,7 +217,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		return Principal{}, ErrUnauthorized
 	}
 	hash := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(hash[:], s.adminHash[:]) == 1 {
+	if s.admin && subtle.ConstantTimeCompare(hash[:], s.adminHash[:]) == 1 {
 		return Principal{SiteAdmin: true}, nil
 	}
 	if !strings.HasPrefix(secret, "rp_") {

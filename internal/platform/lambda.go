@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
@@ -16,33 +15,27 @@ func (p *Platform) HTTPLambda() func(context.Context, events.APIGatewayV2HTTPReq
 	return httpadapter.NewV2(p.Handler).ProxyWithContext
 }
 
-// MustOpenFromEnv is the start of every Lambda function: open the platform
-// from the process environment or log why not and exit, so Lambda reports
-// the failed init.
-func MustOpenFromEnv(function string) *Platform {
-	p, err := OpenFromEnv(context.Background(), os.Getenv)
+// MustOpenFromEnv is the start of every Lambda function: log as JSON, open
+// the platform from the process environment with the secrets the function
+// needs, or log why not and exit, so Lambda reports the failed init.
+func MustOpenFromEnv(function string, needs Needs) *Platform {
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", function))
+	p, err := OpenFromEnv(context.Background(), os.Getenv, needs)
 	if err != nil {
-		slog.Error(function+": start", "err", err)
+		slog.Error("start", "err", err)
 		os.Exit(1)
 	}
 	return p
 }
 
 // OpenFromEnv opens the platform from the environment a Lambda function gets.
-func OpenFromEnv(ctx context.Context, getenv func(string) string) (*Platform, error) {
-	pool, err := PoolSizeFromEnv(getenv, 0)
+func OpenFromEnv(ctx context.Context, getenv func(string) string, needs Needs) (*Platform, error) {
+	c, err := FromEnv(getenv, FunctionDefaults)
+	if err == nil {
+		err = c.Require(needs)
+	}
 	if err != nil {
 		return nil, err
 	}
-	// The scheduler function ticks every RUNPLANE_TICK_INTERVAL, 10 s by
-	// default; leases are credited only for gaps well beyond it.
-	agents, err := AgentConfigFromEnv(getenv, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	return Open(ctx, Config{
-		AgentPoolSize: pool, Agent: agents,
-		DatabaseURL: getenv("DATABASE_URL"), AdminToken: getenv("RUNPLANE_ADMIN_TOKEN"),
-		AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Storage: StorageFromEnv(getenv), Fanout: FanoutFromEnv(getenv),
-	})
+	return Open(ctx, c)
 }

@@ -7,17 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
 	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/httpapi"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/policy"
@@ -31,49 +29,28 @@ import (
 
 // Platform is a connected set of services.
 type Platform struct {
-	cfg      Config
-	Pool     *pgxpool.Pool
-	Runs     *run.Service
-	Agents   *agent.Service
-	Policies *policy.Service
-	Cascade  *trigger.Cascade
-	Handler  http.Handler
-}
-
-// ErrNoAdminToken: the site-admin token must be configured.
-var ErrNoAdminToken = errors.New("RUNPLANE_ADMIN_TOKEN is empty")
-
-// Config is what a platform is opened with.
-type Config struct {
-	DatabaseURL string
-	AdminToken  string
-	// AgentToken is the secret agents claim jobs with; empty turns the agent API off.
-	AgentToken string
-	Storage    Storage
-	// Agent holds the protocol's timings; zero takes agent.DefaultConfig.
-	Agent agent.Config
-	// AgentPoolSize caps the agents a tick asks for (0: no cap).
-	AgentPoolSize int
-	// NoClaimHint leaves long-polling claims to their database poll, as on
-	// AWS where no in-process hint crosses Lambda instances (benchmarks).
-	NoClaimHint bool
-	// Fanout is the queue for state_changed events, if any.
-	Fanout Fanout
-	// MaxConns sizes the database pool when DATABASE_URL does not
-	// (pool_max_conns); 0 keeps pgx's default, the larger of 4 and the
-	// CPU count.
-	MaxConns int32
+	cfg       Config
+	Pool      *pgxpool.Pool
+	Runs      *run.Service
+	Agents    *agent.Service
+	Events    *events.Dispatcher
+	Scheduler *schedule.Scheduler
+	Handler   http.Handler
 }
 
 // Open connects to the database and storage and builds the services. It
 // does not migrate: the server migrates at start, a deployment runs
 // `runplane migrate`.
 func Open(ctx context.Context, c Config) (*Platform, error) {
-	if c.AdminToken == "" {
-		return nil, ErrNoAdminToken
+	if err := c.Require(Needs{Database: true}); err != nil {
+		return nil, err
 	}
 	loadAWS := awsConfig(ctx)
 	blobs, keys, err := c.Storage.open(loadAWS)
+	if err != nil {
+		return nil, err
+	}
+	queue, err := c.EventQueue.open(loadAWS)
 	if err != nil {
 		return nil, err
 	}
@@ -91,30 +68,27 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	if c.Agent == (agent.Config{}) {
 		c.Agent = agent.DefaultConfig
 	}
+	if c.Events == (events.Config{}) {
+		c.Events = events.DefaultConfig
+	}
 	objects := sealed.New(blobs, keys)
 	hint := agent.NewHint()
-	runs := run.NewService(pool, run.DefaultConfig)
-	if !c.NoClaimHint {
-		runs.OnQueued(hint.Notify)
+	wake := hint.Notify
+	if c.NoClaimHint {
+		wake = func() {}
 	}
+	runs := run.NewService(pool, run.DefaultConfig, wake)
 	configs := configversion.NewService(pool, objects)
-	agents := agent.NewService(pool, runs, configs, objects, hint, c.Agent)
+	dispatch := events.NewDispatcher(pool, c.Events, queue)
+	agents := agent.NewService(pool, runs, configs, objects, hint, dispatch, c.Agent)
 	policies := policy.NewService(pool, runs, agents)
-	agents.OnFinished(func(ctx context.Context, orgID, runID uuid.UUID, status run.Status) {
-		if status != run.StatusPolicyChecking {
-			return
-		}
-		// The tick checks whatever this misses (CheckStale).
-		if err := policies.Check(ctx, orgID, runID); err != nil {
-			slog.ErrorContext(ctx, "policy check failed; the tick will retry", "run", runID, "err", err)
-		}
-	})
 	states := state.NewService(pool, objects)
 	cascade := trigger.NewCascade(pool, runs, states.OutputsChanged)
-	if err := c.Fanout.wire(loadAWS, agents, cascade); err != nil {
-		pool.Close()
-		return nil, err
-	}
+	// What reacts to what: the only registrations there are.
+	dispatch.Handle(events.RunNeedsPolicyCheck, func(ctx context.Context, d *events.Delivery) error {
+		return policies.Check(ctx, d.OrganizationID, *d.RunID)
+	})
+	dispatch.Handle(events.StateChanged, cascade.Deliver)
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       org.NewService(pool, c.AdminToken),
 		Workspaces: workspace.NewService(pool),
@@ -124,6 +98,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		Agents:     agents,
 		Triggers:   trigger.NewService(pool),
 		Policies:   policies,
+		Events:     dispatch,
 		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
@@ -133,45 +108,14 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 			return err
 		},
 	})
-	return &Platform{cfg: c, Pool: pool, Runs: runs, Agents: agents, Policies: policies, Cascade: cascade, Handler: handler}, nil
+	return &Platform{
+		cfg: c, Pool: pool, Runs: runs, Agents: agents, Events: dispatch, Handler: handler,
+		Scheduler: &schedule.Scheduler{DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize},
+	}, nil
 }
 
-// staleCheck is how long a run may sit in policy_checking before the tick
-// checks it: longer than the finish that normally does it can take.
-const staleCheck = 30 * time.Second
-
-// Tick runs the scheduler's safety net once: reap expired leases, deliver
-// state_changed events no relay delivered, check plans whose policy check
-// was missed, then admit whatever a lost event left pending. A step that
-// fails is reported and the others still run: one broken item must not
-// stop every organization's repairs.
-func (p *Platform) Tick(ctx context.Context) (schedule.Result, error) {
-	var res schedule.Result
-	var errs []error
-	var err error
-	if res.Reaped, err = p.Agents.Reap(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("tick: reap: %w", err))
-	}
-	if res.Relayed, err = p.Cascade.Relay(ctx, 500); err != nil {
-		errs = append(errs, fmt.Errorf("tick: relay: %w", err))
-	}
-	if res.PolicyChecked, err = p.Policies.CheckStale(ctx, staleCheck, 100); err != nil {
-		errs = append(errs, fmt.Errorf("tick: policy checks: %w", err))
-	}
-	admitted, err := schedule.Tick(ctx, p.Pool)
-	res.Admitted = admitted.Admitted
-	if err != nil {
-		errs = append(errs, err)
-	}
-	pool := p.cfg.AgentPoolSize
-	if pool <= 0 {
-		pool = 1 << 30
-	}
-	if res.Agents, err = p.Agents.Claimable(ctx, pool); err != nil {
-		errs = append(errs, fmt.Errorf("tick: claimable: %w", err))
-	}
-	return res, errors.Join(errs...)
-}
+// Config returns the configuration the platform was opened with.
+func (p *Platform) Config() Config { return p.cfg }
 
 // Close releases the database connections.
 func (p *Platform) Close() { p.Pool.Close() }

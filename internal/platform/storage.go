@@ -43,7 +43,7 @@ func StorageFromEnv(getenv func(string) string) Storage {
 const dataKeyCacheTTL = 5 * time.Minute
 
 // awsConfig loads the AWS SDK's configuration once, when first needed:
-// storage and the fan-out queue share it.
+// storage and the events queue share it.
 func awsConfig(ctx context.Context) func() (aws.Config, error) {
 	return sync.OnceValues(func() (aws.Config, error) {
 		cfg, err := config.LoadDefaultConfig(ctx)

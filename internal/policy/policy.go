@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -137,7 +136,8 @@ func (s *Service) Results(ctx context.Context, orgID, runID uuid.UUID) ([]Result
 // Check evaluates a run in policy_checking against its organization's
 // policies and moves it on: policy_checked, policy_override (a
 // soft-mandatory policy failed) or errored (a hard-mandatory one did). A
-// run in any other status is left alone, so checking twice is harmless.
+// run in any other status is left alone, so checking twice is harmless:
+// it is the handler of run.needs_policy_check events.
 func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 	r, err := s.runs.Get(ctx, orgID, runID)
 	if err != nil || r.Status != run.StatusPolicyChecking {
@@ -227,29 +227,6 @@ func verdict(results []Result) (run.Event, string) {
 		return run.EventPolicySoftFailed, ""
 	}
 	return run.EventPolicyPassed, ""
-}
-
-// CheckStale checks runs left in policy_checking for longer than age (the
-// process that finished their plan stopped before checking), up to limit;
-// the scheduler tick calls it. It returns how many it checked.
-func (s *Service) CheckStale(ctx context.Context, age time.Duration, limit int) (int, error) {
-	stale, err := dbsqlc.New(s.db).RunListPolicyChecking(ctx, dbsqlc.RunListPolicyCheckingParams{Before: time.Now().Add(-age), MaxRows: int32(limit)})
-	if err != nil {
-		return 0, err
-	}
-	checked := 0
-	for _, r := range stale {
-		// One run's failure must not stop the others' checks: log and go on.
-		if err := s.Check(ctx, r.OrganizationID, r.ID); err != nil {
-			if ctx.Err() != nil {
-				return checked, ctx.Err()
-			}
-			slog.ErrorContext(ctx, "policy check failed; the next tick tries again", "run", r.ID, "err", err)
-			continue
-		}
-		checked++
-	}
-	return checked, nil
 }
 
 func view(p dbsqlc.Policy) Policy {

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/policy"
@@ -39,6 +40,7 @@ func (p plans) PlanJSON(_ context.Context, _, _, runID uuid.UUID) ([]byte, error
 type fixture struct {
 	t        *testing.T
 	ctx      context.Context
+	pool     *pgxpool.Pool
 	runs     *run.Service
 	ws       *workspace.Service
 	policies *policy.Service
@@ -54,9 +56,9 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := run.NewService(pool, run.DefaultConfig)
+	runs := run.NewService(pool, run.DefaultConfig, nil)
 	p := plans{}
-	return &fixture{t: t, ctx: ctx, runs: runs, ws: workspace.NewService(pool), policies: policy.NewService(pool, runs, p), plans: p, orgID: o.ID}
+	return &fixture{t: t, ctx: ctx, pool: pool, runs: runs, ws: workspace.NewService(pool), policies: policy.NewService(pool, runs, p), plans: p, orgID: o.ID}
 }
 
 // A plan that creates one terraform_data, as `terraform show -json` writes it.
@@ -320,24 +322,29 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// A run whose check was missed (the process stopped after the plan's
-// finish) is checked by the scheduler tick's CheckStale, once.
-func TestStaleChecksAreDoneByTheTick(t *testing.T) {
+// A plan whose check no process did (it stopped between the plan's
+// finish and handing the event on) is checked by the event sweep the
+// scheduler tick runs, once.
+func TestAMissedCheckIsDoneByTheSweep(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.policy("no-creates", noCreates, policy.SoftMandatory)
 	r := f.planned("net", false, createsData)
-	if n, err := f.policies.CheckStale(f.ctx, time.Hour, 10); err != nil || n != 0 {
-		t.Fatalf("a fresh run was taken for stale: %d %v", n, err)
-	}
-	if n, err := f.policies.CheckStale(f.ctx, 0, 10); err != nil || n != 1 {
-		t.Fatalf("stale checks: %d %v", n, err)
+	dispatch := events.NewDispatcher(f.pool, events.DefaultConfig, nil)
+	dispatch.Handle(events.RunNeedsPolicyCheck, func(ctx context.Context, d *events.Delivery) error {
+		return f.policies.Check(ctx, d.OrganizationID, *d.RunID)
+	})
+	if res, err := dispatch.DeliverDue(f.ctx, 10); err != nil || res.Delivered != 1 {
+		t.Fatalf("sweep: %+v %v", res, err)
 	}
 	if got, _ := f.runs.Get(f.ctx, f.orgID, r.ID); got.Status != run.StatusPolicyOverride {
-		t.Fatalf("run after the tick: %s", got.Status)
+		t.Fatalf("run after the sweep: %s", got.Status)
 	}
-	if n, err := f.policies.CheckStale(f.ctx, 0, 10); err != nil || n != 0 {
-		t.Fatalf("checked again: %d %v", n, err)
+	if res, err := dispatch.DeliverDue(f.ctx, 10); err != nil || res.Delivered != 0 {
+		t.Fatalf("checked again: %+v %v", res, err)
+	}
+	if results, _ := f.policies.Results(f.ctx, f.orgID, r.ID); len(results) != 1 {
+		t.Fatalf("%d results, want 1", len(results))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 )
 
@@ -54,13 +55,14 @@ type Service struct {
 	queued func()
 }
 
-// NewService returns a Service on db.
-func NewService(db DB, cfg Config) *Service {
-	return &Service{db: db, cfg: cfg, now: time.Now, queued: func() {}}
+// NewService returns a Service on db. queued is called after commits that may have queued a job (the claim
+// hint that wakes waiting agents); nil: nothing to wake.
+func NewService(db DB, cfg Config, queued func()) *Service {
+	if queued == nil {
+		queued = func() {}
+	}
+	return &Service{db: db, cfg: cfg, now: time.Now, queued: queued}
 }
-
-// OnQueued sets the hint called after commits that may have queued a job.
-func (s *Service) OnQueued(f func()) { s.queued = f }
 
 // Config returns the lifecycle's tunables.
 func (s *Service) Config() Config { return s.cfg }
@@ -413,6 +415,12 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 			return r, err
 		}
 	}
+	// A plan waiting for its policy check: the check is the event's handler.
+	if t.To == StatusPolicyChecking && t.From != t.To {
+		if err := events.Emit(ctx, q, events.RunNeedsPolicyCheck, r.OrganizationID, r.WorkspaceID, &r.ID, nil, now); err != nil {
+			return r, err
+		}
+	}
 	if !t.From.Terminal() && t.To.Terminal() && !r.PlanOnly {
 		if err := cascade(ctx, q, updated, now); err != nil {
 			return r, err
@@ -422,7 +430,7 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 }
 
 // cascade does what a run's end means downstream, in its transaction: an
-// apply leaves a state_changed event for fan-out; a failure (errored,
+// apply leaves a state.changed event for fan-out; a failure (errored,
 // canceled, discarded) cancels the pending triggered runs of every
 // descendant; either way the direct downstreams' triggered runs that
 // waited for this one may now start.
@@ -433,9 +441,8 @@ func cascade(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, now time.Time
 		if err != nil {
 			return err
 		}
-		if err := q.OutboxAdd(ctx, dbsqlc.OutboxAddParams{
-			OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID, RunID: r.ID, StateVersionID: ws.CurrentStateVersionID,
-		}); err != nil {
+		if err := events.Emit(ctx, q, events.StateChanged, r.OrganizationID, r.WorkspaceID, &r.ID,
+			events.StateChange{StateVersionID: ws.CurrentStateVersionID}, now); err != nil {
 			return err
 		}
 	case StatusErrored, StatusCanceled, StatusForceCanceled, StatusDiscarded:

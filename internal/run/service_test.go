@@ -43,7 +43,7 @@ func setup(t *testing.T, nWorkspaces int) *fixture {
 	ctx := context.Background()
 	pool := pgtest.New(t)
 	orgs := org.NewService(pool, "admin-secret")
-	f := &fixture{ctx: ctx, pool: pool, runs: run.NewService(pool, run.Config{MaxPlanAttempts: 2}),
+	f := &fixture{ctx: ctx, pool: pool, runs: run.NewService(pool, run.Config{MaxPlanAttempts: 2}, nil),
 		workspaces: workspace.NewService(pool), orgOf: map[uuid.UUID]uuid.UUID{}, tokenOf: map[uuid.UUID]uuid.UUID{}}
 	var orgIDs []uuid.UUID
 	for i := range max(1, nWorkspaces/5) {
@@ -208,7 +208,7 @@ func (f *fixture) step(t *testing.T, r *rand.Rand, counts *sync.Map) {
 
 func (f *fixture) settle(t *testing.T) {
 	t.Helper()
-	if _, err := schedule.Tick(f.ctx, f.pool); err != nil {
+	if _, err := schedule.Admit(f.ctx, f.pool); err != nil {
 		t.Fatal(err)
 	}
 	stranded, err := dbcheck.New(f.pool).InvariantStrandedPending(f.ctx)
@@ -260,11 +260,11 @@ func TestConcurrentLifecycleKeepsInvariants(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for busy() && !t.Failed() {
-				res, err := schedule.Tick(f.ctx, f.pool)
+				admitted, err := schedule.Admit(f.ctx, f.pool)
 				if err != nil {
 					t.Error(err)
 				}
-				ticks.Add(int64(res.Admitted))
+				ticks.Add(int64(admitted))
 				time.Sleep(20 * time.Millisecond)
 			}
 		}()

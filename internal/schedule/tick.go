@@ -2,12 +2,14 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/run"
 )
 
@@ -17,18 +19,30 @@ type DB interface {
 	dbsqlc.DBTX
 }
 
+// Agents is the agent protocol's side of the tick (*agent.Service).
+type Agents interface {
+	// Reap ends jobs whose lease expired.
+	Reap(ctx context.Context) (int, error)
+	// Claimable counts jobs an agent could claim now, up to max.
+	Claimable(ctx context.Context, max int) (int, error)
+}
+
+// Events is the event log's side of the tick (*events.Dispatcher).
+type Events interface {
+	DeliverDue(ctx context.Context, max int) (events.Result, error)
+}
+
 // batch bounds one tick's work so a tick stays short; the next tick continues.
 const batch = 500
 
-// Result counts what one tick repaired.
+// Result is what one tick did, or several summed (Add).
 type Result struct {
-	Admitted int `json:"admitted"`
 	// Reaped counts jobs whose lease expired (see agent.Service.Reap).
 	Reaped int `json:"reaped"`
-	// Relayed counts state_changed events the tick delivered itself.
-	Relayed int `json:"relayed"`
-	// PolicyChecked counts runs whose missed policy check the tick did.
-	PolicyChecked int `json:"policy_checked"`
+	// Events is what the sweep of the event log did.
+	Events events.Result `json:"events"`
+	// Admitted counts pending runs admitted that no event had admitted.
+	Admitted int `json:"admitted"`
 	// Agents is how many agents the claimable work could use now, capped
 	// at the pool size: what an autoscaler of agents should run.
 	Agents int `json:"agents"`
@@ -37,20 +51,108 @@ type Result struct {
 // Add folds a later tick into r: its repairs add up, its Agents (a level,
 // not a count) replaces r's.
 func (r *Result) Add(later Result) {
-	r.Admitted += later.Admitted
 	r.Reaped += later.Reaped
-	r.Relayed += later.Relayed
-	r.PolicyChecked += later.PolicyChecked
+	r.Events.Delivered += later.Events.Delivered
+	r.Events.Failed += later.Events.Failed
+	r.Events.DeadLettered += later.Events.DeadLettered
+	r.Events.Pruned += later.Events.Pruned
+	r.Admitted += later.Admitted
 	r.Agents = later.Agents
 }
 
-// Tick admits pending runs on free, unlocked workspaces.
-func Tick(ctx context.Context, db DB) (Result, error) {
+// repaired reports whether the tick found anything to do.
+func (r Result) repaired() bool {
+	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0
+}
+
+// Scheduler is the tick and its loops.
+type Scheduler struct {
+	DB     DB
+	Agents Agents
+	Events Events
+	// PoolSize caps Result.Agents (0: no cap).
+	PoolSize int
+}
+
+// Tick runs the safety net once.
+func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	var res Result
+	var errs []error
+	var err error
+	if res.Reaped, err = s.Agents.Reap(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("tick: reap: %w", err))
+	}
+	if res.Events, err = s.Events.DeliverDue(ctx, batch); err != nil {
+		errs = append(errs, fmt.Errorf("tick: events: %w", err))
+	}
+	if res.Admitted, err = Admit(ctx, s.DB); err != nil {
+		errs = append(errs, err)
+	}
+	pool := s.PoolSize
+	if pool <= 0 {
+		pool = 1 << 30
+	}
+	if res.Agents, err = s.Agents.Claimable(ctx, pool); err != nil {
+		errs = append(errs, fmt.Errorf("tick: claimable: %w", err))
+	}
+	return res, errors.Join(errs...)
+}
+
+// Run ticks every interval until ctx ends: `runplane server`'s loop. A
+// tick that repaired something or failed is logged.
+func (s *Scheduler) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := s.Tick(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			slog.ErrorContext(ctx, "tick failed", "result", res, "err", err)
+		case res.repaired():
+			slog.InfoContext(ctx, "tick repaired", "result", res)
+		}
+	}
+}
+
+// Invoke ticks up to ticks times, every apart, stopping early rather than
+// be cut off by ctx's deadline: one scheduler function invocation
+// (EventBridge fires at most once a minute). The result is logged whole.
+func (s *Scheduler) Invoke(ctx context.Context, ticks int, every time.Duration) (Result, error) {
+	var total Result
+	for i := range ticks {
+		if i > 0 {
+			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < every+5*time.Second {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(every):
+			}
+		}
+		res, err := s.Tick(ctx)
+		total.Add(res)
+		if err != nil {
+			slog.ErrorContext(ctx, "tick failed", "result", total, "err", err)
+			return total, err
+		}
+	}
+	slog.InfoContext(ctx, "ticked", "result", total)
+	return total, nil
+}
+
+// Admit admits pending runs on free, unlocked workspaces, up to a batch.
+func Admit(ctx context.Context, db DB) (int, error) {
 	stranded, err := dbsqlc.New(db).WorkspaceListAdmittable(ctx, batch)
 	if err != nil {
-		return res, fmt.Errorf("tick: list admittable: %w", err)
+		return 0, fmt.Errorf("tick: list admittable: %w", err)
 	}
+	n := 0
 	for _, w := range stranded {
 		var admitted bool
 		err := dbtx.Run(ctx, db, func(q *dbsqlc.Queries) error {
@@ -60,15 +162,15 @@ func Tick(ctx context.Context, db DB) (Result, error) {
 		})
 		if err != nil {
 			if ctx.Err() != nil {
-				return res, ctx.Err()
+				return n, ctx.Err()
 			}
 			// One workspace's failure must not stop the others' admission.
 			slog.ErrorContext(ctx, "tick: admitting failed; the next tick tries again", "workspace", w.WorkspaceID, "err", err)
 			continue
 		}
 		if admitted {
-			res.Admitted++
+			n++
 		}
 	}
-	return res, nil
+	return n, nil
 }

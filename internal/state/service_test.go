@@ -95,7 +95,7 @@ func setup(t *testing.T, b backend) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{
-		t: t, ctx: ctx, svc: state.NewService(pool, sealed.New(blobs, keys)), runs: run.NewService(pool, run.DefaultConfig), ws: wss,
+		t: t, ctx: ctx, svc: state.NewService(pool, sealed.New(blobs, keys)), runs: run.NewService(pool, run.DefaultConfig, nil), ws: wss,
 		objects: objects, orgID: o.ID, wsID: w.ID, lineage: uuid.NewString(),
 		writer: org.Principal{OrgID: o.ID, OrgName: o.Name, TokenID: tok.ID, Role: org.RoleWrite},
 	}

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/run"
@@ -28,6 +30,8 @@ type cascadeFixture struct {
 	runs     *run.Service
 	triggers *trigger.Service
 	cascade  *trigger.Cascade
+	dispatch *events.Dispatcher
+	pool     *pgxpool.Pool
 	orgID    uuid.UUID
 	ws       map[string]uuid.UUID
 	changed  bool
@@ -42,9 +46,11 @@ func setupCascade(t *testing.T, names []string, edges ...[2]string) *cascadeFixt
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &cascadeFixture{t: t, ctx: ctx, q: dbsqlc.New(pool), check: dbcheck.New(pool), runs: run.NewService(pool, run.DefaultConfig),
+	f := &cascadeFixture{t: t, ctx: ctx, q: dbsqlc.New(pool), check: dbcheck.New(pool), runs: run.NewService(pool, run.DefaultConfig, nil),
 		triggers: trigger.NewService(pool), orgID: o.ID, ws: map[string]uuid.UUID{}, changed: true}
 	f.cascade = trigger.NewCascade(pool, f.runs, func(context.Context, uuid.UUID, uuid.UUID, *uuid.UUID) (bool, error) { return f.changed, nil })
+	f.pool = pool
+	f.dispatch = f.dispatcher(events.DefaultConfig)
 	wss := workspace.NewService(pool)
 	for _, n := range names {
 		w, err := wss.Create(ctx, o.ID, workspace.CreateOptions{Name: n})
@@ -88,13 +94,22 @@ func (f *cascadeFixture) applyAndDeliver(ws string) {
 		f.t.Fatal(err)
 	}
 	f.fire(r.ID, toApplied...)
-	f.relay()
+	f.sweep()
 }
 
-func (f *cascadeFixture) relay() {
+// dispatcher delivers state.changed events to the cascade, as the
+// platform wires it.
+func (f *cascadeFixture) dispatcher(cfg events.Config) *events.Dispatcher {
+	d := events.NewDispatcher(f.pool, cfg, nil)
+	d.Handle(events.StateChanged, f.cascade.Deliver)
+	return d
+}
+
+// sweep delivers every due event, as the tick does.
+func (f *cascadeFixture) sweep() {
 	f.t.Helper()
-	if _, err := f.cascade.Relay(f.ctx, 100); err != nil {
-		f.t.Fatal(err)
+	if res, err := f.dispatch.DeliverDue(f.ctx, 100); err != nil || res.Failed > 0 || res.DeadLettered > 0 {
+		f.t.Fatalf("sweep: %+v %v", res, err)
 	}
 }
 
@@ -114,7 +129,7 @@ func TestDiamondRunsEachDescendantOnceInOrder(t *testing.T) {
 	t.Parallel()
 	f := setupCascade(t, []string{"a", "b", "c"}, [2]string{"a", "b"}, [2]string{"b", "c"}, [2]string{"a", "c"})
 	f.applyAndDeliver("a")
-	f.relay() // a second delivery attempt changes nothing
+	f.sweep() // a second delivery attempt changes nothing
 	b, c := f.list("b"), f.list("c")
 	if len(b) != 1 || len(c) != 1 || !b[0].Triggered || !c[0].Triggered {
 		t.Fatalf("b %d runs, c %d runs", len(b), len(c))
@@ -131,7 +146,7 @@ func TestDiamondRunsEachDescendantOnceInOrder(t *testing.T) {
 	if got := f.list("c"); len(got) != 1 || got[0].Status != run.StatusPending {
 		t.Fatalf("c after b applied: %d runs, %s", len(got), got[0].Status)
 	}
-	f.relay()
+	f.sweep()
 	if got := f.list("c"); len(got) != 1 || got[0].Status != run.StatusPlanQueued {
 		t.Fatalf("c after b's event: %d runs, %s", len(got), got[0].Status)
 	}
@@ -170,8 +185,9 @@ func TestOutputsChangedEdge(t *testing.T) {
 	}
 }
 
-// The same event delivered by several relays at once yields one run per
-// descendant.
+// The same event delivered by several deliverers at once — each believing
+// it holds the event, as when one outlives its visibility timeout — yields
+// one run per descendant.
 func TestConcurrentDeliveriesCreateOneRun(t *testing.T) {
 	t.Parallel()
 	f := setupCascade(t, []string{"a", "b", "c"}, [2]string{"a", "b"}, [2]string{"b", "c"})
@@ -180,23 +196,27 @@ func TestConcurrentDeliveriesCreateOneRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.fire(r.ID, toApplied...)
-	ids, err := f.q.OutboxListUndelivered(f.ctx, 10)
+	ids, err := f.q.EventListPendingByRun(f.ctx, &r.ID)
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("events %v %v", ids, err)
 	}
+	// No visibility timeout: every deliverer claims the event and runs
+	// the handler; only the transaction that records it commits its runs.
+	cfg := events.DefaultConfig
+	cfg.Visibility = 0
+	racing := f.dispatcher(cfg)
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if err := f.cascade.Deliver(f.ctx, ids[0]); err != nil {
+			if err := racing.Deliver(f.ctx, ids[0]); err != nil {
 				t.Error(err)
 			}
 		}()
-		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.cascade.Relay(f.ctx, 10); err != nil {
+			if _, err := racing.DeliverDue(f.ctx, 10); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -204,6 +224,10 @@ func TestConcurrentDeliveriesCreateOneRun(t *testing.T) {
 	wg.Wait()
 	if b, c := f.list("b"), f.list("c"); len(b) != 1 || len(c) != 1 {
 		t.Fatalf("b %d runs, c %d runs", len(b), len(c))
+	}
+	causes, err := f.q.RunCauseList(f.ctx, dbsqlc.RunCauseListParams{RunID: f.list("b")[0].ID, OrganizationID: f.orgID})
+	if err != nil || len(causes) != 1 {
+		t.Fatalf("b's causes: %d %v", len(causes), err)
 	}
 }
 
@@ -273,8 +297,8 @@ func TestRandomCascadesKeepOrderAndUniqueness(t *testing.T) {
 					check(fmt.Sprintf("step %d after %s", step, e))
 				}
 			}
-			f.relay()
-			check(fmt.Sprintf("step %d after relay", step))
+			f.sweep()
+			check(fmt.Sprintf("step %d after the sweep", step))
 		}
 	}
 }

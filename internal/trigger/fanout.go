@@ -2,16 +2,16 @@ package trigger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
-	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/run"
 )
 
@@ -19,7 +19,7 @@ import (
 // outputs from the version before (internal/state provides it).
 type OutputsChanged func(ctx context.Context, orgID, wsID uuid.UUID, versionID *uuid.UUID) (bool, error)
 
-// Cascade turns state_changed events into downstream runs.
+// Cascade turns state.changed events into downstream runs.
 type Cascade struct {
 	db             DB
 	runs           *run.Service
@@ -32,53 +32,52 @@ func NewCascade(db DB, runs *run.Service, outputsChanged OutputsChanged) *Cascad
 	return &Cascade{db: db, runs: runs, outputsChanged: outputsChanged, now: time.Now}
 }
 
-// Deliver handles one state_changed event: one pending triggered run per
-// descendant of the changed workspace, joining a triggered run still
-// pending there (every cause is recorded), then admission wherever the
-// upstreams allow. Delivering an event twice does nothing the second time.
-func (c *Cascade) Deliver(ctx context.Context, eventID uuid.UUID) error {
-	err := dbtx.Run(ctx, c.db, func(q *dbsqlc.Queries) error {
-		ev, err := q.OutboxGetForUpdate(ctx, eventID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: event %s", ErrNotFound, eventID)
-		}
-		if err != nil || ev.DeliveredAt != nil {
-			return err
-		}
-		descendants, err := c.descendants(ctx, q, ev)
+// Deliver is the handler of state.changed events: one pending triggered
+// run per descendant of the changed workspace, joining a triggered run
+// still pending there (every cause is recorded), then admission wherever
+// the upstreams allow, in the transaction that records the delivery.
+// Delivering an event twice does nothing the second time.
+func (c *Cascade) Deliver(ctx context.Context, d *events.Delivery) error {
+	var change events.StateChange
+	if err := json.Unmarshal(d.Payload, &change); err != nil {
+		return fmt.Errorf("state.changed %s: payload: %w", d.ID, err)
+	}
+	if d.RunID == nil {
+		return fmt.Errorf("state.changed %s names no run", d.ID)
+	}
+	upstreamRun := *d.RunID
+	err := d.Commit(ctx, func(q *dbsqlc.Queries) error {
+		// The delivery is recorded before this runs: admission below no
+		// longer counts this event as an upstream apply still to fan out.
+		descendants, err := c.descendants(ctx, q, d.OrganizationID, d.WorkspaceID, change.StateVersionID)
 		if err != nil {
 			return err
 		}
-		upstream, err := q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: ev.WorkspaceID, OrganizationID: ev.OrganizationID})
+		upstream, err := q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: d.WorkspaceID, OrganizationID: d.OrganizationID})
 		if err != nil {
 			return err
 		}
 		// Every pending run first, then admission: a workspace whose upstream
 		// in this cascade has not got its run yet must not start early.
-		for _, d := range descendants {
-			r, err := q.RunPendingTriggered(ctx, dbsqlc.RunPendingTriggeredParams{WorkspaceID: d, OrganizationID: ev.OrganizationID})
+		for _, ds := range descendants {
+			r, err := q.RunPendingTriggered(ctx, dbsqlc.RunPendingTriggeredParams{WorkspaceID: ds, OrganizationID: d.OrganizationID})
 			if errors.Is(err, pgx.ErrNoRows) {
-				r, err = c.runs.CreateTx(ctx, q, ev.OrganizationID, d, run.CreateOptions{
-					Triggered: true, Message: fmt.Sprintf("triggered by an apply of %s (run %s)", upstream.Name, ev.RunID),
+				r, err = c.runs.CreateTx(ctx, q, d.OrganizationID, ds, run.CreateOptions{
+					Triggered: true, Message: fmt.Sprintf("triggered by an apply of %s (run %s)", upstream.Name, upstreamRun),
 				})
 			}
 			if err != nil {
 				return err
 			}
 			if err := q.RunCauseAdd(ctx, dbsqlc.RunCauseAddParams{
-				RunID: r.ID, EventID: ev.ID, OrganizationID: ev.OrganizationID, UpstreamWorkspaceID: ev.WorkspaceID, UpstreamRunID: ev.RunID,
+				RunID: r.ID, EventID: d.ID, OrganizationID: d.OrganizationID, UpstreamWorkspaceID: d.WorkspaceID, UpstreamRunID: upstreamRun,
 			}); err != nil {
 				return err
 			}
 		}
-		// Delivered first: admission below must no longer count this event
-		// as an upstream apply still to be fanned out.
 		now := c.now().UTC()
-		if err := q.OutboxMarkDelivered(ctx, dbsqlc.OutboxMarkDeliveredParams{Now: &now, ID: ev.ID}); err != nil {
-			return err
-		}
-		for _, d := range descendants {
-			if _, err := run.AdmitNext(ctx, q, ev.OrganizationID, d, now); err != nil {
+		for _, ds := range descendants {
+			if _, err := run.AdmitNext(ctx, q, d.OrganizationID, ds, now); err != nil {
 				return err
 			}
 		}
@@ -92,8 +91,8 @@ func (c *Cascade) Deliver(ctx context.Context, eventID uuid.UUID) error {
 
 // descendants walks the edges out of the event's workspace, breadth first.
 // An outputs_changed edge out of it is followed only if the outputs changed.
-func (c *Cascade) descendants(ctx context.Context, q *dbsqlc.Queries, ev dbsqlc.Outbox) ([]uuid.UUID, error) {
-	direct, err := q.TriggerDownstreamOf(ctx, dbsqlc.TriggerDownstreamOfParams{UpstreamID: ev.WorkspaceID, OrganizationID: ev.OrganizationID})
+func (c *Cascade) descendants(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, version *uuid.UUID) ([]uuid.UUID, error) {
+	direct, err := q.TriggerDownstreamOf(ctx, dbsqlc.TriggerDownstreamOfParams{UpstreamID: workspaceID, OrganizationID: orgID})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +101,7 @@ func (c *Cascade) descendants(ctx context.Context, q *dbsqlc.Queries, ev dbsqlc.
 	for _, e := range direct {
 		if On(e.OnEvent) == OnOutputsChanged {
 			if changed == nil {
-				ch, err := c.outputsChanged(ctx, ev.OrganizationID, ev.WorkspaceID, ev.StateVersionID)
+				ch, err := c.outputsChanged(ctx, orgID, workspaceID, version)
 				if err != nil {
 					return nil, err
 				}
@@ -124,7 +123,7 @@ func (c *Cascade) descendants(ctx context.Context, q *dbsqlc.Queries, ev dbsqlc.
 		}
 		seen[d] = true
 		out = append(out, d)
-		next, err := q.TriggerDownstreamOf(ctx, dbsqlc.TriggerDownstreamOfParams{UpstreamID: d, OrganizationID: ev.OrganizationID})
+		next, err := q.TriggerDownstreamOf(ctx, dbsqlc.TriggerDownstreamOfParams{UpstreamID: d, OrganizationID: orgID})
 		if err != nil {
 			return nil, err
 		}
@@ -133,23 +132,4 @@ func (c *Cascade) descendants(ctx context.Context, q *dbsqlc.Queries, ev dbsqlc.
 		}
 	}
 	return out, nil
-}
-
-// Relay delivers every undelivered event, oldest first, up to max; it is
-// the local relay's step and the tick's safety net. It returns how many it
-// delivered.
-func (c *Cascade) Relay(ctx context.Context, max int) (int, error) {
-	ids, err := dbsqlc.New(c.db).OutboxListUndelivered(ctx, int32(max))
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, id := range ids {
-		if err := c.Deliver(ctx, id); err != nil {
-			slog.ErrorContext(ctx, "delivering a state_changed event", "event", id, "err", err)
-			return n, err
-		}
-		n++
-	}
-	return n, nil
 }

@@ -6,19 +6,19 @@ import (
 	"os"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
+	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/run"
-	"github.com/runplane/runplane/internal/trigger"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// An SQS event carrying an applied run's state_changed event, handled by
+// An SQS event carrying an applied run's state.changed event, handled by
 // the function over the real database, queues the downstream run; SQS
 // delivering it again adds nothing.
 func TestSQSEventQueuesTheDownstreamRun(t *testing.T) {
@@ -41,17 +41,17 @@ func TestSQSEventQueuesTheDownstreamRun(t *testing.T) {
 			t.Fatalf("%s: %v", e, err)
 		}
 	}
-	ids, err := dbsqlc.New(p.Pool).OutboxListUndeliveredByRun(ctx, upRun)
+	ids, err := dbsqlc.New(p.Pool).EventListPendingByRun(ctx, &upRun)
 	if err != nil || len(ids) != 1 {
-		t.Fatalf("outbox of the applied run: %v %v", ids, err)
+		t.Fatalf("pending events of the applied run: %v %v", ids, err)
 	}
 
-	var ev events.SQSEvent
+	var ev awsevents.SQSEvent
 	lambdatest.Event(t, "testdata/sqs-event.json", &ev)
-	body, _ := json.Marshal(trigger.Message{EventID: ids[0]})
+	body, _ := json.Marshal(events.Message{EventID: ids[0]})
 	ev.Records[0].Body = string(body)
 	for range 2 {
-		resp, err := handler(p.Cascade.Deliver)(ctx, ev)
+		resp, err := handler(p.Events.Deliver)(ctx, ev)
 		if err != nil || len(resp.BatchItemFailures) != 0 {
 			t.Fatalf("%+v %v", resp, err)
 		}

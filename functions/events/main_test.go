@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
+	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 )
 
@@ -21,7 +21,7 @@ func TestFailuresStayOnTheQueue(t *testing.T) {
 		delivered = append(delivered, id)
 		return nil
 	}
-	ev := events.SQSEvent{Records: []events.SQSMessage{
+	ev := awsevents.SQSEvent{Records: []awsevents.SQSMessage{
 		{MessageId: "m1", Body: `{"event_id":"` + good.String() + `"}`},
 		{MessageId: "m2", Body: `not json`},
 		{MessageId: "m3", Body: `{"event_id":"` + bad.String() + `"}`},
