@@ -1,3 +1,5 @@
+-- The event log (internal/events).
+
 -- name: EventAdd :one
 INSERT INTO events (organization_id, workspace_id, run_id, kind, payload, created_at, next_attempt_at)
 VALUES (@organization_id, @workspace_id, sqlc.narg(run_id), @kind, @payload, @now, @now)
@@ -15,9 +17,9 @@ UPDATE events SET delivered_at = @now, last_error = ''
 WHERE id = @id AND delivered_at IS NULL AND dead_at IS NULL;
 
 -- name: EventMarkFailed :exec
--- Records a failed attempt: due again at next_attempt_at, or dead (dead_at
--- set) when the attempts ran out.
-UPDATE events SET last_error = @last_error, next_attempt_at = @next_attempt_at, dead_at = sqlc.narg(dead_at)
+-- Records a failed attempt, the attempts-th: due again at next_attempt_at,
+-- or dead (dead_at set) when the attempts ran out.
+UPDATE events SET attempts = @attempts, last_error = @last_error, next_attempt_at = @next_attempt_at, dead_at = sqlc.narg(dead_at)
 WHERE id = @id AND delivered_at IS NULL;
 
 -- name: EventListDue :many
@@ -26,9 +28,11 @@ WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= @now
 ORDER BY next_attempt_at
 LIMIT @max_rows;
 
--- name: EventListPendingByRun :many
+-- name: EventListDueByRun :many
 -- Reads the small index of pending events only.
-SELECT id FROM events WHERE run_id = @run_id AND delivered_at IS NULL AND dead_at IS NULL ORDER BY created_at;
+SELECT * FROM events
+WHERE run_id = @run_id AND delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= @now
+ORDER BY created_at;
 
 -- name: EventGet :one
 SELECT * FROM events WHERE id = @id;

@@ -1,5 +1,7 @@
--- The agent API is site-wide (one agent pool serves every organization), so
--- jobs are found by id; the lease token is what authorizes a call.
+-- The server side of the agent protocol (internal/jobs): jobs, leases, logs,
+-- artifacts, and the fair-share claim over organizations. The agent API is
+-- site-wide (one agent pool serves every organization), so jobs are found by
+-- id; the lease token is what authorizes a call.
 
 -- name: JobCreate :one
 INSERT INTO jobs (organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent)
@@ -90,9 +92,6 @@ WHERE o.running < o.max_concurrency
 ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since, o.id
 LIMIT @max_rows OFFSET @skip_rows;
 
--- name: OrganizationGetForUpdate :one
-SELECT * FROM organizations WHERE id = @id FOR NO KEY UPDATE;
-
 -- name: OrganizationLockForClaim :one
 -- No row while another claim of the organization holds it: the claimer
 -- moves on instead of waiting to be aborted.
@@ -101,9 +100,6 @@ SELECT * FROM organizations WHERE id = @id FOR NO KEY UPDATE SKIP LOCKED;
 -- name: OrganizationSpendToken :exec
 -- The bucket after the claim's lazy refill, minus the token it spends.
 UPDATE organizations SET tokens = @tokens, tokens_at = @tokens_at WHERE id = @id;
-
--- name: OrganizationAdjustRunning :exec
-UPDATE organizations SET running = running + @delta WHERE id = @id;
 
 -- name: OrganizationListWaiting :many
 -- Organizations with waiting jobs and room under their cap, each with its
@@ -116,16 +112,6 @@ SELECT sqlc.embed(o),
 FROM waiting_organizations w
 JOIN organizations o ON o.id = w.organization_id
 WHERE o.running < o.max_concurrency;
-
--- name: RunSetPlanSummary :exec
-UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes
-WHERE id = @id AND organization_id = @organization_id;
-
--- name: RunSetError :exec
-UPDATE runs SET error_message = @error_message WHERE id = @id AND organization_id = @organization_id;
-
--- name: StateLockDeleteByRun :exec
-DELETE FROM state_locks WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND run_id = @run_id;
 
 -- name: OrganizationLockForJob :exec
 SELECT o.id FROM organizations o

@@ -1,3 +1,12 @@
+-- State versions, the state lock and consumers (internal/state, and the
+-- workspace settings that name consumers).
+
+-- name: StateVersionPrevious :one
+SELECT * FROM state_versions
+WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND serial < @serial
+ORDER BY serial DESC
+LIMIT 1;
+
 -- name: StateVersionCreate :one
 INSERT INTO state_versions (
     id, organization_id, workspace_id, serial, lineage, sha256, size, blob_key,

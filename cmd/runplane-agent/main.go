@@ -18,14 +18,14 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/runplane/runplane/internal/runner"
+	"github.com/runplane/runplane/internal/agent"
 )
 
 func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runner.Run(ctx, runner.ConfigFromEnv(os.Getenv)); err != nil {
+	if err := agent.Run(ctx, agent.ConfigFromEnv(os.Getenv)); err != nil {
 		fmt.Fprintln(os.Stderr, "runplane-agent:", err)
 		os.Exit(1)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
-	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
 )
@@ -91,7 +91,7 @@ func migrate(ctx context.Context, databaseURL string) error {
 // and serves it; it returns the admin client, the base URL and a stop func.
 func benchPlatform(ctx context.Context, databaseURL, dir, orgName string, noHint bool, poll time.Duration) (*client, func(), error) {
 	const admin, agentToken = "bench-admin", "bench-agent"
-	cfg := agent.DefaultConfig
+	cfg := jobs.DefaultConfig
 	cfg.Poll = poll
 	p, err := platform.Open(ctx, platform.Config{
 		DatabaseURL: databaseURL, AdminToken: admin, AgentToken: agentToken, Agent: cfg, NoClaimHint: noHint,
@@ -189,12 +189,12 @@ func measureClaims(ctx context.Context, databaseURL, dir string, noHint bool, po
 	}
 	defer stop()
 	pollCtx, cancel := context.WithCancel(ctx)
-	jobs := make(chan claimed, 64)
-	wg := longPoll(pollCtx, c, *claimAgents, jobs)
+	handed := make(chan claimed, 64)
+	wg := longPoll(pollCtx, c, *claimAgents, handed)
 	defer func() { cancel(); wg.Wait() }()
 	next := func(run string) (claimed, error) {
 		select {
-		case j := <-jobs:
+		case j := <-handed:
 			if j.run != run {
 				return j, fmt.Errorf("claimed run %s, expected %s", j.run, run)
 			}

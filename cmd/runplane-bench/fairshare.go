@@ -15,10 +15,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
 	"github.com/runplane/runplane/internal/run"
@@ -100,7 +100,7 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 	const admin = "bench-admin"
 	p, err := platform.Open(ctx, platform.Config{
 		DatabaseURL: databaseURL, AdminToken: admin, AgentToken: "bench-agent",
-		Agent:   agent.Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: time.Second, Poll: agent.DefaultConfig.Poll},
+		Agent:   jobs.Config{Lease: 20 * time.Second, Heartbeat: 5 * time.Second, ClaimWait: time.Second, Poll: jobs.DefaultConfig.Poll},
 		Storage: platform.Storage{DataDir: dir + "/" + name},
 	})
 	if err != nil {
@@ -396,7 +396,7 @@ func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, w
 	fmt.Printf("  seeded %d workspaces in %d organizations in %s\n", workspaces, orgs, time.Since(start).Round(time.Second))
 	p, err := platform.Open(ctx, platform.Config{
 		DatabaseURL: databaseURL, AdminToken: "bench-admin", AgentToken: "bench-agent",
-		Agent:   agent.Config{Lease: time.Minute, Heartbeat: time.Second, ClaimWait: time.Millisecond, Poll: time.Millisecond},
+		Agent:   jobs.Config{Lease: time.Minute, Heartbeat: time.Second, ClaimWait: time.Millisecond, Poll: time.Millisecond},
 		Storage: platform.Storage{DataDir: dir + "/" + name},
 	})
 	if err != nil {
@@ -432,7 +432,7 @@ func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, w
 				return nil, fmt.Errorf("round %d: %w", round, err)
 			}
 			lat = append(lat, time.Since(start))
-			if err := p.Agents.Finish(ctx, j.ID, j.LeaseToken, agent.Outcome{Result: "succeeded"}); err != nil {
+			if err := p.Agents.Finish(ctx, j.ID, j.LeaseToken, jobs.Outcome{Result: "succeeded"}); err != nil {
 				return nil, err
 			}
 		}

@@ -28,9 +28,9 @@ import (
 	"time"
 
 	"github.com/runplane/runplane/db"
-	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/testkit/lambdatest"
 )
 
 var (

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runplane/runplane/internal/lambdatest"
-	"github.com/runplane/runplane/internal/serverproc"
+	"github.com/runplane/runplane/internal/testkit/lambdatest"
+	"github.com/runplane/runplane/internal/testkit/serverproc"
 )
 
 var (

@@ -14,10 +14,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/testkit/awstest"
 )
 
 // stateBench measures the state path on both storages against one database.

@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/pgembed"
-	"github.com/runplane/runplane/internal/serverproc"
+	"github.com/runplane/runplane/internal/testkit/lambdatest"
+	"github.com/runplane/runplane/internal/testkit/serverproc"
 )
 
 // Config shapes one chaos run.

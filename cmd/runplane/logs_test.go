@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/agentapi"
 )
 
 // A run that prints without end keeps a bounded log that says it was cut;
@@ -24,7 +24,7 @@ resource "terraform_data" "loud" {
 	r := s.run(ws, "")
 	s.wait(r, 3*time.Minute, "applied")
 	log := s.logs(r, "apply")
-	if len(log) < agent.MaxLog || len(log) > agent.MaxLog+1024 || !strings.Contains(log[agent.MaxLog-10:], "log truncated") {
-		t.Fatalf("apply log of %d bytes, want %d and a truncation line; ends %q", len(log), agent.MaxLog, log[max(0, len(log)-200):])
+	if len(log) < agentapi.MaxLog || len(log) > agentapi.MaxLog+1024 || !strings.Contains(log[agentapi.MaxLog-10:], "log truncated") {
+		t.Fatalf("apply log of %d bytes, want %d and a truncation line; ends %q", len(log), agentapi.MaxLog, log[max(0, len(log)-200):])
 	}
 }

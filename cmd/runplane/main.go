@@ -23,10 +23,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
+	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/httpapi"
 	"github.com/runplane/runplane/internal/pgembed"
 	"github.com/runplane/runplane/internal/platform"
-	"github.com/runplane/runplane/internal/runner"
 )
 
 const usage = `usage: runplane <command>
@@ -68,7 +68,7 @@ func main() {
 	case "migrate":
 		err = migrate(ctx)
 	case "agent":
-		err = runner.Run(ctx, runner.ConfigFromEnv(os.Getenv))
+		err = agent.Run(ctx, agent.ConfigFromEnv(os.Getenv))
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		if cmd != "" && cmd != "help" && cmd != "-h" && cmd != "--help" {
@@ -164,24 +164,24 @@ func serve(ctx context.Context) error {
 	go p.Scheduler.Run(ctx, cfg.Agent.Tick)
 	agentsDone := make(chan struct{})
 	if pool > 0 {
-		if err := runner.CheckSandbox(os.Getenv("RUNPLANE_AGENT_SANDBOX")); err != nil {
+		if err := agent.CheckSandbox(os.Getenv("RUNPLANE_AGENT_SANDBOX")); err != nil {
 			return err
 		}
 		self, err := os.Executable()
 		if err != nil {
 			return err
 		}
-		launcher := &runner.Launcher{
+		launcher := &agent.Launcher{
 			// A spare per slot: a pool freed under load refills at once.
 			Pool: pool, Spare: pool,
-			Start: func() (runner.Agent, error) {
+			Start: func() (agent.Process, error) {
 				cmd := exec.Command(self, "agent")
 				cmd.Env = agentEnv("http://"+ln.Addr().String(), cfg.AgentToken)
 				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 				// The agents die with the server, even a kill -9 of it:
 				// SIGTERM, so terraform is interrupted and saves state.
 				cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-				return runner.StartProcess(cmd)
+				return agent.StartProcess(cmd)
 			},
 		}
 		go func() {

@@ -28,12 +28,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/pgtest"
-	"github.com/runplane/runplane/internal/serverproc"
+	"github.com/runplane/runplane/internal/testkit/awstest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
+	"github.com/runplane/runplane/internal/testkit/serverproc"
 )
 
 var binary string

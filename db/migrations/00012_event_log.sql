@@ -38,6 +38,11 @@ SELECT id, organization_id, workspace_id, run_id, 'state.changed',
        created_at, created_at, delivered_at
 FROM outbox;
 
+-- Runs waiting for their policy check get its event: the check used to be
+-- found by scanning for them.
+INSERT INTO events (organization_id, workspace_id, run_id, kind)
+SELECT organization_id, workspace_id, id, 'run.needs_policy_check' FROM runs WHERE status = 'policy_checking';
+
 -- A run's causes name the events they came from; the log forgets delivered
 -- events after its retention, the causes stay.
 ALTER TABLE run_causes DROP CONSTRAINT run_causes_event_id_fkey;

@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/runplane/runplane/internal/lambdatest"
-	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/testkit/lambdatest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

@@ -5,15 +5,16 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/events"
-	"github.com/runplane/runplane/internal/lambdatest"
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/testkit/lambdatest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -41,14 +42,14 @@ func TestSQSEventQueuesTheDownstreamRun(t *testing.T) {
 			t.Fatalf("%s: %v", e, err)
 		}
 	}
-	ids, err := dbsqlc.New(p.Pool).EventListPendingByRun(ctx, &upRun)
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("pending events of the applied run: %v %v", ids, err)
+	pending, err := dbsqlc.New(p.Pool).EventListDueByRun(ctx, dbsqlc.EventListDueByRunParams{RunID: &upRun, Now: time.Now()})
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending events of the applied run: %v %v", pending, err)
 	}
 
 	var ev awsevents.SQSEvent
 	lambdatest.Event(t, "testdata/sqs-event.json", &ev)
-	body, _ := json.Marshal(events.Message{EventID: ids[0]})
+	body, _ := json.Marshal(events.Message{EventID: pending[0].ID})
 	ev.Records[0].Body = string(body)
 	for range 2 {
 		resp, err := handler(p.Events.Deliver)(ctx, ev)

@@ -9,11 +9,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
-	"github.com/runplane/runplane/internal/lambdatest"
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/testkit/lambdatest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/workspace"
 )
 

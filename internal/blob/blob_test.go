@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/blob"
+	"github.com/runplane/runplane/internal/testkit/awstest"
 )
 
 func TestMain(m *testing.M) {

@@ -14,6 +14,7 @@ import (
 	"github.com/runplane/runplane/internal/archive"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/validate"
 )
@@ -22,7 +23,7 @@ import (
 const MaxSize = 50 << 20
 
 // ErrNotFound: no such configuration version in the organization.
-var ErrNotFound = errors.New("configuration version not found")
+var ErrNotFound = fault.New(fault.NotFound, "not_found", "configuration version not found")
 
 // Version is a stored configuration.
 type Version struct {

@@ -13,6 +13,7 @@ import (
 )
 
 const eventAdd = `-- name: EventAdd :one
+
 INSERT INTO events (organization_id, workspace_id, run_id, kind, payload, created_at, next_attempt_at)
 VALUES ($1, $2, $3, $4, $5, $6, $6)
 RETURNING id
@@ -27,6 +28,7 @@ type EventAddParams struct {
 	Now            time.Time
 }
 
+// The event log (internal/events).
 func (q *Queries) EventAdd(ctx context.Context, arg EventAddParams) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, eventAdd,
 		arg.OrganizationID,
@@ -198,24 +200,44 @@ func (q *Queries) EventListDue(ctx context.Context, arg EventListDueParams) ([]u
 	return items, nil
 }
 
-const eventListPendingByRun = `-- name: EventListPendingByRun :many
-SELECT id FROM events WHERE run_id = $1 AND delivered_at IS NULL AND dead_at IS NULL ORDER BY created_at
+const eventListDueByRun = `-- name: EventListDueByRun :many
+SELECT id, organization_id, workspace_id, run_id, kind, payload, created_at, attempts, next_attempt_at, last_error, delivered_at, dead_at FROM events
+WHERE run_id = $1 AND delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $2
+ORDER BY created_at
 `
 
+type EventListDueByRunParams struct {
+	RunID *uuid.UUID
+	Now   time.Time
+}
+
 // Reads the small index of pending events only.
-func (q *Queries) EventListPendingByRun(ctx context.Context, runID *uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, eventListPendingByRun, runID)
+func (q *Queries) EventListDueByRun(ctx context.Context, arg EventListDueByRunParams) ([]Event, error) {
+	rows, err := q.db.Query(ctx, eventListDueByRun, arg.RunID, arg.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []uuid.UUID
+	var items []Event
 	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.WorkspaceID,
+			&i.RunID,
+			&i.Kind,
+			&i.Payload,
+			&i.CreatedAt,
+			&i.Attempts,
+			&i.NextAttemptAt,
+			&i.LastError,
+			&i.DeliveredAt,
+			&i.DeadAt,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -242,21 +264,23 @@ func (q *Queries) EventMarkDelivered(ctx context.Context, arg EventMarkDelivered
 }
 
 const eventMarkFailed = `-- name: EventMarkFailed :exec
-UPDATE events SET last_error = $1, next_attempt_at = $2, dead_at = $3
-WHERE id = $4 AND delivered_at IS NULL
+UPDATE events SET attempts = $1, last_error = $2, next_attempt_at = $3, dead_at = $4
+WHERE id = $5 AND delivered_at IS NULL
 `
 
 type EventMarkFailedParams struct {
+	Attempts      int32
 	LastError     string
 	NextAttemptAt time.Time
 	DeadAt        *time.Time
 	ID            uuid.UUID
 }
 
-// Records a failed attempt: due again at next_attempt_at, or dead (dead_at
-// set) when the attempts ran out.
+// Records a failed attempt, the attempts-th: due again at next_attempt_at,
+// or dead (dead_at set) when the attempts ran out.
 func (q *Queries) EventMarkFailed(ctx context.Context, arg EventMarkFailedParams) error {
 	_, err := q.db.Exec(ctx, eventMarkFailed,
+		arg.Attempts,
 		arg.LastError,
 		arg.NextAttemptAt,
 		arg.DeadAt,

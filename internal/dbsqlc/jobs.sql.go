@@ -30,8 +30,10 @@ type JobCreateParams struct {
 	Agent          string
 }
 
-// The agent API is site-wide (one agent pool serves every organization), so
-// jobs are found by id; the lease token is what authorizes a call.
+// The server side of the agent protocol (internal/jobs): jobs, leases, logs,
+// artifacts, and the fair-share claim over organizations. The agent API is
+// site-wide (one agent pool serves every organization), so jobs are found by
+// id; the lease token is what authorizes a call.
 func (q *Queries) JobCreate(ctx context.Context, arg JobCreateParams) (Job, error) {
 	row := q.db.QueryRow(ctx, jobCreate,
 		arg.OrganizationID,
@@ -487,20 +489,6 @@ func (q *Queries) JobSetLogSize(ctx context.Context, arg JobSetLogSizeParams) er
 	return err
 }
 
-const organizationAdjustRunning = `-- name: OrganizationAdjustRunning :exec
-UPDATE organizations SET running = running + $1 WHERE id = $2
-`
-
-type OrganizationAdjustRunningParams struct {
-	Delta int32
-	ID    uuid.UUID
-}
-
-func (q *Queries) OrganizationAdjustRunning(ctx context.Context, arg OrganizationAdjustRunningParams) error {
-	_, err := q.db.Exec(ctx, organizationAdjustRunning, arg.Delta, arg.ID)
-	return err
-}
-
 const organizationClaimCandidates = `-- name: OrganizationClaimCandidates :many
 SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at, w.waiting_since::TIMESTAMPTZ AS waiting_since
 FROM waiting_organizations w
@@ -554,28 +542,6 @@ func (q *Queries) OrganizationClaimCandidates(ctx context.Context, arg Organizat
 		return nil, err
 	}
 	return items, nil
-}
-
-const organizationGetForUpdate = `-- name: OrganizationGetForUpdate :one
-SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE id = $1 FOR NO KEY UPDATE
-`
-
-func (q *Queries) OrganizationGetForUpdate(ctx context.Context, id uuid.UUID) (Organization, error) {
-	row := q.db.QueryRow(ctx, organizationGetForUpdate, id)
-	var i Organization
-	err := row.Scan(
-		&i.ID,
-		&i.Name,
-		&i.MaxConcurrency,
-		&i.Weight,
-		&i.CreatedAt,
-		&i.Running,
-		&i.BucketBurst,
-		&i.BucketRefillPerSecond,
-		&i.Tokens,
-		&i.TokensAt,
-	)
-	return i, err
 }
 
 const organizationListWaiting = `-- name: OrganizationListWaiting :many
@@ -851,47 +817,6 @@ func (q *Queries) RunClaimSpeculative(ctx context.Context, organizationID uuid.U
 	return i, err
 }
 
-const runSetError = `-- name: RunSetError :exec
-UPDATE runs SET error_message = $1 WHERE id = $2 AND organization_id = $3
-`
-
-type RunSetErrorParams struct {
-	ErrorMessage   string
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-}
-
-func (q *Queries) RunSetError(ctx context.Context, arg RunSetErrorParams) error {
-	_, err := q.db.Exec(ctx, runSetError, arg.ErrorMessage, arg.ID, arg.OrganizationID)
-	return err
-}
-
-const runSetPlanSummary = `-- name: RunSetPlanSummary :exec
-UPDATE runs SET plan_add = $1, plan_change = $2, plan_destroy = $3, has_changes = $4
-WHERE id = $5 AND organization_id = $6
-`
-
-type RunSetPlanSummaryParams struct {
-	PlanAdd        *int32
-	PlanChange     *int32
-	PlanDestroy    *int32
-	HasChanges     *bool
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-}
-
-func (q *Queries) RunSetPlanSummary(ctx context.Context, arg RunSetPlanSummaryParams) error {
-	_, err := q.db.Exec(ctx, runSetPlanSummary,
-		arg.PlanAdd,
-		arg.PlanChange,
-		arg.PlanDestroy,
-		arg.HasChanges,
-		arg.ID,
-		arg.OrganizationID,
-	)
-	return err
-}
-
 const schedulerClockGet = `-- name: SchedulerClockGet :one
 SELECT ticked_at FROM scheduler_clock WHERE id = 1 FOR UPDATE
 `
@@ -910,20 +835,5 @@ ON CONFLICT (id) DO UPDATE SET ticked_at = excluded.ticked_at
 
 func (q *Queries) SchedulerClockSet(ctx context.Context, tickedAt time.Time) error {
 	_, err := q.db.Exec(ctx, schedulerClockSet, tickedAt)
-	return err
-}
-
-const stateLockDeleteByRun = `-- name: StateLockDeleteByRun :exec
-DELETE FROM state_locks WHERE workspace_id = $1 AND organization_id = $2 AND run_id = $3
-`
-
-type StateLockDeleteByRunParams struct {
-	WorkspaceID    uuid.UUID
-	OrganizationID uuid.UUID
-	RunID          *uuid.UUID
-}
-
-func (q *Queries) StateLockDeleteByRun(ctx context.Context, arg StateLockDeleteByRunParams) error {
-	_, err := q.db.Exec(ctx, stateLockDeleteByRun, arg.WorkspaceID, arg.OrganizationID, arg.RunID)
 	return err
 }

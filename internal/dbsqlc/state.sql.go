@@ -323,6 +323,45 @@ func (q *Queries) StateVersionList(ctx context.Context, arg StateVersionListPara
 	return items, nil
 }
 
+const stateVersionPrevious = `-- name: StateVersionPrevious :one
+
+SELECT id, organization_id, workspace_id, serial, lineage, sha256, size, blob_key, key_id, wrapped_key, outputs_sealed, created_by, run_id, rollback_of, created_at FROM state_versions
+WHERE workspace_id = $1 AND organization_id = $2 AND serial < $3
+ORDER BY serial DESC
+LIMIT 1
+`
+
+type StateVersionPreviousParams struct {
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+	Serial         int64
+}
+
+// State versions, the state lock and consumers (internal/state, and the
+// workspace settings that name consumers).
+func (q *Queries) StateVersionPrevious(ctx context.Context, arg StateVersionPreviousParams) (StateVersion, error) {
+	row := q.db.QueryRow(ctx, stateVersionPrevious, arg.WorkspaceID, arg.OrganizationID, arg.Serial)
+	var i StateVersion
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.Serial,
+		&i.Lineage,
+		&i.Sha256,
+		&i.Size,
+		&i.BlobKey,
+		&i.KeyID,
+		&i.WrappedKey,
+		&i.OutputsSealed,
+		&i.CreatedBy,
+		&i.RunID,
+		&i.RollbackOf,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const stateWorkspaceGet = `-- name: StateWorkspaceGet :one
 SELECT w.current_state_version_id, w.active_run_id, w.locked, w.locked_by, w.locked_for_run_id, w.lock_reason,
     ($1::UUID IS NULL OR w.id = $1::UUID OR EXISTS (

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/fault"
 )
 
 // Beginner starts transactions; *pgxpool.Pool satisfies it.
@@ -40,7 +41,7 @@ var conflicts atomic.Int64
 func Conflicts() int64 { return conflicts.Load() }
 
 // ErrTooManyRetries wraps the last serialization failure when the retries ran out.
-var ErrTooManyRetries = errors.New("transaction kept conflicting")
+var ErrTooManyRetries = fault.New(fault.Unavailable, "contention", "too much concurrent activity on this object; retry")
 
 var serializable = pgx.TxOptions{IsoLevel: pgx.Serializable}
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
-	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/testkit/awstest"
 )
 
 func TestMain(m *testing.M) {

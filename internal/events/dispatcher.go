@@ -102,17 +102,22 @@ func (dl *Delivery) Commit(ctx context.Context, fn func(q *dbsqlc.Queries) error
 	return err
 }
 
-// Send hands a run's pending events on once the transaction that wrote
-// them committed: to the queue, or delivered here and now. A failure is
-// logged, not returned: the transition stands, and the sweep delivers
-// whatever Send did not.
+// Send hands a run's due events on once the transaction that wrote them
+// committed: to the queue, or delivered here and now. A failure is logged,
+// not returned: the transition stands, and the sweep delivers whatever
+// Send did not.
+//
+// Delivered here, an event is not claimed first: the handler's Commit
+// records the delivery in the handler's own transaction, so a fresh event
+// costs one transaction, as if the transition had done the work itself. A
+// sweep that takes it meanwhile only repeats an idempotent handler.
 func (d *Dispatcher) Send(ctx context.Context, runID uuid.UUID) {
-	ids, err := dbsqlc.New(d.db).EventListPendingByRun(ctx, &runID)
-	for _, id := range ids {
+	rows, err := dbsqlc.New(d.db).EventListDueByRun(ctx, dbsqlc.EventListDueByRunParams{RunID: &runID, Now: d.now().UTC()})
+	for _, row := range rows {
 		if d.queue != nil {
-			err = d.queue.Send(ctx, id)
+			err = d.queue.Send(ctx, row.ID)
 		} else {
-			_, err = d.deliver(ctx, id)
+			_, err = d.handle(ctx, view(row), int(row.Attempts)+1)
 		}
 		if err != nil {
 			break
@@ -199,7 +204,14 @@ func (d *Dispatcher) deliver(ctx context.Context, id uuid.UUID) (outcome, error)
 	if err != nil {
 		return notDue, fmt.Errorf("events: claim %s: %w", id, err)
 	}
-	dl := &Delivery{Event: view(row), d: d}
+	return d.handle(ctx, view(row), int(row.Attempts))
+}
+
+// handle runs the event's handler as its attempt-th attempt and records
+// the outcome.
+func (d *Dispatcher) handle(ctx context.Context, ev Event, attempt int) (outcome, error) {
+	dl := &Delivery{Event: ev, d: d}
+	var err error
 	if h := d.handlers[dl.Kind]; h != nil {
 		err = h(ctx, dl)
 	}
@@ -211,13 +223,14 @@ func (d *Dispatcher) deliver(ctx context.Context, id uuid.UUID) (outcome, error)
 	if err == nil {
 		if !dl.committed {
 			now := d.now().UTC()
-			if _, err := dbsqlc.New(d.db).EventMarkDelivered(record, dbsqlc.EventMarkDeliveredParams{Now: &now, ID: id}); err != nil {
-				return delivered, fmt.Errorf("events: mark %s delivered: %w", id, err)
+			if _, err := dbsqlc.New(d.db).EventMarkDelivered(record, dbsqlc.EventMarkDeliveredParams{Now: &now, ID: ev.ID}); err != nil {
+				return delivered, fmt.Errorf("events: mark %s delivered: %w", ev.ID, err)
 			}
 		}
 		return delivered, nil
 	}
-	return d.fail(record, dl.Event, err)
+	ev.Attempts = attempt
+	return d.fail(record, ev, err)
 }
 
 // fail records a handler's failure: due again after a backoff, or dead.
@@ -227,7 +240,7 @@ func (d *Dispatcher) fail(ctx context.Context, ev Event, cause error) (outcome, 
 	if len(reason) > 2000 {
 		reason = reason[:2000]
 	}
-	p := dbsqlc.EventMarkFailedParams{ID: ev.ID, LastError: reason, NextAttemptAt: now.Add(d.retryAfter(ev.Attempts))}
+	p := dbsqlc.EventMarkFailedParams{ID: ev.ID, Attempts: int32(ev.Attempts), LastError: reason, NextAttemptAt: now.Add(d.retryAfter(ev.Attempts))}
 	out := failed
 	if ev.Attempts >= d.cfg.MaxAttempts {
 		p.DeadAt, out = &now, deadLettered

@@ -3,13 +3,13 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/fault"
 )
 
 // Kind names what happened.
@@ -32,7 +32,7 @@ type StateChange struct {
 }
 
 // ErrNotFound: no such event, or not in the state the action needs.
-var ErrNotFound = errors.New("event not found")
+var ErrNotFound = fault.New(fault.NotFound, "not_found", "event not found")
 
 // Event is one row of the log.
 type Event struct {

@@ -17,7 +17,8 @@ import (
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/pgtest"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -153,7 +154,7 @@ func TestRetriesBackOff(t *testing.T) {
 		e := f.get(id)
 		waits = append(waits, time.Until(e.NextAttemptAt))
 		// Make it due again without waiting the backoff out.
-		if err := f.q.EventMarkFailed(f.ctx, dbsqlc.EventMarkFailedParams{ID: id, LastError: e.LastError, NextAttemptAt: time.Now()}); err != nil {
+		if err := f.q.EventMarkFailed(f.ctx, dbsqlc.EventMarkFailedParams{ID: id, Attempts: e.Attempts, LastError: e.LastError, NextAttemptAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -283,4 +284,56 @@ func TestOneHandlerPerKind(t *testing.T) {
 		}
 	}()
 	d.Handle(kind, func(context.Context, *events.Delivery) error { return nil })
+}
+
+// Send, right after the commit, delivers the run's events in process
+// without claiming them first; a failure there counts as the first attempt
+// and leaves the event to the sweep's retries.
+func TestSendDeliversInProcess(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	runs := run.NewService(f.pool, run.DefaultConfig, nil)
+	r, err := runs.Create(f.ctx, f.orgID, f.wsID, run.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := events.NewDispatcher(f.pool, quick, nil)
+	var calls atomic.Int32
+	d.Handle(kind, func(ctx context.Context, dl *events.Delivery) error {
+		if calls.Add(1) == 1 {
+			return errors.New("first try fails")
+		}
+		return dl.Commit(ctx, func(*dbsqlc.Queries) error { return nil })
+	})
+	emit := func() uuid.UUID {
+		if err := dbtx.Run(f.ctx, f.pool, func(q *dbsqlc.Queries) error {
+			return events.Emit(f.ctx, q, kind, f.orgID, f.wsID, &r.ID, nil, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := d.List(f.ctx, events.Filter{Kind: kind, Status: "pending", Limit: 1})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("pending: %v %v", list, err)
+		}
+		return list[0].ID
+	}
+	failing := emit()
+	d.Send(f.ctx, r.ID)
+	if e := f.get(failing); e.Attempts != 1 || e.DeliveredAt != nil || e.LastError != "first try fails" {
+		t.Fatalf("after a failed Send: %+v", e)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if res, err := d.DeliverDue(f.ctx, 10); err != nil || res.Delivered != 1 {
+		t.Fatalf("the sweep's retry: %+v %v", res, err)
+	}
+	if e := f.get(failing); e.Attempts != 2 || e.DeliveredAt == nil {
+		t.Fatalf("after the retry: %+v", e)
+	}
+
+	fresh := emit()
+	d.Send(f.ctx, r.ID)
+	d.Send(f.ctx, r.ID)
+	if e := f.get(fresh); e.Attempts != 0 || e.DeliveredAt == nil || calls.Load() != 3 {
+		t.Fatalf("a fresh event sent twice: %+v after %d calls; want delivered by one call, unclaimed", e, calls.Load())
+	}
 }

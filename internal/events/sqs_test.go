@@ -10,11 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
 
-	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/testkit/awstest"
 )
 
 // On AWS a run's events travel through SQS: Send puts each pending one on

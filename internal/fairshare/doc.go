@@ -1,6 +1,6 @@
 // Package fairshare holds the arithmetic of sharing the agent pool between
 // organizations: the token bucket each organization's claims spend from.
-// The claim (internal/agent) applies it inside its own transaction, on the
+// The claim (internal/jobs) applies it inside its own transaction, on the
 // organization's row, so no background refiller and no global row exist.
 //
 // Invariants (property-tested):

@@ -11,17 +11,17 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/agentapi"
 	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 )
 
-// The agent protocol, /api/agent/v1 (docs/agent-protocol.md). Agents
-// authenticate with the site's agent token; job calls also carry the
-// job's lease token in X-Runplane-Lease.
-
-const leaseHeader = "X-Runplane-Lease"
+// The agent protocol, /api/agent/v1 (docs/agent-protocol.md; its wire
+// format is internal/agentapi). Agents authenticate with the site's agent
+// token; job calls also carry the job's lease token in
+// agentapi.LeaseHeader.
 
 func (a *api) agentAuth(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,24 +38,8 @@ func (a *api) agentAuth(h func(http.ResponseWriter, *http.Request) error) http.H
 	})
 }
 
-type jobJSON struct {
-	ID                     uuid.UUID  `json:"id"`
-	RunID                  uuid.UUID  `json:"run_id"`
-	WorkspaceID            uuid.UUID  `json:"workspace_id"`
-	Phase                  string     `json:"phase"`
-	LeaseToken             uuid.UUID  `json:"lease_token"`
-	LeaseExpiresAt         time.Time  `json:"lease_expires_at"`
-	Credential             string     `json:"credential"`
-	ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
-	PlanOnly               bool       `json:"plan_only"`
-	IsDestroy              bool       `json:"is_destroy"`
-	HeartbeatSeconds       float64    `json:"heartbeat_seconds"`
-}
-
 func (a *api) agentClaim(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Agent string `json:"agent"`
-	}
+	var body agentapi.Claim
 	if err := decode(w, r, &body, true); err != nil {
 		return err
 	}
@@ -63,14 +47,14 @@ func (a *api) agentClaim(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "invalid_request", "agent name is longer than 200 characters")
 	}
 	j, err := a.Agents.Claim(r.Context(), body.Agent)
-	if errors.Is(err, agent.ErrNoJob) {
+	if errors.Is(err, jobs.ErrNoJob) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, jobJSON{
+	writeJSON(w, http.StatusOK, agentapi.Job{
 		ID: j.ID, RunID: j.RunID, WorkspaceID: j.WorkspaceID, Phase: string(j.Phase), LeaseToken: j.LeaseToken,
 		LeaseExpiresAt: j.LeaseExpiresAt, Credential: j.Credential, ConfigurationVersionID: j.ConfigurationVersionID,
 		PlanOnly: j.PlanOnly, IsDestroy: j.IsDestroy, HeartbeatSeconds: j.Heartbeat.Seconds(),
@@ -84,9 +68,9 @@ func jobLease(r *http.Request) (uuid.UUID, uuid.UUID, error) {
 	if err != nil {
 		return uuid.Nil, uuid.Nil, err
 	}
-	lease, err := uuid.Parse(r.Header.Get(leaseHeader))
+	lease, err := uuid.Parse(r.Header.Get(agentapi.LeaseHeader))
 	if err != nil {
-		return uuid.Nil, uuid.Nil, errorf(http.StatusConflict, "lease_lost", "send the job's lease token in "+leaseHeader)
+		return uuid.Nil, uuid.Nil, errorf(http.StatusConflict, agentapi.CodeLeaseLost, "send the job's lease token in "+agentapi.LeaseHeader)
 	}
 	return id, lease, nil
 }
@@ -100,7 +84,7 @@ func (a *api) agentHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"lease_expires_at": beat.LeaseExpiresAt, "cancel": beat.Cancel, "stop": beat.Stop})
+	writeJSON(w, http.StatusOK, agentapi.Heartbeat{LeaseExpiresAt: beat.LeaseExpiresAt, Cancel: beat.Cancel, Stop: beat.Stop})
 	return nil
 }
 
@@ -113,7 +97,7 @@ func (a *api) agentLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid_request", "?offset= must be the chunk's byte offset in the log")
 	}
-	data, err := readBody(w, r, agent.MaxLogChunk)
+	data, err := readBody(w, r, agentapi.MaxLogChunk)
 	if err != nil {
 		return err
 	}
@@ -121,7 +105,7 @@ func (a *api) agentLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int64{"log_size": size})
+	writeJSON(w, http.StatusOK, agentapi.LogAck{LogSize: size})
 	return nil
 }
 
@@ -179,20 +163,7 @@ func (a *api) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Result string `json:"result"`
-		Plan   *struct {
-			Add        int  `json:"add"`
-			Change     int  `json:"change"`
-			Destroy    int  `json:"destroy"`
-			HasChanges bool `json:"has_changes"`
-		} `json:"plan"`
-		Error       string `json:"error"`
-		TerraformMs int64  `json:"terraform_ms"`
-		// Log is the phase's last lines, from LogOffset on.
-		Log       []byte `json:"log"`
-		LogOffset int64  `json:"log_offset"`
-	}
+	var body agentapi.Finish
 	// terraform's error text may hold anything; the service cleans it.
 	if err := decodeJSON(w, r, &body, false); err != nil {
 		return err
@@ -200,7 +171,7 @@ func (a *api) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if body.TerraformMs < 0 || body.TerraformMs > int64(time.Hour*24*365/time.Millisecond) {
 		return errorf(http.StatusBadRequest, "invalid_request", "terraform_ms must be between 0 and a year")
 	}
-	out := agent.Outcome{Result: body.Result, Error: body.Error, TerraformTime: time.Duration(body.TerraformMs) * time.Millisecond,
+	out := jobs.Outcome{Result: body.Result, Error: body.Error, TerraformTime: time.Duration(body.TerraformMs) * time.Millisecond,
 		Log: body.Log, LogOffset: body.LogOffset}
 	if body.Plan != nil {
 		out.Plan = run.PlanSummary{Add: body.Plan.Add, Change: body.Plan.Change, Destroy: body.Plan.Destroy, HasChanges: body.Plan.HasChanges}
@@ -243,11 +214,11 @@ func (a *api) runLogs(w http.ResponseWriter, r *http.Request, p org.Principal) e
 	if err := need(p, org.RoleRead); err != nil {
 		return err
 	}
-	phase := agent.Phase(r.URL.Query().Get("phase"))
+	phase := jobs.Phase(r.URL.Query().Get("phase"))
 	if phase == "" {
-		phase = agent.PhasePlan
+		phase = jobs.PhasePlan
 	}
-	if phase != agent.PhasePlan && phase != agent.PhaseApply {
+	if phase != jobs.PhasePlan && phase != jobs.PhaseApply {
 		return errorf(http.StatusBadRequest, "invalid_request", "phase must be plan or apply")
 	}
 	if _, err := a.Runs.Get(r.Context(), p.OrgID, id); err != nil {

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/httpapi"
-	"github.com/runplane/runplane/internal/lambdatest"
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/testkit/awstest"
+	"github.com/runplane/runplane/internal/testkit/lambdatest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
 func TestMain(m *testing.M) {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
 // A declared Content-Length reserves nothing: memory follows the bytes

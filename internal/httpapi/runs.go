@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 )
@@ -35,11 +35,11 @@ type runJSON struct {
 }
 
 type attemptJSON struct {
-	Phase       agent.Phase `json:"phase"`
-	Status      string      `json:"status"`
-	ClaimedAt   time.Time   `json:"claimed_at"`
-	FinishedAt  *time.Time  `json:"finished_at"`
-	TerraformMs int64       `json:"terraform_ms"`
+	Phase       jobs.Phase `json:"phase"`
+	Status      string     `json:"status"`
+	ClaimedAt   time.Time  `json:"claimed_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+	TerraformMs int64      `json:"terraform_ms"`
 }
 
 type planJSON struct {

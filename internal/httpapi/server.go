@@ -17,9 +17,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/events"
+	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
@@ -39,7 +39,7 @@ type Services struct {
 	Runs       *run.Service
 	State      *state.Service
 	Configs    *configversion.Service
-	Agents     *agent.Service
+	Agents     *jobs.Service
 	Triggers   *trigger.Service
 	Policies   *policy.Service
 	Events     *events.Dispatcher

@@ -17,13 +17,14 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/fairshare"
+	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/validate"
 )
 
 var (
-	ErrNotFound     = errors.New("organization not found")
-	ErrExists       = errors.New("organization already exists")
-	ErrUnauthorized = errors.New("missing or unknown token")
+	ErrNotFound     = fault.New(fault.NotFound, "not_found", "organization not found")
+	ErrExists       = fault.New(fault.Conflict, "already_exists", "organization already exists")
+	ErrUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
 )
 
 // Role is what a token may do inside its organization.

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/events"
+	"github.com/runplane/runplane/internal/jobs"
 )
 
 // Config is what a platform is opened with. `runplane server` and every
@@ -20,8 +20,8 @@ type Config struct {
 	// AgentToken is the secret agents claim jobs with; empty turns the agent API off.
 	AgentToken string
 	Storage    Storage
-	// Agent holds the protocol's timings; zero takes agent.DefaultConfig.
-	Agent agent.Config
+	// Agent holds the protocol's timings; zero takes jobs.DefaultConfig.
+	Agent jobs.Config
 	// AgentPoolSize caps the agents a tick asks for (0: no cap).
 	AgentPoolSize int
 	// TicksPerInvocation is how many ticks one scheduler function
@@ -120,8 +120,8 @@ func wholeNumber(getenv func(string) string, name string, def, least int) (int, 
 // and every function: RUNPLANE_AGENT_LEASE, RUNPLANE_AGENT_HEARTBEAT and
 // RUNPLANE_TICK_INTERVAL (defaultTick when unset), each a positive
 // duration, the heartbeat shorter than the lease.
-func agentConfig(getenv func(string) string, defaultTick time.Duration) (agent.Config, error) {
-	c := agent.DefaultConfig
+func agentConfig(getenv func(string) string, defaultTick time.Duration) (jobs.Config, error) {
+	c := jobs.DefaultConfig
 	c.Tick = defaultTick
 	for _, v := range []struct {
 		name string

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runplane/runplane/internal/agent"
+	"github.com/runplane/runplane/internal/jobs"
 )
 
 func env(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
@@ -36,7 +36,7 @@ func TestFromEnvRefusesMalformedNumbers(t *testing.T) {
 func TestFromEnvReadsTheAgentTimings(t *testing.T) {
 	t.Parallel()
 	c, err := FromEnv(env(nil), FunctionDefaults)
-	if err != nil || c.Agent.Lease != agent.DefaultConfig.Lease || c.Agent.Heartbeat != agent.DefaultConfig.Heartbeat ||
+	if err != nil || c.Agent.Lease != jobs.DefaultConfig.Lease || c.Agent.Heartbeat != jobs.DefaultConfig.Heartbeat ||
 		c.Agent.Tick != 10*time.Second || c.TicksPerInvocation != 6 || c.AgentPoolSize != 0 {
 		t.Fatalf("function defaults: %+v, %v", c, err)
 	}

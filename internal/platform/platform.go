@@ -13,10 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
-	"github.com/runplane/runplane/internal/agent"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/httpapi"
+	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
@@ -32,7 +32,7 @@ type Platform struct {
 	cfg       Config
 	Pool      *pgxpool.Pool
 	Runs      *run.Service
-	Agents    *agent.Service
+	Agents    *jobs.Service
 	Events    *events.Dispatcher
 	Scheduler *schedule.Scheduler
 	Handler   http.Handler
@@ -65,14 +65,14 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if c.Agent == (agent.Config{}) {
-		c.Agent = agent.DefaultConfig
+	if c.Agent == (jobs.Config{}) {
+		c.Agent = jobs.DefaultConfig
 	}
 	if c.Events == (events.Config{}) {
 		c.Events = events.DefaultConfig
 	}
 	objects := sealed.New(blobs, keys)
-	hint := agent.NewHint()
+	hint := jobs.NewHint()
 	wake := hint.Notify
 	if c.NoClaimHint {
 		wake = func() {}
@@ -80,14 +80,12 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	runs := run.NewService(pool, run.DefaultConfig, wake)
 	configs := configversion.NewService(pool, objects)
 	dispatch := events.NewDispatcher(pool, c.Events, queue)
-	agents := agent.NewService(pool, runs, configs, objects, hint, dispatch, c.Agent)
+	agents := jobs.NewService(pool, runs, configs, objects, hint, dispatch, c.Agent)
 	policies := policy.NewService(pool, runs, agents)
 	states := state.NewService(pool, objects)
 	cascade := trigger.NewCascade(pool, runs, states.OutputsChanged)
 	// What reacts to what: the only registrations there are.
-	dispatch.Handle(events.RunNeedsPolicyCheck, func(ctx context.Context, d *events.Delivery) error {
-		return policies.Check(ctx, d.OrganizationID, *d.RunID)
-	})
+	dispatch.Handle(events.RunNeedsPolicyCheck, policies.HandleNeedsCheck)
 	dispatch.Handle(events.StateChanged, cascade.Deliver)
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       org.NewService(pool, c.AdminToken),

@@ -13,15 +13,17 @@ import (
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/events"
+	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/validate"
 )
 
 var (
 	// ErrNotFound: no such policy in the organization.
-	ErrNotFound = errors.New("policy not found")
+	ErrNotFound = fault.New(fault.NotFound, "not_found", "policy not found")
 	// ErrExists: the organization has a policy of that name.
-	ErrExists = errors.New("policy already exists")
+	ErrExists = fault.New(fault.Conflict, "already_exists", "policy already exists")
 )
 
 // Enforcement says what a failed policy does to the run.
@@ -136,9 +138,23 @@ func (s *Service) Results(ctx context.Context, orgID, runID uuid.UUID) ([]Result
 // Check evaluates a run in policy_checking against its organization's
 // policies and moves it on: policy_checked, policy_override (a
 // soft-mandatory policy failed) or errored (a hard-mandatory one did). A
-// run in any other status is left alone, so checking twice is harmless:
-// it is the handler of run.needs_policy_check events.
+// run in any other status is left alone, so checking twice is harmless.
 func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
+	return s.check(ctx, orgID, runID, func(ctx context.Context, fn func(q *dbsqlc.Queries) error) error {
+		return dbtx.Run(ctx, s.db, fn)
+	})
+}
+
+// HandleNeedsCheck is the handler of run.needs_policy_check events: Check,
+// recording the run's verdict and the event's delivery in one transaction.
+func (s *Service) HandleNeedsCheck(ctx context.Context, d *events.Delivery) error {
+	if d.RunID == nil {
+		return fmt.Errorf("%s %s names no run", d.Kind, d.ID)
+	}
+	return s.check(ctx, d.OrganizationID, *d.RunID, d.Commit)
+}
+
+func (s *Service) check(ctx context.Context, orgID, runID uuid.UUID, commit func(context.Context, func(*dbsqlc.Queries) error) error) error {
 	r, err := s.runs.Get(ctx, orgID, runID)
 	if err != nil || r.Status != run.StatusPolicyChecking {
 		return err
@@ -179,14 +195,9 @@ func (s *Service) Check(ctx context.Context, orgID, runID uuid.UUID) error {
 		results = append(results, res)
 	}
 	event, why := verdict(results)
-	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		if _, err := s.runs.FireTx(ctx, q, orgID, r.WorkspaceID, runID, event, run.Input{}); err != nil {
+	err = commit(ctx, func(q *dbsqlc.Queries) error {
+		if err := s.runs.FireTx(ctx, q, orgID, r.WorkspaceID, runID, event, run.Input{Error: why}); err != nil {
 			return err
-		}
-		if why != "" {
-			if err := q.RunSetError(ctx, dbsqlc.RunSetErrorParams{ErrorMessage: validate.Clean(why), ID: runID, OrganizationID: orgID}); err != nil {
-				return err
-			}
 		}
 		for _, res := range results {
 			msgs, _ := json.Marshal(res.Messages)

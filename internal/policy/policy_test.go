@@ -14,9 +14,9 @@ import (
 
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/validate"
 	"github.com/runplane/runplane/internal/workspace"
 )
@@ -331,9 +331,7 @@ func TestAMissedCheckIsDoneByTheSweep(t *testing.T) {
 	f.policy("no-creates", noCreates, policy.SoftMandatory)
 	r := f.planned("net", false, createsData)
 	dispatch := events.NewDispatcher(f.pool, events.DefaultConfig, nil)
-	dispatch.Handle(events.RunNeedsPolicyCheck, func(ctx context.Context, d *events.Delivery) error {
-		return f.policies.Check(ctx, d.OrganizationID, *d.RunID)
-	})
+	dispatch.Handle(events.RunNeedsPolicyCheck, f.policies.HandleNeedsCheck)
 	if res, err := dispatch.DeliverDue(f.ctx, 10); err != nil || res.Delivered != 1 {
 		t.Fatalf("sweep: %+v %v", res, err)
 	}

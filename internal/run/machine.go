@@ -1,9 +1,10 @@
 package run
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/runplane/runplane/internal/fault"
 )
 
 // Status is a run's place in its lifecycle (docs/architecture.md §3).
@@ -106,7 +107,7 @@ var AllEvents = []Event{
 }
 
 // ErrTransition is returned when an event is not allowed in the run's status.
-var ErrTransition = errors.New("transition not allowed")
+var ErrTransition = fault.New(fault.Conflict, "invalid_transition", "transition not allowed")
 
 // Facts are what the guards of a transition look at.
 type Facts struct {

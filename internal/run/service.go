@@ -13,18 +13,20 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/events"
+	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/validate"
 )
 
 var (
 	// ErrNotFound: no such run in the caller's organization.
-	ErrNotFound = errors.New("run not found")
+	ErrNotFound = fault.New(fault.NotFound, "not_found", "run not found")
 	// ErrWorkspaceNotFound: no such workspace in the caller's organization.
-	ErrWorkspaceNotFound = errors.New("workspace not found")
+	ErrWorkspaceNotFound = fault.New(fault.NotFound, "not_found", "workspace not found")
 	// ErrConfigurationVersionNotFound: no such configuration version in the workspace.
-	ErrConfigurationVersionNotFound = errors.New("configuration version not found in this workspace")
+	ErrConfigurationVersionNotFound = fault.New(fault.NotFound, "not_found", "configuration version not found in this workspace")
 	// ErrNoConfiguration: the workspace has no configuration to run.
-	ErrNoConfiguration = errors.New("the workspace has no configuration yet: upload one first (POST /api/v1/workspaces/{id}/configuration-versions with a .tar.gz of the Terraform files, e.g. tar -czf config.tar.gz -C path/to/folder .)")
+	ErrNoConfiguration = fault.New(fault.Conflict, "no_configuration", "the workspace has no configuration yet: upload one first (POST /api/v1/workspaces/{id}/configuration-versions with a .tar.gz of the Terraform files, e.g. tar -czf config.tar.gz -C path/to/folder .)")
 )
 
 // Config holds the lifecycle's tunables.
@@ -140,7 +142,7 @@ type CreateOptions struct {
 func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts CreateOptions) (Run, error) {
 	var id uuid.UUID
 	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		r, err := s.CreateTx(ctx, q, orgID, workspaceID, opts)
+		r, err := s.create(ctx, q, orgID, workspaceID, opts)
 		if err != nil {
 			return err
 		}
@@ -160,9 +162,14 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts
 }
 
 // CreateTx inserts a pending run inside the caller's transaction without
-// admitting it; the caller admits (AdmitNext) once everything it creates
-// together exists, so admission sees all of it.
-func (s *Service) CreateTx(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, opts CreateOptions) (dbsqlc.Run, error) {
+// admitting it and returns its id; the caller admits (AdmitNext) once
+// everything it creates together exists, so admission sees all of it.
+func (s *Service) CreateTx(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, opts CreateOptions) (uuid.UUID, error) {
+	r, err := s.create(ctx, q, orgID, workspaceID, opts)
+	return r.ID, err
+}
+
+func (s *Service) create(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, opts CreateOptions) (dbsqlc.Run, error) {
 	ws, err := q.WorkspaceTakeRunNumber(ctx, dbsqlc.WorkspaceTakeRunNumberParams{ID: workspaceID, OrganizationID: orgID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return dbsqlc.Run{}, ErrWorkspaceNotFound
@@ -251,6 +258,11 @@ func (s *Service) List(ctx context.Context, orgID, workspaceID uuid.UUID, before
 type Input struct {
 	HasChanges    bool
 	PoliciesExist bool
+	// Plan is a finished plan's summary, recorded with the transition.
+	Plan *PlanSummary
+	// Error is why the run failed, recorded if the transition leaves it
+	// errored.
+	Error string
 }
 
 // Fire applies event e to a run: the transition, the workspace hand-over and
@@ -264,8 +276,7 @@ func (s *Service) Fire(ctx context.Context, orgID, runID uuid.UUID, e Event, in 
 		return Run{}, err
 	}
 	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		_, err := s.FireTx(ctx, q, orgID, cur.WorkspaceID, runID, e, in)
-		return err
+		return s.FireTx(ctx, q, orgID, cur.WorkspaceID, runID, e, in)
 	})
 	if err != nil {
 		return Run{}, err
@@ -276,25 +287,39 @@ func (s *Service) Fire(ctx context.Context, orgID, runID uuid.UUID, e Event, in 
 
 // FireTx is Fire inside the caller's transaction, for services whose own
 // writes must commit with the transition (an agent's finish, a reaped lease).
-func (s *Service) FireTx(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID, runID uuid.UUID, e Event, in Input) (dbsqlc.Run, error) {
+func (s *Service) FireTx(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID, runID uuid.UUID, e Event, in Input) error {
 	if e == EventAdmit {
 		// Admitting one run by name could pass over an older pending one.
-		return dbsqlc.Run{}, fmt.Errorf("%w: runs are admitted by their workspace's queue, oldest first", ErrTransition)
+		return fmt.Errorf("%w: runs are admitted by their workspace's queue, oldest first", ErrTransition)
 	}
 	// Lock order is workspace, then run, everywhere: Create and AdmitNext
 	// take the workspace first too, so they queue instead of deadlocking.
 	if _, err := q.WorkspaceGetForUpdate(ctx, dbsqlc.WorkspaceGetForUpdateParams{ID: workspaceID, OrganizationID: orgID}); err != nil {
-		return dbsqlc.Run{}, err
+		return err
 	}
 	r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: runID, OrganizationID: orgID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrNotFound
+		return ErrNotFound
 	}
 	if err != nil {
-		return r, err
+		return err
 	}
-	return s.fire(ctx, q, r, e, in, s.now().UTC())
+	if p := in.Plan; p != nil {
+		if err := q.RunSetPlanSummary(ctx, dbsqlc.RunSetPlanSummaryParams{
+			PlanAdd: ptr(int32(p.Add)), PlanChange: ptr(int32(p.Change)), PlanDestroy: ptr(int32(p.Destroy)),
+			HasChanges: &p.HasChanges, ID: r.ID, OrganizationID: r.OrganizationID,
+		}); err != nil {
+			return err
+		}
+	}
+	updated, err := s.fire(ctx, q, r, e, in, s.now().UTC())
+	if err != nil || in.Error == "" || Status(updated.Status) != StatusErrored {
+		return err
+	}
+	return q.RunSetError(ctx, dbsqlc.RunSetErrorParams{ErrorMessage: validate.Clean(in.Error), ID: r.ID, OrganizationID: r.OrganizationID})
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // ClaimTx moves a queued run, already locked by the caller's claim query, to
 // planning or applying. Both sides of that step hold the workspace (or, for

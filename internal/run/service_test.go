@@ -18,9 +18,9 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/schedule"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/workspace"
 )
 

@@ -37,7 +37,7 @@ const batch = 500
 
 // Result is what one tick did, or several summed (Add).
 type Result struct {
-	// Reaped counts jobs whose lease expired (see agent.Service.Reap).
+	// Reaped counts jobs whose lease expired (see jobs.Service.Reap).
 	Reaped int `json:"reaped"`
 	// Events is what the sweep of the event log did.
 	Events events.Result `json:"events"`

@@ -12,10 +12,11 @@ import (
 
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/fault"
 )
 
 // ErrCorrupt: a stored object failed its integrity checks.
-var ErrCorrupt = errors.New("stored object failed its integrity check")
+var ErrCorrupt = fault.New(fault.Corrupt, "state_corrupt", "stored object failed its integrity check; the stored bytes do not match what was written, nothing was served")
 
 // Object is what the caller records about a stored object.
 type Object struct {

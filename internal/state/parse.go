@@ -9,13 +9,15 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/runplane/runplane/internal/fault"
 )
 
 // MaxSize is the largest state accepted: 50 MB.
 const MaxSize = 50_000_000
 
 // ErrInvalid: the body is not a Terraform state this service accepts.
-var ErrInvalid = errors.New("invalid state")
+var ErrInvalid = fault.New(fault.Invalid, "invalid_state", "invalid state")
 
 // File is what the service reads out of a state file.
 type File struct {

@@ -17,29 +17,30 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/sealed"
 )
 
 var (
 	// ErrNotFound: no such workspace or version, or the caller may not read it.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = fault.New(fault.NotFound, "not_found", "no such workspace or state version")
 	// ErrNoState: the workspace has no state yet.
-	ErrNoState = errors.New("workspace has no state yet")
+	ErrNoState = fault.New(fault.NotFound, "no_state", "workspace has no state yet")
 	// ErrLocked: someone else holds the state lock or the workspace; see *LockedError.
-	ErrLocked = errors.New("state is locked")
+	ErrLocked = fault.New(fault.Locked, "state_locked", "state is locked")
 	// ErrLockRequired: a write came without holding the state lock.
-	ErrLockRequired = errors.New("state writes need the state lock")
+	ErrLockRequired = fault.New(fault.Conflict, "lock_required", "state writes need the state lock; lock first (Terraform: set TF_HTTP_LOCK_ADDRESS and TF_HTTP_UNLOCK_ADDRESS)")
 	// ErrNotLocked: an unlock found no lock to release.
-	ErrNotLocked = errors.New("state is not locked")
+	ErrNotLocked = fault.New(fault.Conflict, "state_not_locked", "state is not locked")
 	// ErrStaleSerial: the write's serial is not above the current version's.
-	ErrStaleSerial = errors.New("stale serial")
+	ErrStaleSerial = fault.New(fault.Conflict, "stale_serial", "stale serial")
 	// ErrLineage: the write's lineage differs from the workspace's.
-	ErrLineage = errors.New("lineage mismatch")
+	ErrLineage = fault.New(fault.Conflict, "lineage_mismatch", "lineage mismatch")
 	// ErrTooLarge: the state is larger than MaxSize.
-	ErrTooLarge = errors.New("state too large")
+	ErrTooLarge = fault.New(fault.TooLarge, "state_too_large", "state too large")
 	// ErrReadOnly: a job credential tried to change another workspace's state.
-	ErrReadOnly = errors.New("this credential may only read this workspace's state")
+	ErrReadOnly = fault.New(fault.Forbidden, "read_only", "this credential may only read this workspace's state")
 	// ErrCorrupt: a stored version failed its integrity checks.
 	ErrCorrupt = sealed.ErrCorrupt
 )

@@ -16,14 +16,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/runplane/runplane/internal/awstest"
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/state"
+	"github.com/runplane/runplane/internal/testkit/awstest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/workspace"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/pgtest"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/workspace"
 )
@@ -196,10 +196,11 @@ func TestConcurrentDeliveriesCreateOneRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.fire(r.ID, toApplied...)
-	ids, err := f.q.EventListPendingByRun(f.ctx, &r.ID)
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("events %v %v", ids, err)
+	pending, err := f.q.EventListDueByRun(f.ctx, dbsqlc.EventListDueByRunParams{RunID: &r.ID, Now: time.Now()})
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("events %v %v", pending, err)
 	}
+	id := pending[0].ID
 	// No visibility timeout: every deliverer claims the event and runs
 	// the handler; only the transaction that records it commits its runs.
 	cfg := events.DefaultConfig
@@ -210,7 +211,7 @@ func TestConcurrentDeliveriesCreateOneRun(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if err := racing.Deliver(f.ctx, ids[0]); err != nil {
+			if err := racing.Deliver(f.ctx, id); err != nil {
 				t.Error(err)
 			}
 		}()

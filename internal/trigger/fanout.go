@@ -60,9 +60,10 @@ func (c *Cascade) Deliver(ctx context.Context, d *events.Delivery) error {
 		// Every pending run first, then admission: a workspace whose upstream
 		// in this cascade has not got its run yet must not start early.
 		for _, ds := range descendants {
-			r, err := q.RunPendingTriggered(ctx, dbsqlc.RunPendingTriggeredParams{WorkspaceID: ds, OrganizationID: d.OrganizationID})
+			pending, err := q.RunPendingTriggered(ctx, dbsqlc.RunPendingTriggeredParams{WorkspaceID: ds, OrganizationID: d.OrganizationID})
+			runID := pending.ID
 			if errors.Is(err, pgx.ErrNoRows) {
-				r, err = c.runs.CreateTx(ctx, q, d.OrganizationID, ds, run.CreateOptions{
+				runID, err = c.runs.CreateTx(ctx, q, d.OrganizationID, ds, run.CreateOptions{
 					Triggered: true, Message: fmt.Sprintf("triggered by an apply of %s (run %s)", upstream.Name, upstreamRun),
 				})
 			}
@@ -70,7 +71,7 @@ func (c *Cascade) Deliver(ctx context.Context, d *events.Delivery) error {
 				return err
 			}
 			if err := q.RunCauseAdd(ctx, dbsqlc.RunCauseAddParams{
-				RunID: r.ID, EventID: d.ID, OrganizationID: d.OrganizationID, UpstreamWorkspaceID: d.WorkspaceID, UpstreamRunID: upstreamRun,
+				RunID: runID, EventID: d.ID, OrganizationID: d.OrganizationID, UpstreamWorkspaceID: d.WorkspaceID, UpstreamRunID: upstreamRun,
 			}); err != nil {
 				return err
 			}

@@ -13,16 +13,17 @@ import (
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/validate"
 )
 
 var (
 	// ErrNotFound: no such workspace or edge in the organization.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = fault.New(fault.NotFound, "not_found", "not found")
 	// ErrCycle: the edge would close a cycle; the message names it.
-	ErrCycle = errors.New("the trigger would close a cycle")
+	ErrCycle = fault.New(fault.Conflict, "cycle", "the trigger would close a cycle")
 	// ErrExists: the edge is already there.
-	ErrExists = errors.New("the trigger already exists")
+	ErrExists = fault.New(fault.Conflict, "already_exists", "the trigger already exists")
 )
 
 // On says when an edge fires.

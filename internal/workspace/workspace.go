@@ -11,16 +11,17 @@ import (
 
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
+	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/validate"
 )
 
 var (
-	ErrNotFound      = errors.New("workspace not found")
-	ErrExists        = errors.New("workspace already exists")
-	ErrLocked        = errors.New("workspace is already locked")
-	ErrNotLocked     = errors.New("workspace is not locked")
-	ErrLockedByOther = errors.New("workspace is locked by someone else; use force-unlock")
+	ErrNotFound      = fault.New(fault.NotFound, "not_found", "workspace not found")
+	ErrExists        = fault.New(fault.Conflict, "already_exists", "workspace already exists")
+	ErrLocked        = fault.New(fault.Conflict, "workspace_locked", "workspace is already locked")
+	ErrNotLocked     = fault.New(fault.Conflict, "workspace_not_locked", "workspace is not locked")
+	ErrLockedByOther = fault.New(fault.Conflict, "locked_by_other", "workspace is locked by someone else; use force-unlock")
 )
 
 // Workspace is a workspace as callers see it.

@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/runplane/runplane/internal/agentapi"
+)
+
+// logStream collects terraform's output and appends it to the job's log in
+// chunks, each at its byte offset, so a retried chunk is stored once.
+type logStream struct {
+	c    *client
+	job  *agentapi.Job
+	lost func()
+
+	mu      sync.Mutex
+	pending []byte
+	kept    int // bytes of output kept, at most agentapi.MaxLog
+	sent    int64
+	flushMu sync.Mutex
+	// closed: the finish carries what is left; held under flushMu.
+	closed bool
+}
+
+// truncated ends a log that reached the server's limit.
+var truncated = fmt.Sprintf("\n[runplane] log truncated: this phase printed more than %d MiB; the rest was not kept\n", agentapi.MaxLog>>20)
+
+// Write keeps up to agentapi.MaxLog bytes of a phase's output, then one line
+// saying the rest was dropped; terraform itself is never slowed or stopped.
+func (l *logStream) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.kept >= agentapi.MaxLog {
+		return len(p), nil
+	}
+	keep := p[:min(len(p), agentapi.MaxLog-l.kept)]
+	l.pending = append(l.pending, keep...)
+	l.kept += len(keep)
+	if l.kept >= agentapi.MaxLog {
+		l.pending = append(l.pending, truncated...)
+	}
+	return len(p), nil
+}
+
+func (l *logStream) flushEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			l.flush(ctx)
+		}
+	}
+}
+
+// tail ends the stream: it sends all but the last agentapi.MaxFinishLog
+// bytes and returns those, with their offset, for the job's finish to carry.
+// Output the server would not take (appends kept failing) is dropped
+// rather than making the finish fail too.
+func (l *logStream) tail(ctx context.Context) (int64, []byte) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.send(ctx, agentapi.MaxFinishLog)
+	l.closed = true
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pending) > agentapi.MaxFinishLog {
+		slog.Warn("the log's last bytes could not be sent; the finish goes without them", "job", l.job.ID, "bytes", len(l.pending))
+		return l.sent, nil
+	}
+	return l.sent, l.pending
+}
+
+func (l *logStream) flush(ctx context.Context) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	if !l.closed {
+		l.send(ctx, 0)
+	}
+}
+
+// send appends pending output in chunks until at most keep bytes are left.
+func (l *logStream) send(ctx context.Context, keep int) {
+	for {
+		l.mu.Lock()
+		n := min(len(l.pending), 256<<10)
+		chunk := l.pending[:n:n]
+		more := len(l.pending) > keep
+		l.mu.Unlock()
+		if n == 0 || !more {
+			return
+		}
+		path := agentapi.JobPath(l.job.ID, fmt.Sprintf("logs?offset=%d", l.sent))
+		_, err := l.c.retry(ctx, "PUT", path, l.job.LeaseToken, chunk, nil)
+		if errors.Is(err, errLeaseLost) {
+			l.lost()
+			return
+		}
+		if err != nil {
+			slog.Warn("log upload failed; will retry", "job", l.job.ID, "err", err)
+			return
+		}
+		l.mu.Lock()
+		l.pending = l.pending[n:]
+		l.sent += int64(n)
+		l.mu.Unlock()
+	}
+}

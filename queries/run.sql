@@ -1,0 +1,90 @@
+-- Runs (internal/run): the only writer of runs; its transitions also keep
+-- the running count of the organization and admit in dependency order.
+
+-- name: TriggerDescendants :many
+WITH RECURSIVE d (id) AS (
+    SELECT wt.downstream_id FROM workspace_triggers wt WHERE wt.upstream_id = @workspace_id AND wt.organization_id = @organization_id
+    UNION
+    SELECT t.downstream_id FROM workspace_triggers t JOIN d ON t.upstream_id = d.id
+)
+SELECT id FROM d;
+
+-- name: RunPendingTriggered :one
+SELECT * FROM runs
+WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND status = 'pending' AND triggered
+LIMIT 1;
+
+-- name: RunUpstreamBusy :one
+-- Whether any direct upstream of the workspace has a non-terminal run
+-- (plan-only runs aside) or an apply not yet fanned out: a pending
+-- triggered run waits for them, so it joins their cascade instead of
+-- running before it. A dead-lettered state change no longer holds it back:
+-- operators see it and a retry fans it out then.
+SELECT (EXISTS (
+    SELECT 1 FROM workspace_triggers t
+    JOIN runs r ON r.workspace_id = t.upstream_id
+    WHERE t.downstream_id = @workspace_id AND t.organization_id = @organization_id AND NOT r.plan_only
+      AND r.status NOT IN ('applied', 'planned_and_finished', 'errored', 'canceled', 'force_canceled', 'discarded')
+) OR EXISTS (
+    SELECT 1 FROM workspace_triggers t
+    JOIN events e ON e.workspace_id = t.upstream_id
+    WHERE t.downstream_id = @workspace_id AND t.organization_id = @organization_id
+      AND e.kind = 'state.changed' AND e.delivered_at IS NULL AND e.dead_at IS NULL
+))::BOOL AS busy;
+
+-- name: OrganizationAdjustRunning :exec
+UPDATE organizations SET running = running + @delta WHERE id = @id;
+
+-- name: RunSetPlanSummary :exec
+UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes
+WHERE id = @id AND organization_id = @organization_id;
+
+-- name: RunSetError :exec
+UPDATE runs SET error_message = @error_message WHERE id = @id AND organization_id = @organization_id;
+
+-- name: StateLockDeleteByRun :exec
+DELETE FROM state_locks WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND run_id = @run_id;
+
+-- name: RunCreate :one
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered)
+VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps, sqlc.narg(configuration_version_id), @triggered)
+RETURNING *;
+
+-- name: RunGetForUpdate :one
+SELECT * FROM runs WHERE id = @id AND organization_id = @organization_id FOR NO KEY UPDATE;
+
+-- name: RunGetWithWorkspace :one
+-- A run with the workspace and organization facts its wait reason is derived from.
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o)
+FROM runs r
+JOIN workspaces w ON w.id = r.workspace_id
+JOIN organizations o ON o.id = r.organization_id
+WHERE r.id = @id AND r.organization_id = @organization_id;
+
+-- name: RunListByWorkspace :many
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o)
+FROM runs r
+JOIN workspaces w ON w.id = r.workspace_id
+JOIN organizations o ON o.id = r.organization_id
+WHERE r.workspace_id = @workspace_id AND r.organization_id = @organization_id AND r.number < @before_number
+ORDER BY r.number DESC
+LIMIT @max_rows;
+
+-- name: RunNextPending :one
+SELECT * FROM runs
+WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND status = 'pending'
+ORDER BY number
+LIMIT 1;
+
+-- name: RunUpdateStatus :one
+-- Guarded by the status the transition was computed from, so a stale caller
+-- changes nothing.
+UPDATE runs
+SET status = @to_status,
+    status_timestamps = status_timestamps || @status_timestamp::jsonb,
+    cancel_requested_at = sqlc.narg(cancel_requested_at),
+    plan_attempts = @plan_attempts,
+    queued_at = CASE WHEN @to_status IN ('plan_queued', 'apply_queued') THEN now() ELSE queued_at END,
+    updated_at = now()
+WHERE id = @id AND organization_id = @organization_id AND status = @from_status
+RETURNING *;
