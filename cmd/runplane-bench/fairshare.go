@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/runplane/runplane/internal/agentapi"
 	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
@@ -427,12 +428,12 @@ func claimP99(ctx context.Context, cluster *pgembed.Cluster, dir, name string, w
 		}
 		for range min(len(runs), 200-len(lat)) {
 			start := time.Now()
-			j, err := p.Agents.Claim(ctx, "bench")
+			j, err := p.Jobs.Claim(ctx, "bench")
 			if err != nil {
 				return nil, fmt.Errorf("round %d: %w", round, err)
 			}
 			lat = append(lat, time.Since(start))
-			if err := p.Agents.Finish(ctx, j.ID, j.LeaseToken, jobs.Outcome{Result: "succeeded"}); err != nil {
+			if err := p.Jobs.Finish(ctx, j.ID, j.LeaseToken, jobs.Outcome{Result: agentapi.ResultSucceeded}); err != nil {
 				return nil, err
 			}
 		}

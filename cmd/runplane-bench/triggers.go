@@ -73,6 +73,7 @@ func triggerBench(ctx context.Context, cluster *pgembed.Cluster, dir string) err
 		}
 		// What an agent's finish does once its transaction committed.
 		p.Events.Send(ctx, root.ID)
+		p.Events.Drain()
 		return time.Since(start), nil
 	}
 	fresh, err := measure()

@@ -152,6 +152,8 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	defer p.Close()
+	// Deliveries started in process finish before the database goes.
+	defer p.Events.Drain()
 	if err := db.Migrate(ctx, p.Pool); err != nil {
 		return err
 	}

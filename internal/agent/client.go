@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -73,6 +74,7 @@ func (c *client) retry(ctx context.Context, method, path string, lease uuid.UUID
 		if err == nil || errors.Is(err, errLeaseLost) || (status >= 400 && status < 500) {
 			return raw, err
 		}
+		slog.Warn("call failed; retrying", "method", method, "path", path, "status", status, "err", err)
 		if time.Now().Add(wait).After(deadline) {
 			return nil, err
 		}

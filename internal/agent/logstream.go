@@ -18,11 +18,15 @@ type logStream struct {
 	job  *agentapi.Job
 	lost func()
 
-	mu      sync.Mutex
-	pending []byte
-	kept    int // bytes of output kept, at most agentapi.MaxLog
-	sent    int64
-	flushMu sync.Mutex
+	mu sync.Mutex
+	// redactor masks sensitive values; raw is output it holds back until
+	// the next write shows no value was split across the two.
+	redactor *redactor
+	raw      []byte
+	pending  []byte
+	kept     int // bytes of output kept, at most agentapi.MaxLog
+	sent     int64
+	flushMu  sync.Mutex
 	// closed: the finish carries what is left; held under flushMu.
 	closed bool
 }
@@ -30,13 +34,39 @@ type logStream struct {
 // truncated ends a log that reached the server's limit.
 var truncated = fmt.Sprintf("\n[runplane] log truncated: this phase printed more than %d MiB; the rest was not kept\n", agentapi.MaxLog>>20)
 
-// Write keeps up to agentapi.MaxLog bytes of a phase's output, then one line
-// saying the rest was dropped; terraform itself is never slowed or stopped.
+// redact makes the stream mask the given sensitive values from now on.
+func (l *logStream) redact(values []string) {
+	r := newRedactor(values)
+	if len(r.secrets) == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.redactor = r
+	l.mu.Unlock()
+}
+
+// Write keeps up to agentapi.MaxLog bytes of a phase's output, known
+// sensitive values masked, then one line saying the rest was dropped;
+// terraform itself is never slowed or stopped.
 func (l *logStream) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.kept >= agentapi.MaxLog {
+	if l.redactor == nil {
+		l.keep(p)
 		return len(p), nil
+	}
+	l.raw = l.redactor.redact(append(l.raw, p...))
+	if cut := len(l.raw) - l.redactor.hold; cut > 0 {
+		l.keep(l.raw[:cut])
+		l.raw = append([]byte(nil), l.raw[cut:]...)
+	}
+	return len(p), nil
+}
+
+// keep adds output to what is to be sent, up to the log's limit.
+func (l *logStream) keep(p []byte) {
+	if l.kept >= agentapi.MaxLog {
+		return
 	}
 	keep := p[:min(len(p), agentapi.MaxLog-l.kept)]
 	l.pending = append(l.pending, keep...)
@@ -44,7 +74,6 @@ func (l *logStream) Write(p []byte) (int, error) {
 	if l.kept >= agentapi.MaxLog {
 		l.pending = append(l.pending, truncated...)
 	}
-	return len(p), nil
 }
 
 func (l *logStream) flushEvery(ctx context.Context, every time.Duration) {
@@ -67,6 +96,10 @@ func (l *logStream) flushEvery(ctx context.Context, every time.Duration) {
 func (l *logStream) tail(ctx context.Context) (int64, []byte) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	l.keep(l.raw)
+	l.raw = nil
+	l.mu.Unlock()
 	l.send(ctx, agentapi.MaxFinishLog)
 	l.closed = true
 	l.mu.Lock()

@@ -273,10 +273,21 @@ func (e *execution) execute(ctx context.Context) (*agentapi.PlanSummary, error) 
 	planPath := filepath.Join(e.dir, "plan.tfplan")
 	// What the phase needs from the server arrives in parallel.
 	var archiveBytes, plan []byte
+	var vars agentapi.Variables
 	fetch, fctx := errgroup.WithContext(ctx)
 	fetch.Go(func() (err error) {
 		if archiveBytes, err = e.get(fctx, "configuration"); err != nil {
 			return fmt.Errorf("download configuration: %w", err)
+		}
+		return nil
+	})
+	fetch.Go(func() error {
+		raw, err := e.get(fctx, "variables")
+		if err == nil {
+			err = json.Unmarshal(raw, &vars)
+		}
+		if err != nil {
+			return fmt.Errorf("download variables: %w", err)
 		}
 		return nil
 	})
@@ -297,6 +308,11 @@ func (e *execution) execute(ctx context.Context) (*agentapi.PlanSummary, error) 
 	if err := os.WriteFile(filepath.Join(cfgDir, "zz_runplane_backend_override.tf"), []byte(overrideTF), 0o600); err != nil {
 		return nil, err
 	}
+	secrets, err := e.giveVariables(vars.Items, cfgDir)
+	if err != nil {
+		return nil, err
+	}
+	e.log.redact(secrets)
 	if _, err := e.tf(ctx, workDir, "init", "-input=false", "-no-color"); err != nil {
 		return nil, err
 	}

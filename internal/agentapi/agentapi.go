@@ -51,7 +51,7 @@ const (
 )
 
 // JobPath is a call about a job: "heartbeat", "logs", "finish",
-// "configuration" or "artifacts/<name>".
+// "configuration", "variables" or "artifacts/<name>".
 func JobPath(jobID uuid.UUID, call string) string {
 	return "/api/agent/v1/jobs/" + jobID.String() + "/" + call
 }
@@ -84,6 +84,23 @@ type Heartbeat struct {
 	Cancel bool `json:"cancel"`
 	// Stop: the run was force-canceled; kill terraform, report nothing.
 	Stop bool `json:"stop"`
+}
+
+// Variable is one of the workspace's variables as the job's terraform
+// receives it: sensitive values too, in clear, over this call only.
+type Variable struct {
+	Key string `json:"key"`
+	// Value is the value as written; an HCL one is an expression.
+	Value string `json:"value"`
+	// Category is "terraform" (an input variable) or "env".
+	Category  string `json:"category"`
+	HCL       bool   `json:"hcl"`
+	Sensitive bool   `json:"sensitive"`
+}
+
+// Variables is what the variables call answers.
+type Variables struct {
+	Items []Variable `json:"items"`
 }
 
 // LogAck is what a log chunk's upload answers.

@@ -202,6 +202,23 @@ type Token struct {
 	JobID          *uuid.UUID
 }
 
+type Variable struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	Key            string
+	Category       string
+	Hcl            bool
+	Sensitive      bool
+	Description    string
+	Value          string
+	SealedValue    []byte
+	KeyID          string
+	WrappedKey     []byte
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
 type WaitingOrganization struct {
 	OrganizationID uuid.UUID
 	WaitingSince   *time.Time

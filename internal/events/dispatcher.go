@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,7 @@ type Dispatcher struct {
 	handlers map[Kind]Handler
 	queue    Queue
 	now      func() time.Time
+	inflight sync.WaitGroup
 }
 
 // NewDispatcher returns a dispatcher with no handlers. A nil queue
@@ -103,15 +105,29 @@ func (dl *Delivery) Commit(ctx context.Context, fn func(q *dbsqlc.Queries) error
 }
 
 // Send hands a run's due events on once the transaction that wrote them
-// committed: to the queue, or delivered here and now. A failure is logged,
+// committed: to the queue, or to a delivery in process that starts now and
+// does not hold up the caller (an agent's finish). A failure is logged,
 // not returned: the transition stands, and the sweep delivers whatever
 // Send did not.
 //
-// Delivered here, an event is not claimed first: the handler's Commit
-// records the delivery in the handler's own transaction, so a fresh event
-// costs one transaction, as if the transition had done the work itself. A
-// sweep that takes it meanwhile only repeats an idempotent handler.
+// Delivered in process, an event is not claimed first: the handler's
+// Commit records the delivery in the handler's own transaction, so a fresh
+// event costs one transaction, as if the transition had done the work
+// itself. A sweep that takes it meanwhile only repeats an idempotent
+// handler.
 func (d *Dispatcher) Send(ctx context.Context, runID uuid.UUID) {
+	if d.queue == nil {
+		d.inflight.Add(1)
+		go func() {
+			defer d.inflight.Done()
+			d.send(context.WithoutCancel(ctx), runID)
+		}()
+		return
+	}
+	d.send(ctx, runID)
+}
+
+func (d *Dispatcher) send(ctx context.Context, runID uuid.UUID) {
 	rows, err := dbsqlc.New(d.db).EventListDueByRun(ctx, dbsqlc.EventListDueByRunParams{RunID: &runID, Now: d.now().UTC()})
 	for _, row := range rows {
 		if d.queue != nil {
@@ -127,6 +143,11 @@ func (d *Dispatcher) Send(ctx context.Context, runID uuid.UUID) {
 		slog.ErrorContext(ctx, "handing on a run's events failed; the sweep will deliver them", "run", runID, "err", err)
 	}
 }
+
+// Drain waits for the deliveries Send started in process: a stopping
+// server lets them finish (an unfinished one is the sweep's after the
+// next start), tests wait for their effect.
+func (d *Dispatcher) Drain() { d.inflight.Wait() }
 
 // Deliver makes one attempt at an event if it is due; one that is not
 // (delivered, dead, held by another deliverer or waiting for its retry)

@@ -287,8 +287,9 @@ func TestOneHandlerPerKind(t *testing.T) {
 }
 
 // Send, right after the commit, delivers the run's events in process
-// without claiming them first; a failure there counts as the first attempt
-// and leaves the event to the sweep's retries.
+// without claiming them first and without holding up its caller; a
+// failure there counts as the first attempt and leaves the event to the
+// sweep's retries.
 func TestSendDeliversInProcess(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -319,6 +320,7 @@ func TestSendDeliversInProcess(t *testing.T) {
 	}
 	failing := emit()
 	d.Send(f.ctx, r.ID)
+	d.Drain()
 	if e := f.get(failing); e.Attempts != 1 || e.DeliveredAt != nil || e.LastError != "first try fails" {
 		t.Fatalf("after a failed Send: %+v", e)
 	}
@@ -332,7 +334,9 @@ func TestSendDeliversInProcess(t *testing.T) {
 
 	fresh := emit()
 	d.Send(f.ctx, r.ID)
+	d.Drain()
 	d.Send(f.ctx, r.ID)
+	d.Drain()
 	if e := f.get(fresh); e.Attempts != 0 || e.DeliveredAt == nil || calls.Load() != 3 {
 		t.Fatalf("a fresh event sent twice: %+v after %d calls; want delivered by one call, unclaimed", e, calls.Load())
 	}

@@ -151,6 +151,26 @@ func (a *api) agentConfiguration(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// agentVariables hands the job's terraform its workspace's variables,
+// sensitive values included: the one answer that carries them.
+func (a *api) agentVariables(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	vars, err := a.Agents.Variables(r.Context(), id, lease)
+	if err != nil {
+		return err
+	}
+	out := agentapi.Variables{Items: make([]agentapi.Variable, 0, len(vars))}
+	for _, v := range vars {
+		out.Items = append(out.Items, agentapi.Variable{Key: v.Key, Value: v.Value, Category: string(v.Category), HCL: v.HCL, Sensitive: v.Sensitive})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func writeBytes(w http.ResponseWriter, contentType string, data []byte) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))

@@ -26,6 +26,7 @@ import (
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/validate"
+	"github.com/runplane/runplane/internal/variable"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -43,6 +44,7 @@ type Services struct {
 	Triggers   *trigger.Service
 	Policies   *policy.Service
 	Events     *events.Dispatcher
+	Variables  *variable.Service
 	// AgentToken is the secret agents present; empty turns the agent API off.
 	AgentToken string
 	// Health reports whether the database is reachable and migrated.
@@ -91,6 +93,11 @@ func New(s Services) http.Handler {
 	handle("POST /api/v1/workspaces/{id}/triggers", a.createTrigger)
 	handle("GET /api/v1/workspaces/{id}/triggers", a.listTriggers)
 	handle("DELETE /api/v1/workspaces/{id}/triggers/{upstream}", a.deleteTrigger)
+	handle("POST /api/v1/workspaces/{id}/vars", a.createVariable)
+	handle("GET /api/v1/workspaces/{id}/vars", a.listVariables)
+	handle("GET /api/v1/vars/{id}", a.getVariable)
+	handle("PATCH /api/v1/vars/{id}", a.updateVariable)
+	handle("DELETE /api/v1/vars/{id}", a.deleteVariable)
 	handle("GET /api/v1/admin/events", a.listEvents)
 	handle("POST /api/v1/admin/events/{id}/actions/retry", a.retryEvent)
 	mux.Handle("POST /api/agent/v1/claim", a.agentAuth(a.agentClaim))
@@ -99,6 +106,7 @@ func New(s Services) http.Handler {
 	mux.Handle("PUT /api/agent/v1/jobs/{id}/artifacts/{name}", a.agentAuth(a.agentPutArtifact))
 	mux.Handle("GET /api/agent/v1/jobs/{id}/artifacts/{name}", a.agentAuth(a.agentGetArtifact))
 	mux.Handle("GET /api/agent/v1/jobs/{id}/configuration", a.agentAuth(a.agentConfiguration))
+	mux.Handle("GET /api/agent/v1/jobs/{id}/variables", a.agentAuth(a.agentVariables))
 	mux.Handle("POST /api/agent/v1/jobs/{id}/finish", a.agentAuth(a.agentFinish))
 	mux.Handle("GET /api/v1/workspaces/{id}/state", a.backend(a.stateGet))
 	mux.Handle("POST /api/v1/workspaces/{id}/state", a.backend(a.statePost))

@@ -23,6 +23,7 @@ import (
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/validate"
+	"github.com/runplane/runplane/internal/variable"
 )
 
 var (
@@ -98,8 +99,14 @@ type Service struct {
 	objects *sealed.Store
 	hint    *Hint
 	cfg     Config
+	vars    Variables
 	events  Sender
 	now     func() time.Time
+}
+
+// Variables gives a job its workspace's variables (*variable.Service).
+type Variables interface {
+	ForJob(ctx context.Context, orgID, workspaceID uuid.UUID) ([]variable.Value, error)
 }
 
 // Sender hands a run's new events to the dispatcher once the transaction
@@ -109,14 +116,14 @@ type Sender interface {
 }
 
 // NewService returns a Service; hint may be shared with whatever queues runs.
-func NewService(db DB, runs *run.Service, configs *configversion.Service, objects *sealed.Store, hint *Hint, events Sender, cfg Config) *Service {
+func NewService(db DB, runs *run.Service, configs *configversion.Service, objects *sealed.Store, vars Variables, hint *Hint, events Sender, cfg Config) *Service {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultConfig.Poll
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = DefaultConfig.Tick
 	}
-	return &Service{db: db, runs: runs, configs: configs, objects: objects, hint: hint, events: events, cfg: cfg, now: time.Now}
+	return &Service{db: db, runs: runs, configs: configs, objects: objects, vars: vars, hint: hint, events: events, cfg: cfg, now: time.Now}
 }
 
 // Config returns the protocol's timings.
@@ -457,6 +464,16 @@ func (s *Service) Configuration(ctx context.Context, jobID, lease uuid.UUID) ([]
 		return nil, fmt.Errorf("%w: the run has no configuration version; upload one to the workspace", ErrNotFound)
 	}
 	return s.configs.Download(ctx, j.OrganizationID, *r.ConfigurationVersionID)
+}
+
+// Variables returns the variables of the job's workspace, sensitive values
+// opened: for the job's terraform, under the job's live lease only.
+func (s *Service) Variables(ctx context.Context, jobID, lease uuid.UUID) ([]variable.Value, error) {
+	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
+	if err != nil {
+		return nil, err
+	}
+	return s.vars.ForJob(ctx, j.OrganizationID, j.WorkspaceID)
 }
 
 // Outcome is what an agent reports when its job ends.

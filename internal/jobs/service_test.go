@@ -28,12 +28,14 @@ import (
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/testkit/pgtest"
+	"github.com/runplane/runplane/internal/variable"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type fixture struct {
+	vars   *variable.Service
 	t      *testing.T
 	ctx    context.Context
 	agents *jobs.Service
@@ -70,9 +72,11 @@ func setup(t *testing.T, lease time.Duration, configure ...func(*jobs.Config)) *
 	for _, c := range configure {
 		c(&cfg)
 	}
+	vars := variable.NewService(pool, objects)
 	return &fixture{
 		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool), check: dbcheck.New(pool),
-		agents: jobs.NewService(pool, runs, configversion.NewService(pool, objects), objects, hint, events.NewDispatcher(pool, events.DefaultConfig, nil), cfg),
+		vars:   vars,
+		agents: jobs.NewService(pool, runs, configversion.NewService(pool, objects), objects, vars, hint, events.NewDispatcher(pool, events.DefaultConfig, nil), cfg),
 	}
 }
 
@@ -557,5 +561,33 @@ func TestFinishCarriesTheLogTail(t *testing.T) {
 	}
 	if a := attempts[0]; a.TerraformTime <= 0 || a.TerraformTime > a.FinishedAt.Sub(a.ClaimedAt)+time.Millisecond {
 		t.Fatalf("terraform time %s of a job that lived %s", a.TerraformTime, a.FinishedAt.Sub(a.ClaimedAt))
+	}
+}
+
+// A job's agent gets its workspace's variables, sensitive values opened;
+// under a lease that is not the job's it gets nothing.
+func TestAJobGetsItsWorkspaceVariables(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	ws := f.workspace("net")
+	for _, in := range []variable.Input{
+		{Key: "region", Value: "eu-west-1", Category: variable.Terraform},
+		{Key: "TOKEN", Value: "s3cr3t-value", Category: variable.Env, Sensitive: true},
+	} {
+		if _, err := f.vars.Create(f.ctx, f.orgID, ws, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.newRun(ws, run.CreateOptions{})
+	j := f.claim()
+	got, err := f.agents.Variables(f.ctx, j.ID, j.LeaseToken)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("variables %+v, %v", got, err)
+	}
+	if got[0].Key != "TOKEN" || got[0].Value != "s3cr3t-value" || !got[0].Sensitive || got[1].Value != "eu-west-1" {
+		t.Fatalf("variables %+v", got)
+	}
+	if _, err := f.agents.Variables(f.ctx, j.ID, uuid.New()); !errors.Is(err, jobs.ErrLeaseLost) {
+		t.Fatalf("a stale lease: %v, want ErrLeaseLost", err)
 	}
 }

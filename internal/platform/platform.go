@@ -24,6 +24,7 @@ import (
 	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/trigger"
+	"github.com/runplane/runplane/internal/variable"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -32,7 +33,7 @@ type Platform struct {
 	cfg       Config
 	Pool      *pgxpool.Pool
 	Runs      *run.Service
-	Agents    *jobs.Service
+	Jobs      *jobs.Service
 	Events    *events.Dispatcher
 	Scheduler *schedule.Scheduler
 	Handler   http.Handler
@@ -80,7 +81,8 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	runs := run.NewService(pool, run.DefaultConfig, wake)
 	configs := configversion.NewService(pool, objects)
 	dispatch := events.NewDispatcher(pool, c.Events, queue)
-	agents := jobs.NewService(pool, runs, configs, objects, hint, dispatch, c.Agent)
+	vars := variable.NewService(pool, objects)
+	agents := jobs.NewService(pool, runs, configs, objects, vars, hint, dispatch, c.Agent)
 	policies := policy.NewService(pool, runs, agents)
 	states := state.NewService(pool, objects)
 	cascade := trigger.NewCascade(pool, runs, states.OutputsChanged)
@@ -97,6 +99,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		Triggers:   trigger.NewService(pool),
 		Policies:   policies,
 		Events:     dispatch,
+		Variables:  vars,
 		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
@@ -107,7 +110,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		},
 	})
 	return &Platform{
-		cfg: c, Pool: pool, Runs: runs, Agents: agents, Events: dispatch, Handler: handler,
+		cfg: c, Pool: pool, Runs: runs, Jobs: agents, Events: dispatch, Handler: handler,
 		Scheduler: &schedule.Scheduler{DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize},
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,4 +140,19 @@ func replaceDatabase(url, from, to string) string {
 		return url
 	}
 	return strings.Replace(url, "/"+from, "/"+to, 1)
+}
+
+// Dump returns every row of the pool's database as pg_dump writes it: what
+// a test greps for data that must never be stored in clear.
+func Dump(t testing.TB, pool *pgxpool.Pool) []byte {
+	t.Helper()
+	tool, err := pgembed.Tool("pg_dump")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	out, err := exec.Command(tool, "--data-only", "--dbname="+urlFor(pool.Config().ConnConfig.Database)).Output()
+	if err != nil {
+		t.Fatalf("pgtest: pg_dump: %v", err)
+	}
+	return out
 }

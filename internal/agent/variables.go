@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/runplane/runplane/internal/agentapi"
+)
+
+// Files the plan's input variables are written to, beside the
+// configuration: terraform loads *.auto.tfvars(.json) by itself. Plain
+// values go in JSON, where terraform takes a string literally; HCL values
+// are expressions.
+const (
+	plainVarsFile = "zz_runplane_variables.auto.tfvars.json"
+	hclVarsFile   = "zz_runplane_variables.auto.tfvars"
+)
+
+// giveVariables hands the workspace's variables to terraform: input
+// variables in the plan's tfvars files (an apply's are in its plan file),
+// environment variables in every command's environment. It returns the
+// sensitive values, for the log to redact.
+func (e *execution) giveVariables(vars []agentapi.Variable, cfgDir string) ([]string, error) {
+	plain := map[string]string{}
+	var hcl strings.Builder
+	var secrets []string
+	for _, v := range vars {
+		if v.Sensitive {
+			secrets = append(secrets, v.Value)
+		}
+		switch {
+		case v.Category == "env":
+			e.environ = append(e.environ, v.Key+"="+v.Value)
+		case e.job.Phase == agentapi.PhaseApply:
+		case v.HCL:
+			hcl.WriteString(v.Key + " = " + v.Value + "\n")
+		default:
+			plain[v.Key] = v.Value
+		}
+	}
+	if len(plain) > 0 {
+		body, err := json.Marshal(plain)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(cfgDir, plainVarsFile), body, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if hcl.Len() > 0 {
+		if err := os.WriteFile(filepath.Join(cfgDir, hclVarsFile), []byte(hcl.String()), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return secrets, nil
+}
+
+// minRedacted is the shortest value the log redacts: shorter ones would
+// blank out ordinary words and numbers, and are no secret worth the name.
+const minRedacted = 4
+
+// redactor replaces known sensitive values in the log with a mask. It is a
+// backstop: terraform masks what the configuration declares sensitive.
+type redactor struct {
+	secrets [][]byte
+	// hold is how many bytes of output wait for the next write, so that a
+	// value split across two writes is still found.
+	hold int
+}
+
+var mask = []byte("***")
+
+func newRedactor(values []string) *redactor {
+	r := &redactor{}
+	add := func(s string) {
+		if len(s) >= minRedacted {
+			r.secrets = append(r.secrets, []byte(s))
+			r.hold = max(r.hold, len(s)-1)
+		}
+	}
+	for _, v := range values {
+		add(v)
+		// Terraform shows a multi-line value line by line (a heredoc).
+		if strings.Contains(v, "\n") {
+			for _, line := range strings.Split(v, "\n") {
+				if line = strings.TrimSpace(line); len(line) >= 8 {
+					add(line)
+				}
+			}
+		}
+	}
+	// Longest first, so a line of a value does not break a longer match.
+	for i := range r.secrets {
+		for j := i + 1; j < len(r.secrets); j++ {
+			if len(r.secrets[j]) > len(r.secrets[i]) {
+				r.secrets[i], r.secrets[j] = r.secrets[j], r.secrets[i]
+			}
+		}
+	}
+	return r
+}
+
+// redact masks every known value in buf.
+func (r *redactor) redact(buf []byte) []byte {
+	for _, s := range r.secrets {
+		if bytes.Contains(buf, s) {
+			buf = bytes.ReplaceAll(buf, s, mask)
+		}
+	}
+	return buf
+}
