@@ -47,11 +47,13 @@ chaos: setup
 bench:
 	$(GO) run ./cmd/runplane-bench
 
-## fuzz: a short fuzzing pass over the run state machine, the state parser and the tarball extractor.
+## fuzz: a short fuzzing pass over the run state machine, the state parser, the tarball
+## extractor and the log's masking of sensitive values.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNext -fuzztime 30s ./internal/run
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/state
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/archive
+	$(GO) test -run '^$$' -fuzz FuzzTheLogNeverShowsASecret -fuzztime 30s ./internal/agent
 
 build:
 	$(GO) build -o bin/ ./cmd/... ./functions/...

@@ -18,7 +18,8 @@ import (
 )
 
 // A workspace's variables reach the run's real terraform — an input
-// variable, an HCL one, environment variables — and a sensitive value
+// variable, an HCL one, environment variables, a global set's — and a
+// sensitive value
 // reaches nothing else: no API answer, no stored log, no file of the data
 // folder (sealed state, plan JSON, archived logs), no database row.
 func TestVariablesReachTerraformAndSecretsNothingElse(t *testing.T) {
@@ -30,7 +31,7 @@ variable "password" {}
 variable "tags" { type = map(string) }
 resource "terraform_data" "pw" { input = var.password }
 resource "terraform_data" "env" {
-  provisioner "local-exec" { command = "echo region=$REGION token=$TOKEN" }
+  provisioner "local-exec" { command = "echo region=$REGION token=$TOKEN shared=$SHARED" }
 }
 output "digest" { value = sha256(var.password) }
 output "team" { value = var.tags["team"] }
@@ -46,6 +47,11 @@ output "team" { value = var.tags["team"] }
 		answers = append(answers, s.request("POST", "/api/v1/workspaces/"+ws+"/vars", strings.NewReader(body), 201)...)
 	}
 	answers = append(answers, s.request("GET", "/api/v1/workspaces/"+ws+"/vars", nil, 200)...)
+	// A global variable set's sensitive value reaches the run the same way.
+	shared := "shared-" + uuid.NewString()
+	set := s.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"everywhere","global":true}`, 201)["id"].(string)
+	answers = append(answers, s.request("POST", "/api/v1/varsets/"+set+"/vars",
+		strings.NewReader(fmt.Sprintf(`{"key":"SHARED","value":%q,"category":"env","sensitive":true}`, shared)), 201)...)
 
 	runID := s.run(ws, "")
 	s.wait(runID, 2*time.Minute, "applied")
@@ -55,7 +61,7 @@ output "team" { value = var.tags["team"] }
 		t.Fatalf("outputs %s: terraform did not get the variables\n%s", got, s.log)
 	}
 	plan, apply := s.logs(runID, "plan"), s.logs(runID, "apply")
-	if !strings.Contains(apply, "region=eu-test-1 token=***") {
+	if !strings.Contains(apply, "region=eu-test-1 token=*** shared=***") {
 		t.Fatalf("apply log: want the plain environment variable and the masked one:\n%s", apply)
 	}
 	if !strings.Contains(plan, "***") {
@@ -77,7 +83,7 @@ output "team" { value = var.tags["team"] }
 		t.Fatal(err)
 	}
 	for where, hay := range haystacks {
-		for _, needle := range []string{secret, token} {
+		for _, needle := range []string{secret, token, shared} {
 			if bytes.Contains(hay, []byte(needle)) || bytes.Contains(hay, []byte(hex.EncodeToString([]byte(needle)))) {
 				t.Errorf("a sensitive value is in clear in %s", where)
 			}

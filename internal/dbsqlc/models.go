@@ -205,7 +205,8 @@ type Token struct {
 type Variable struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
-	WorkspaceID    uuid.UUID
+	WorkspaceID    *uuid.UUID
+	VariableSetID  *uuid.UUID
 	Key            string
 	Category       string
 	Hcl            bool
@@ -217,6 +218,21 @@ type Variable struct {
 	WrappedKey     []byte
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+type VariableSet struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	Description    string
+	Global         bool
+	CreatedAt      time.Time
+}
+
+type VariableSetWorkspace struct {
+	VariableSetID  uuid.UUID
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
 }
 
 type WaitingOrganization struct {

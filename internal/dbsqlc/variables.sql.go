@@ -7,21 +7,23 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
 const variableCreate = `-- name: VariableCreate :one
 
-INSERT INTO variables (id, organization_id, workspace_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-RETURNING id, organization_id, workspace_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at
+INSERT INTO variables (id, organization_id, workspace_id, variable_set_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+RETURNING id, organization_id, workspace_id, variable_set_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at
 `
 
 type VariableCreateParams struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
-	WorkspaceID    uuid.UUID
+	WorkspaceID    *uuid.UUID
+	VariableSetID  *uuid.UUID
 	Key            string
 	Category       string
 	Hcl            bool
@@ -33,12 +35,13 @@ type VariableCreateParams struct {
 	WrappedKey     []byte
 }
 
-// Workspace variables (internal/variable).
+// Variables and variable sets (internal/variable).
 func (q *Queries) VariableCreate(ctx context.Context, arg VariableCreateParams) (Variable, error) {
 	row := q.db.QueryRow(ctx, variableCreate,
 		arg.ID,
 		arg.OrganizationID,
 		arg.WorkspaceID,
+		arg.VariableSetID,
 		arg.Key,
 		arg.Category,
 		arg.Hcl,
@@ -54,6 +57,7 @@ func (q *Queries) VariableCreate(ctx context.Context, arg VariableCreateParams) 
 		&i.ID,
 		&i.OrganizationID,
 		&i.WorkspaceID,
+		&i.VariableSetID,
 		&i.Key,
 		&i.Category,
 		&i.Hcl,
@@ -87,7 +91,7 @@ func (q *Queries) VariableDelete(ctx context.Context, arg VariableDeleteParams) 
 }
 
 const variableGet = `-- name: VariableGet :one
-SELECT id, organization_id, workspace_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at FROM variables WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, workspace_id, variable_set_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at FROM variables WHERE id = $1 AND organization_id = $2
 `
 
 type VariableGetParams struct {
@@ -102,6 +106,7 @@ func (q *Queries) VariableGet(ctx context.Context, arg VariableGetParams) (Varia
 		&i.ID,
 		&i.OrganizationID,
 		&i.WorkspaceID,
+		&i.VariableSetID,
 		&i.Key,
 		&i.Category,
 		&i.Hcl,
@@ -117,18 +122,18 @@ func (q *Queries) VariableGet(ctx context.Context, arg VariableGetParams) (Varia
 	return i, err
 }
 
-const variableListByWorkspace = `-- name: VariableListByWorkspace :many
-SELECT id, organization_id, workspace_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at FROM variables WHERE workspace_id = $1 AND organization_id = $2
+const variableListBySet = `-- name: VariableListBySet :many
+SELECT id, organization_id, workspace_id, variable_set_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at FROM variables WHERE variable_set_id = $1 AND organization_id = $2
 ORDER BY category, key
 `
 
-type VariableListByWorkspaceParams struct {
-	WorkspaceID    uuid.UUID
+type VariableListBySetParams struct {
+	VariableSetID  *uuid.UUID
 	OrganizationID uuid.UUID
 }
 
-func (q *Queries) VariableListByWorkspace(ctx context.Context, arg VariableListByWorkspaceParams) ([]Variable, error) {
-	rows, err := q.db.Query(ctx, variableListByWorkspace, arg.WorkspaceID, arg.OrganizationID)
+func (q *Queries) VariableListBySet(ctx context.Context, arg VariableListBySetParams) ([]Variable, error) {
+	rows, err := q.db.Query(ctx, variableListBySet, arg.VariableSetID, arg.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +145,7 @@ func (q *Queries) VariableListByWorkspace(ctx context.Context, arg VariableListB
 			&i.ID,
 			&i.OrganizationID,
 			&i.WorkspaceID,
+			&i.VariableSetID,
 			&i.Key,
 			&i.Category,
 			&i.Hcl,
@@ -162,12 +168,336 @@ func (q *Queries) VariableListByWorkspace(ctx context.Context, arg VariableListB
 	return items, nil
 }
 
+const variableListByWorkspace = `-- name: VariableListByWorkspace :many
+SELECT id, organization_id, workspace_id, variable_set_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at FROM variables WHERE workspace_id = $1 AND organization_id = $2
+ORDER BY category, key
+`
+
+type VariableListByWorkspaceParams struct {
+	WorkspaceID    *uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) VariableListByWorkspace(ctx context.Context, arg VariableListByWorkspaceParams) ([]Variable, error) {
+	rows, err := q.db.Query(ctx, variableListByWorkspace, arg.WorkspaceID, arg.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Variable
+	for rows.Next() {
+		var i Variable
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.WorkspaceID,
+			&i.VariableSetID,
+			&i.Key,
+			&i.Category,
+			&i.Hcl,
+			&i.Sensitive,
+			&i.Description,
+			&i.Value,
+			&i.SealedValue,
+			&i.KeyID,
+			&i.WrappedKey,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const variableListForWorkspaceSets = `-- name: VariableListForWorkspaceSets :many
+SELECT v.id, v.organization_id, v.workspace_id, v.variable_set_id, v.key, v.category, v.hcl, v.sensitive, v.description, v.value, v.sealed_value, v.key_id, v.wrapped_key, v.created_at, v.updated_at, s.name AS set_name, s.global AS set_global FROM variables v
+JOIN variable_sets s ON s.id = v.variable_set_id
+WHERE s.organization_id = $1
+  AND (s.global OR EXISTS (
+      SELECT 1 FROM variable_set_workspaces a WHERE a.variable_set_id = s.id AND a.workspace_id = $2
+  ))
+ORDER BY s.name, v.category, v.key
+`
+
+type VariableListForWorkspaceSetsParams struct {
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+}
+
+type VariableListForWorkspaceSetsRow struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    *uuid.UUID
+	VariableSetID  *uuid.UUID
+	Key            string
+	Category       string
+	Hcl            bool
+	Sensitive      bool
+	Description    string
+	Value          string
+	SealedValue    []byte
+	KeyID          string
+	WrappedKey     []byte
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	SetName        string
+	SetGlobal      bool
+}
+
+// The variables of every set that applies to the workspace, with the set
+func (q *Queries) VariableListForWorkspaceSets(ctx context.Context, arg VariableListForWorkspaceSetsParams) ([]VariableListForWorkspaceSetsRow, error) {
+	rows, err := q.db.Query(ctx, variableListForWorkspaceSets, arg.OrganizationID, arg.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VariableListForWorkspaceSetsRow
+	for rows.Next() {
+		var i VariableListForWorkspaceSetsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.WorkspaceID,
+			&i.VariableSetID,
+			&i.Key,
+			&i.Category,
+			&i.Hcl,
+			&i.Sensitive,
+			&i.Description,
+			&i.Value,
+			&i.SealedValue,
+			&i.KeyID,
+			&i.WrappedKey,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.SetName,
+			&i.SetGlobal,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const variableSetAttach = `-- name: VariableSetAttach :exec
+INSERT INTO variable_set_workspaces (variable_set_id, workspace_id, organization_id)
+VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+`
+
+type VariableSetAttachParams struct {
+	VariableSetID  uuid.UUID
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) VariableSetAttach(ctx context.Context, arg VariableSetAttachParams) error {
+	_, err := q.db.Exec(ctx, variableSetAttach, arg.VariableSetID, arg.WorkspaceID, arg.OrganizationID)
+	return err
+}
+
+const variableSetCreate = `-- name: VariableSetCreate :one
+INSERT INTO variable_sets (organization_id, name, description, global)
+VALUES ($1, $2, $3, $4)
+RETURNING id, organization_id, name, description, global, created_at
+`
+
+type VariableSetCreateParams struct {
+	OrganizationID uuid.UUID
+	Name           string
+	Description    string
+	Global         bool
+}
+
+func (q *Queries) VariableSetCreate(ctx context.Context, arg VariableSetCreateParams) (VariableSet, error) {
+	row := q.db.QueryRow(ctx, variableSetCreate,
+		arg.OrganizationID,
+		arg.Name,
+		arg.Description,
+		arg.Global,
+	)
+	var i VariableSet
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Description,
+		&i.Global,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const variableSetDelete = `-- name: VariableSetDelete :execrows
+DELETE FROM variable_sets WHERE id = $1 AND organization_id = $2
+`
+
+type VariableSetDeleteParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) VariableSetDelete(ctx context.Context, arg VariableSetDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, variableSetDelete, arg.ID, arg.OrganizationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const variableSetDetach = `-- name: VariableSetDetach :execrows
+DELETE FROM variable_set_workspaces
+WHERE variable_set_id = $1 AND workspace_id = $2 AND organization_id = $3
+`
+
+type VariableSetDetachParams struct {
+	VariableSetID  uuid.UUID
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) VariableSetDetach(ctx context.Context, arg VariableSetDetachParams) (int64, error) {
+	result, err := q.db.Exec(ctx, variableSetDetach, arg.VariableSetID, arg.WorkspaceID, arg.OrganizationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const variableSetGet = `-- name: VariableSetGet :one
+SELECT id, organization_id, name, description, global, created_at FROM variable_sets WHERE id = $1 AND organization_id = $2
+`
+
+type VariableSetGetParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) VariableSetGet(ctx context.Context, arg VariableSetGetParams) (VariableSet, error) {
+	row := q.db.QueryRow(ctx, variableSetGet, arg.ID, arg.OrganizationID)
+	var i VariableSet
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Description,
+		&i.Global,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const variableSetList = `-- name: VariableSetList :many
+SELECT id, organization_id, name, description, global, created_at FROM variable_sets WHERE organization_id = $1 ORDER BY name
+`
+
+func (q *Queries) VariableSetList(ctx context.Context, organizationID uuid.UUID) ([]VariableSet, error) {
+	rows, err := q.db.Query(ctx, variableSetList, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VariableSet
+	for rows.Next() {
+		var i VariableSet
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.Description,
+			&i.Global,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const variableSetUpdate = `-- name: VariableSetUpdate :one
+UPDATE variable_sets SET name = $1, description = $2, global = $3
+WHERE id = $4 AND organization_id = $5
+RETURNING id, organization_id, name, description, global, created_at
+`
+
+type VariableSetUpdateParams struct {
+	Name           string
+	Description    string
+	Global         bool
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) VariableSetUpdate(ctx context.Context, arg VariableSetUpdateParams) (VariableSet, error) {
+	row := q.db.QueryRow(ctx, variableSetUpdate,
+		arg.Name,
+		arg.Description,
+		arg.Global,
+		arg.ID,
+		arg.OrganizationID,
+	)
+	var i VariableSet
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Description,
+		&i.Global,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const variableSetWorkspaces = `-- name: VariableSetWorkspaces :many
+SELECT workspace_id FROM variable_set_workspaces
+WHERE variable_set_id = $1 AND organization_id = $2
+ORDER BY workspace_id
+`
+
+type VariableSetWorkspacesParams struct {
+	VariableSetID  uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) VariableSetWorkspaces(ctx context.Context, arg VariableSetWorkspacesParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, variableSetWorkspaces, arg.VariableSetID, arg.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var workspace_id uuid.UUID
+		if err := rows.Scan(&workspace_id); err != nil {
+			return nil, err
+		}
+		items = append(items, workspace_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const variableUpdate = `-- name: VariableUpdate :one
 UPDATE variables
 SET key = $1, hcl = $2, sensitive = $3, description = $4, value = $5,
     sealed_value = $6, key_id = $7, wrapped_key = $8, updated_at = now()
 WHERE id = $9 AND organization_id = $10
-RETURNING id, organization_id, workspace_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at
+RETURNING id, organization_id, workspace_id, variable_set_id, key, category, hcl, sensitive, description, value, sealed_value, key_id, wrapped_key, created_at, updated_at
 `
 
 type VariableUpdateParams struct {
@@ -201,6 +531,7 @@ func (q *Queries) VariableUpdate(ctx context.Context, arg VariableUpdateParams) 
 		&i.ID,
 		&i.OrganizationID,
 		&i.WorkspaceID,
+		&i.VariableSetID,
 		&i.Key,
 		&i.Category,
 		&i.Hcl,

@@ -20,6 +20,12 @@ func WorkspaceContext(orgID, wsID uuid.UUID) Context {
 	return Context{"runplane:organization": orgID.String(), "runplane:workspace": wsID.String()}
 }
 
+// VariableSetContext binds a data key to one variable set of one
+// organization: the sensitive values of the set are sealed under it.
+func VariableSetContext(orgID, setID uuid.UUID) Context {
+	return Context{"runplane:organization": orgID.String(), "runplane:variable-set": setID.String()}
+}
+
 // canonical is the context as stable bytes (json sorts map keys).
 func (c Context) canonical() []byte {
 	b, _ := json.Marshal(map[string]string(c))

@@ -12,27 +12,50 @@ import (
 
 // variableJSON never carries a sensitive variable's value: it is write-only.
 type variableJSON struct {
-	ID          uuid.UUID         `json:"id"`
-	WorkspaceID uuid.UUID         `json:"workspace_id"`
-	Key         string            `json:"key"`
-	Value       *string           `json:"value"`
-	Category    variable.Category `json:"category"`
-	HCL         bool              `json:"hcl"`
-	Sensitive   bool              `json:"sensitive"`
-	Description string            `json:"description"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	ID            uuid.UUID         `json:"id"`
+	WorkspaceID   *uuid.UUID        `json:"workspace_id,omitempty"`
+	VariableSetID *uuid.UUID        `json:"variable_set_id,omitempty"`
+	Key           string            `json:"key"`
+	Value         *string           `json:"value"`
+	Category      variable.Category `json:"category"`
+	HCL           bool              `json:"hcl"`
+	Sensitive     bool              `json:"sensitive"`
+	Description   string            `json:"description"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
 }
 
 func variableView(v variable.Variable) variableJSON {
 	out := variableJSON{
-		ID: v.ID, WorkspaceID: v.WorkspaceID, Key: v.Key, Category: v.Category, HCL: v.HCL, Sensitive: v.Sensitive,
+		ID: v.ID, WorkspaceID: v.WorkspaceID, VariableSetID: v.SetID, Key: v.Key, Category: v.Category, HCL: v.HCL, Sensitive: v.Sensitive,
 		Description: v.Description, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
 	}
 	if !v.Sensitive {
 		out.Value = &v.Value
 	}
 	return out
+}
+
+// variableInput is the body that creates a variable.
+type variableInput struct {
+	Key         string            `json:"key"`
+	Value       string            `json:"value"`
+	Category    variable.Category `json:"category"`
+	HCL         bool              `json:"hcl"`
+	Sensitive   bool              `json:"sensitive"`
+	Description string            `json:"description"`
+}
+
+func (in variableInput) input() variable.Input {
+	return variable.Input{Key: in.Key, Value: in.Value, Category: in.Category, HCL: in.HCL, Sensitive: in.Sensitive, Description: in.Description}
+}
+
+func writeVariables(w http.ResponseWriter, list []variable.Variable) {
+	items := make([]variableJSON, 0, len(list))
+	for _, v := range list {
+		items = append(items, variableView(v))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
@@ -43,20 +66,11 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err := need(p, org.RoleWrite); err != nil {
 		return err
 	}
-	var body struct {
-		Key         string            `json:"key"`
-		Value       string            `json:"value"`
-		Category    variable.Category `json:"category"`
-		HCL         bool              `json:"hcl"`
-		Sensitive   bool              `json:"sensitive"`
-		Description string            `json:"description"`
-	}
+	var body variableInput
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
-	v, err := a.Variables.Create(r.Context(), p.OrgID, id, variable.Input{
-		Key: body.Key, Value: body.Value, Category: body.Category, HCL: body.HCL, Sensitive: body.Sensitive, Description: body.Description,
-	})
+	v, err := a.Variables.Create(r.Context(), p.OrgID, id, body.input())
 	if err != nil {
 		return err
 	}
@@ -79,11 +93,7 @@ func (a *api) listVariables(w http.ResponseWriter, r *http.Request, p org.Princi
 	if err != nil {
 		return err
 	}
-	items := make([]variableJSON, 0, len(list))
-	for _, v := range list {
-		items = append(items, variableView(v))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	writeVariables(w, list)
 	return nil
 }
 
@@ -103,12 +113,29 @@ func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principa
 	return nil
 }
 
-func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+// variableFor reads the variable of the path for a caller who may change
+// it: write for a workspace's, admin for a variable set's.
+func (a *api) variableFor(r *http.Request, p org.Principal) (uuid.UUID, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
+		return id, err
 	}
 	if err := need(p, org.RoleWrite); err != nil {
+		return id, err
+	}
+	v, err := a.Variables.Get(r.Context(), p.OrgID, id)
+	if err != nil {
+		return id, err
+	}
+	if v.SetID != nil {
+		return id, need(p, org.RoleAdmin)
+	}
+	return id, nil
+}
+
+func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := a.variableFor(r, p)
+	if err != nil {
 		return err
 	}
 	var body struct {
@@ -132,11 +159,8 @@ func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 }
 
 func (a *api) deleteVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	id, err := pathID(r, "id")
+	id, err := a.variableFor(r, p)
 	if err != nil {
-		return err
-	}
-	if err := need(p, org.RoleWrite); err != nil {
 		return err
 	}
 	if err := a.Variables.Delete(r.Context(), p.OrgID, id); err != nil {

@@ -75,3 +75,54 @@ func TestWorkspaceVariables(t *testing.T) {
 	c.do("DELETE", "/api/v1/vars/"+secretID, "", 204)
 	c.do("DELETE", "/api/v1/vars/"+secretID, "", 404)
 }
+
+// Variable sets through the API: an admin creates one with workspaces
+// attached, adds variables (sensitive ones never answered), attaches and
+// detaches; others read; another organization gets 404.
+func TestVariableSets(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	ws := c.workspace("acme", "net")
+	set := c.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"aws-creds","description":"shared","workspace_ids":["`+ws+`"]}`, 201)
+	id := set["id"].(string)
+	if ids := set["workspace_ids"].([]any); len(ids) != 1 || ids[0] != ws || set["global"] != false {
+		t.Fatalf("set %v", set)
+	}
+	v := c.do("POST", "/api/v1/varsets/"+id+"/vars", `{"key":"AWS_SECRET_ACCESS_KEY","value":"set-secret-value","category":"env","sensitive":true}`, 201)
+	if v["value"] != nil || v["variable_set_id"] != id || v["workspace_id"] != nil {
+		t.Fatalf("set variable %v", v)
+	}
+	if list := c.do("GET", "/api/v1/varsets/"+id+"/vars", "", 200)["items"].([]any); len(list) != 1 || strings.Contains(fmt.Sprint(list), "set-secret-value") {
+		t.Fatalf("set variables %v", list)
+	}
+	if sets := c.do("GET", "/api/v1/organizations/acme/varsets", "", 200)["items"].([]any); len(sets) != 1 {
+		t.Fatalf("sets %v", sets)
+	}
+	c.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"aws-creds"}`, 409)
+	c.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"bad name!"}`, 400)
+	c.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"other","workspace_ids":["`+"00000000-0000-0000-0000-000000000001"+`"]}`, 404)
+
+	// Writers use variables; only admins shape what every workspace gets.
+	writer := c.as(c.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"w","role":"write"}`, 201)["token"].(string))
+	writer.do("GET", "/api/v1/varsets/"+id, "", 200)
+	writer.do("POST", "/api/v1/varsets/"+id+"/vars", `{"key":"X","value":"y","category":"env"}`, 403)
+	writer.do("PATCH", "/api/v1/vars/"+v["id"].(string), `{"value":"z"}`, 403)
+	writer.do("DELETE", "/api/v1/varsets/"+id, "", 403)
+
+	if got := c.do("PATCH", "/api/v1/varsets/"+id, `{"global":true}`, 200); got["global"] != true {
+		t.Fatalf("patched %v", got)
+	}
+	c.do("DELETE", "/api/v1/varsets/"+id+"/workspaces/"+ws, "", 204)
+	c.do("DELETE", "/api/v1/varsets/"+id+"/workspaces/"+ws, "", 404)
+	if got := c.do("POST", "/api/v1/varsets/"+id+"/workspaces", `{"workspace_id":"`+ws+`"}`, 200); len(got["workspace_ids"].([]any)) != 1 {
+		t.Fatalf("attached %v", got)
+	}
+
+	other := c.newOrg("other")
+	other.do("GET", "/api/v1/varsets/"+id, "", 404)
+	other.do("GET", "/api/v1/organizations/acme/varsets", "", 404)
+	other.do("POST", "/api/v1/varsets/"+id+"/vars", `{"key":"X","value":"y","category":"env"}`, 404)
+
+	c.do("DELETE", "/api/v1/varsets/"+id, "", 204)
+	c.do("GET", "/api/v1/vars/"+v["id"].(string), "", 404)
+}

@@ -44,8 +44,10 @@ const MaxValue = 256 << 10
 // Variable is a variable as the API shows it: a sensitive one without its
 // value.
 type Variable struct {
-	ID          uuid.UUID
-	WorkspaceID uuid.UUID
+	ID uuid.UUID
+	// WorkspaceID or SetID is the variable's owner; the other is nil.
+	WorkspaceID *uuid.UUID
+	SetID       *uuid.UUID
 	Key         string
 	// Value is empty for a sensitive variable.
 	Value       string
@@ -148,13 +150,27 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, in I
 	} else if err != nil {
 		return Variable{}, err
 	}
-	p := dbsqlc.VariableCreateParams{
-		ID: uuid.New(), OrganizationID: orgID, WorkspaceID: workspaceID, Key: in.Key, Category: string(in.Category),
-		Hcl: in.HCL, Sensitive: in.Sensitive, Description: in.Description, Value: in.Value,
+	return s.create(ctx, orgID, dbsqlc.VariableCreateParams{WorkspaceID: &workspaceID}, in)
+}
+
+// CreateInSet adds a variable to a variable set of the organization.
+func (s *Service) CreateInSet(ctx context.Context, orgID, setID uuid.UUID, in Input) (Variable, error) {
+	if err := check(in.Key, in.Category, in.Value, in.Description); err != nil {
+		return Variable{}, err
 	}
+	if _, err := s.GetSet(ctx, orgID, setID); err != nil {
+		return Variable{}, err
+	}
+	return s.create(ctx, orgID, dbsqlc.VariableCreateParams{VariableSetID: &setID}, in)
+}
+
+// create inserts a checked variable for the owner p names.
+func (s *Service) create(ctx context.Context, orgID uuid.UUID, p dbsqlc.VariableCreateParams, in Input) (Variable, error) {
+	p.ID, p.OrganizationID, p.Key, p.Category = uuid.New(), orgID, in.Key, string(in.Category)
+	p.Hcl, p.Sensitive, p.Description, p.Value = in.HCL, in.Sensitive, in.Description, in.Value
 	if in.Sensitive {
 		var err error
-		if p.SealedValue, p.KeyID, p.WrappedKey, err = s.seal(ctx, orgID, workspaceID, p.ID, in.Value); err != nil {
+		if p.SealedValue, p.KeyID, p.WrappedKey, err = s.seal(ctx, sealContext(orgID, p.WorkspaceID, p.VariableSetID), p.ID, in.Value); err != nil {
 			return Variable{}, err
 		}
 		p.Value = ""
@@ -165,7 +181,7 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, in I
 
 // List returns a workspace's variables by category and key.
 func (s *Service) List(ctx context.Context, orgID, workspaceID uuid.UUID) ([]Variable, error) {
-	rows, err := dbsqlc.New(s.db).VariableListByWorkspace(ctx, dbsqlc.VariableListByWorkspaceParams{WorkspaceID: workspaceID, OrganizationID: orgID})
+	rows, err := dbsqlc.New(s.db).VariableListByWorkspace(ctx, dbsqlc.VariableListByWorkspaceParams{WorkspaceID: &workspaceID, OrganizationID: orgID})
 	out := make([]Variable, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, view(r))
@@ -215,7 +231,7 @@ func (s *Service) Update(ctx context.Context, orgID, id uuid.UUID, p Patch) (Var
 	}
 	switch {
 	case u.Sensitive && (p.Value != nil || !cur.Sensitive):
-		if u.SealedValue, u.KeyID, u.WrappedKey, err = s.seal(ctx, orgID, cur.WorkspaceID, id, value); err != nil {
+		if u.SealedValue, u.KeyID, u.WrappedKey, err = s.seal(ctx, sealContext(orgID, cur.WorkspaceID, cur.VariableSetID), id, value); err != nil {
 			return Variable{}, err
 		}
 		u.Value = ""
@@ -235,15 +251,42 @@ func (s *Service) Delete(ctx context.Context, orgID, id uuid.UUID) error {
 	return err
 }
 
-// ForJob returns a workspace's variables with their values, sensitive ones
-// opened: what a job's terraform receives, and nothing else may ask for.
+// ForJob returns the variables a workspace's runs receive, with their
+// values, sensitive ones opened: what a job's terraform gets, and nothing
+// else may ask for. Of variables with the same key and category, the
+// workspace's own wins, then a set attached to the workspace, then a global
+// set; between two sets of the same kind, the one whose name sorts first.
 func (s *Service) ForJob(ctx context.Context, orgID, workspaceID uuid.UUID) ([]Value, error) {
-	rows, err := dbsqlc.New(s.db).VariableListByWorkspace(ctx, dbsqlc.VariableListByWorkspaceParams{WorkspaceID: workspaceID, OrganizationID: orgID})
+	q := dbsqlc.New(s.db)
+	own, err := q.VariableListByWorkspace(ctx, dbsqlc.VariableListByWorkspaceParams{WorkspaceID: &workspaceID, OrganizationID: orgID})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Value, 0, len(rows))
-	for _, r := range rows {
+	fromSets, err := q.VariableListForWorkspaceSets(ctx, dbsqlc.VariableListForWorkspaceSetsParams{OrganizationID: orgID, WorkspaceID: workspaceID})
+	if err != nil {
+		return nil, err
+	}
+	// Candidates in order of precedence; the first of each key is taken.
+	ranked := own
+	for _, global := range []bool{false, true} {
+		for _, r := range fromSets {
+			if r.SetGlobal == global {
+				ranked = append(ranked, dbsqlc.Variable{
+					ID: r.ID, OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID, VariableSetID: r.VariableSetID,
+					Key: r.Key, Category: r.Category, Hcl: r.Hcl, Sensitive: r.Sensitive, Value: r.Value,
+					SealedValue: r.SealedValue, KeyID: r.KeyID, WrappedKey: r.WrappedKey,
+				})
+			}
+		}
+	}
+	seen := map[[2]string]bool{}
+	out := make([]Value, 0, len(ranked))
+	for _, r := range ranked {
+		k := [2]string{r.Category, r.Key}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
 		v := Value{Key: r.Key, Value: r.Value, Category: Category(r.Category), HCL: r.Hcl, Sensitive: r.Sensitive}
 		if r.Sensitive {
 			if v.Value, err = s.open(ctx, r); err != nil {
@@ -259,8 +302,17 @@ func (s *Service) ForJob(ctx context.Context, orgID, workspaceID uuid.UUID) ([]V
 // longer opens.
 func aad(id uuid.UUID) []byte { return []byte("runplane:variable:" + id.String()) }
 
-func (s *Service) seal(ctx context.Context, orgID, workspaceID, id uuid.UUID, value string) ([]byte, string, []byte, error) {
-	k, err := s.keys.NewKey(ctx, envelope.WorkspaceContext(orgID, workspaceID))
+// sealContext binds a sensitive value's data key to its owner: the
+// workspace, or the variable set, of its organization.
+func sealContext(orgID uuid.UUID, workspaceID, setID *uuid.UUID) envelope.Context {
+	if workspaceID != nil {
+		return envelope.WorkspaceContext(orgID, *workspaceID)
+	}
+	return envelope.VariableSetContext(orgID, *setID)
+}
+
+func (s *Service) seal(ctx context.Context, ec envelope.Context, id uuid.UUID, value string) ([]byte, string, []byte, error) {
+	k, err := s.keys.NewKey(ctx, ec)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("sealing a sensitive variable: %w", err)
 	}
@@ -270,7 +322,7 @@ func (s *Service) seal(ctx context.Context, orgID, workspaceID, id uuid.UUID, va
 }
 
 func (s *Service) open(ctx context.Context, r dbsqlc.Variable) (string, error) {
-	key, err := s.keys.UnwrapKey(ctx, r.KeyID, r.WrappedKey, envelope.WorkspaceContext(r.OrganizationID, r.WorkspaceID))
+	key, err := s.keys.UnwrapKey(ctx, r.KeyID, r.WrappedKey, sealContext(r.OrganizationID, r.WorkspaceID, r.VariableSetID))
 	if err != nil {
 		return "", fmt.Errorf("opening sensitive variable %s: %w", r.ID, err)
 	}
@@ -294,7 +346,7 @@ func mapErr(err error) error {
 
 func view(r dbsqlc.Variable) Variable {
 	return Variable{
-		ID: r.ID, WorkspaceID: r.WorkspaceID, Key: r.Key, Value: r.Value, Category: Category(r.Category), HCL: r.Hcl,
+		ID: r.ID, WorkspaceID: r.WorkspaceID, SetID: r.VariableSetID, Key: r.Key, Value: r.Value, Category: Category(r.Category), HCL: r.Hcl,
 		Sensitive: r.Sensitive, Description: r.Description, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/dbsqlc"
@@ -85,5 +88,98 @@ func TestSensitiveValuesAreSealedAndOpenForJobs(t *testing.T) {
 	var ve *validate.Error
 	if _, err := svc.Update(ctx, o.ID, a.ID, variable.Patch{Sensitive: new(bool)}); !errors.As(err, &ve) {
 		t.Fatalf("made readable again: %v", err)
+	}
+}
+
+// A run gets one value per key: the workspace's own, else an attached
+// set's, else a global set's, and between two sets of one kind the one
+// whose name sorts first; a set's sensitive values open for the job too,
+// and a detached or deleted set stops applying.
+func TestVariableSetsAndPrecedence(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	blobs, err := blob.NewFolder(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := envelope.OpenLocalKey(filepath.Join(dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := variable.NewService(pool, sealed.New(blobs, envelope.NewCache(key, time.Minute, 100)))
+	o, err := org.NewService(pool, "admin").Create(ctx, "acme", org.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wss := workspace.NewService(pool)
+	ws, err := wss.Create(ctx, o.ID, workspace.CreateOptions{Name: "net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := wss.Create(ctx, o.ID, workspace.CreateOptions{Name: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(name string, global bool, vars map[string]string) variable.Set {
+		s, err := svc.CreateSet(ctx, o.ID, variable.SetInput{Name: name, Global: global})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range vars {
+			if _, err := svc.CreateInSet(ctx, o.ID, s.ID, variable.Input{Key: k, Value: v, Category: variable.Env, Sensitive: k == "SECRET"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	set("a-global", true, map[string]string{"A": "global-a", "B": "global-b", "C": "global-c", "SECRET": "from-global"})
+	set("z-global", true, map[string]string{"A": "z-global-a", "D": "z-global-d"})
+	attached := set("m-attached", false, map[string]string{"A": "attached-a", "B": "attached-b"})
+	if err := svc.Attach(ctx, o.ID, attached.ID, ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Attach(ctx, o.ID, attached.ID, ws.ID); err != nil {
+		t.Fatalf("attaching again: %v", err)
+	}
+	if _, err := svc.Create(ctx, o.ID, ws.ID, variable.Input{Key: "A", Value: "own-a", Category: variable.Env}); err != nil {
+		t.Fatal(err)
+	}
+	values := func(wsID uuid.UUID) map[string]string {
+		got, err := svc.ForJob(ctx, o.ID, wsID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, v := range got {
+			if _, dup := out[v.Key]; dup {
+				t.Fatalf("%s given twice: %+v", v.Key, got)
+			}
+			out[v.Key] = v.Value
+		}
+		return out
+	}
+	want := map[string]string{"A": "own-a", "B": "attached-b", "C": "global-c", "D": "z-global-d", "SECRET": "from-global"}
+	if got := values(ws.ID); !maps.Equal(got, want) {
+		t.Fatalf("net gets %v, want %v", got, want)
+	}
+	if got := values(other.ID); got["A"] != "global-a" || got["B"] != "global-b" {
+		t.Fatalf("app (no attachment) gets %v", got)
+	}
+	if err := svc.Detach(ctx, o.ID, attached.ID, ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(ws.ID); got["B"] != "global-b" {
+		t.Fatalf("after detaching, net gets %v", got)
+	}
+	if err := svc.DeleteSet(ctx, o.ID, attached.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.GetSet(ctx, o.ID, attached.ID); !errors.Is(err, variable.ErrSetNotFound) {
+		t.Fatalf("a deleted set: %v", err)
+	}
+	if _, err := svc.CreateSet(ctx, o.ID, variable.SetInput{Name: "a-global"}); !errors.Is(err, variable.ErrSetExists) {
+		t.Fatalf("a second set of one name: %v", err)
 	}
 }
