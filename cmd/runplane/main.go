@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ commands:
 environment:
   DATABASE_URL          PostgreSQL/CockroachDB URL; empty starts an embedded PostgreSQL
   RUNPLANE_ADDR         listen address (default 127.0.0.1:8080)
+  RUNPLANE_TLS_CERT_FILE, RUNPLANE_TLS_KEY_FILE  serve HTTPS with this certificate and key (PEM)
   RUNPLANE_DATA_DIR     data folder: embedded database, admin token, state blobs and
                         the local state key when S3/KMS are not set (default ./.runplane)
   RUNPLANE_ADMIN_TOKEN  site-admin token; generated and printed once when unset
@@ -111,6 +113,10 @@ func migrate(ctx context.Context) error {
 
 func serve(ctx context.Context) error {
 	addr := env("RUNPLANE_ADDR", "127.0.0.1:8080")
+	tlsCert, tlsKey, err := tlsFiles()
+	if err != nil {
+		return err
+	}
 	dataDir, err := filepath.Abs(env("RUNPLANE_DATA_DIR", ".runplane"))
 	if err != nil {
 		return err
@@ -163,6 +169,23 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	srv := httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
+	scheme, agentURL := "http://", "http://"+ln.Addr().String()
+	// Serving HTTPS, the local agents and their terraform still reach the
+	// server over loopback in plain HTTP on a port of their own: they need
+	// not trust the certificate, nor its name match 127.0.0.1.
+	agentSrv := httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
+	if tlsCert != "" {
+		aln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := agentSrv.Serve(aln); !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("the agents' listener stopped", "err", err)
+			}
+		}()
+		scheme, agentURL = "https://", "http://"+aln.Addr().String()
+	}
 	go p.Scheduler.Run(ctx, cfg.Agent.Tick)
 	agentsDone := make(chan struct{})
 	if pool > 0 {
@@ -178,7 +201,7 @@ func serve(ctx context.Context) error {
 			Pool: pool, Spare: pool,
 			Start: func() (agent.Process, error) {
 				cmd := exec.Command(self, "agent")
-				cmd.Env = agentEnv("http://"+ln.Addr().String(), cfg.AgentToken)
+				cmd.Env = agentEnv(agentURL, cfg.AgentToken)
 				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 				// The agents die with the server, even a kill -9 of it:
 				// SIGTERM, so terraform is interrupted and saves state.
@@ -207,12 +230,34 @@ func serve(ctx context.Context) error {
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
+		_ = agentSrv.Shutdown(shutdown)
 	}()
-	slog.Info("runplane server listening", "addr", "http://"+ln.Addr().String())
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	slog.Info("runplane server listening", "addr", scheme+ln.Addr().String())
+	if tlsCert != "" {
+		err = srv.ServeTLS(ln, tlsCert, tlsKey)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// tlsFiles reads RUNPLANE_TLS_CERT_FILE and RUNPLANE_TLS_KEY_FILE: both or
+// neither, and a pair that loads, so a typo stops the start instead of
+// the first handshake.
+func tlsFiles() (cert, key string, err error) {
+	cert, key = os.Getenv("RUNPLANE_TLS_CERT_FILE"), os.Getenv("RUNPLANE_TLS_KEY_FILE")
+	if (cert == "") != (key == "") {
+		return "", "", errors.New("set both RUNPLANE_TLS_CERT_FILE and RUNPLANE_TLS_KEY_FILE to serve HTTPS, or neither")
+	}
+	if cert != "" {
+		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			return "", "", fmt.Errorf("RUNPLANE_TLS_CERT_FILE/RUNPLANE_TLS_KEY_FILE: %w", err)
+		}
+	}
+	return cert, key, nil
 }
 
 // serverConns sizes the server's database pool: every agent's calls, its

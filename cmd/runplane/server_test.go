@@ -69,6 +69,8 @@ type server struct {
 	log   *lockedBuffer
 	// dataDir is the server's RUNPLANE_DATA_DIR.
 	dataDir string
+	// client is what requests go through (nil: http.DefaultClient).
+	client *http.Client
 }
 
 type lockedBuffer struct {
@@ -176,7 +178,11 @@ func (s *server) request(method, path string, body io.Reader, want int) []byte {
 	s.t.Helper()
 	req, _ := http.NewRequest(method, s.base+path, body)
 	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := http.DefaultClient.Do(req)
+	client := s.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

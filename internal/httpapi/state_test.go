@@ -22,6 +22,7 @@ import (
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/platform"
 	"github.com/runplane/runplane/internal/testkit/awstest"
+	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
 // storageCase is one storage configuration and the folders where whatever
@@ -286,7 +287,7 @@ func TestTerraformUsesRunplaneAsItsBackend(t *testing.T) {
 			if versions := len(c.do("GET", "/api/v1/workspaces/"+network+"/state-versions", "", 200)["items"].([]any)); scanned < versions {
 				t.Fatalf("scanned %d stored files for %d state versions; the check is looking in the wrong place", scanned, versions)
 			}
-			dump := pgDumpOf(t, p)
+			dump := string(pgtest.Dump(t, p.Pool))
 			if strings.Contains(dump, secret) || strings.Contains(dump, hex.EncodeToString([]byte(secret))) {
 				t.Error("secret found in the database dump")
 			}
@@ -298,18 +299,6 @@ func TestTerraformUsesRunplaneAsItsBackend(t *testing.T) {
 			}
 		})
 	}
-}
-
-// pgDumpOf dumps the platform's own database.
-func pgDumpOf(t *testing.T, p *platform.Platform) string {
-	t.Helper()
-	cfg := p.Pool.Config().ConnConfig
-	cmd := exec.Command("pg_dump", "--data-only", "-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("pg_dump: %v\n%s", err, out)
-	}
-	return string(out)
 }
 
 // Bad writes through the backend answer clear errors and change nothing.

@@ -33,7 +33,7 @@ type Server struct {
 	Base string
 }
 
-var listening = regexp.MustCompile(`runplane server listening" addr=(http://\S+)`)
+var listening = regexp.MustCompile(`runplane server listening" addr=(https?://\S+)`)
 
 // startTimeout covers an embedded PostgreSQL's first initdb.
 const startTimeout = 90 * time.Second
