@@ -45,6 +45,8 @@ type Services struct {
 	Policies   *policy.Service
 	Events     *events.Dispatcher
 	Variables  *variable.Service
+	// TFE serves the Terraform Cloud API (/api/v2, service discovery).
+	TFE http.Handler
 	// AgentToken is the secret agents present; empty turns the agent API off.
 	AgentToken string
 	// Health reports whether the database is reachable and migrated.
@@ -61,6 +63,10 @@ func New(s Services) http.Handler {
 	a := &api{Services: s, agentHash: sha256.Sum256([]byte(s.AgentToken))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
+	if s.TFE != nil {
+		mux.Handle("/api/v2/", s.TFE)
+		mux.Handle("GET /.well-known/terraform.json", s.TFE)
+	}
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, org.Principal) error) {
 		mux.Handle(pattern, a.authenticated(h))
 	}

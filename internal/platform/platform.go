@@ -23,6 +23,7 @@ import (
 	"github.com/runplane/runplane/internal/schedule"
 	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/state"
+	"github.com/runplane/runplane/internal/tfeapi"
 	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/variable"
 	"github.com/runplane/runplane/internal/workspace"
@@ -89,9 +90,11 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	// What reacts to what: the only registrations there are.
 	dispatch.Handle(events.RunNeedsPolicyCheck, policies.HandleNeedsCheck)
 	dispatch.Handle(events.StateChanged, cascade.Deliver)
+	orgs, workspaces := org.NewService(pool, c.AdminToken), workspace.NewService(pool)
 	handler := httpapi.New(httpapi.Services{
-		Orgs:       org.NewService(pool, c.AdminToken),
-		Workspaces: workspace.NewService(pool),
+		Orgs:       orgs,
+		Workspaces: workspaces,
+		TFE:        tfeapi.New(tfeapi.Services{Orgs: orgs, Workspaces: workspaces, Variables: vars}),
 		Runs:       runs,
 		State:      states,
 		Configs:    configs,

@@ -1,0 +1,275 @@
+package tfeapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/jsonapi"
+
+	"github.com/runplane/runplane/internal/fault"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/validate"
+	"github.com/runplane/runplane/internal/variable"
+	"github.com/runplane/runplane/internal/workspace"
+)
+
+// Services are what the API calls into.
+type Services struct {
+	Orgs       *org.Service
+	Workspaces *workspace.Service
+	Variables  *variable.Service
+}
+
+// APIVersion is the TFE API version announced to clients.
+const APIVersion = "2.5"
+
+type api struct{ Services }
+
+// New returns the Terraform Cloud API: /.well-known/terraform.json and
+// everything under /api/v2/.
+func New(s Services) http.Handler {
+	a := &api{Services: s}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/terraform.json", discovery)
+	mux.HandleFunc("GET /api/v2/ping", func(w http.ResponseWriter, r *http.Request) {
+		headers(w)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, org.Principal) error) {
+		mux.Handle(pattern, a.authenticated(h))
+	}
+	handle("GET /api/v2/account/details", a.accountDetails)
+	handle("POST /api/v2/organizations", a.createOrganization)
+	handle("GET /api/v2/organizations/{org}", a.getOrganization)
+	handle("POST /api/v2/organizations/{org}/authentication-token", a.createOrganizationToken)
+	handle("POST /api/v2/organizations/{org}/workspaces", a.createWorkspace)
+	handle("GET /api/v2/organizations/{org}/workspaces", a.listWorkspaces)
+	handle("GET /api/v2/organizations/{org}/workspaces/{name}", a.getWorkspaceByName)
+	handle("GET /api/v2/workspaces/{id}", a.getWorkspace)
+	handle("POST /api/v2/workspaces/{id}/actions/{action}", a.workspaceAction)
+	handle("POST /api/v2/workspaces/{id}/vars", a.createVariable)
+	handle("GET /api/v2/workspaces/{id}/vars", a.listVariables)
+	handle("GET /api/v2/workspaces/{id}/vars/{var}", a.getVariable)
+	handle("PATCH /api/v2/workspaces/{id}/vars/{var}", a.updateVariable)
+	handle("DELETE /api/v2/workspaces/{id}/vars/{var}", a.deleteVariable)
+	mux.HandleFunc("/api/v2/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, fmt.Errorf("%w: %s %s is not served (docs/tfe-compatibility.md)", errNotServed, r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+var (
+	errCategory  = fault.New(fault.Invalid, "invalid", "a variable's category cannot change; delete it and create a new one")
+	errNotServed = fault.New(fault.NotFound, "not_found", "not served")
+	errNotFound  = fault.New(fault.NotFound, "not_found", "not found")
+)
+
+// discovery is terraform's service discovery: where the API lives.
+func discovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"tfe.v2":"/api/v2/","tfe.v2.1":"/api/v2/","tfe.v2.2":"/api/v2/","state.v2":"/api/v2/"}`))
+}
+
+func headers(w http.ResponseWriter) {
+	w.Header().Set("TFP-API-Version", APIVersion)
+	w.Header().Set("TFP-AppName", "Runplane")
+}
+
+func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers(w)
+		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		p, err := a.Orgs.Authenticate(r.Context(), secret)
+		if err == nil && p.Scoped() {
+			// A job's credential is for the state backend only.
+			err = org.ErrUnauthorized
+		}
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+var errForbidden = fault.New(fault.Forbidden, "forbidden", "your token's role does not allow this")
+
+func need(p org.Principal, role org.Role) error {
+	if !p.Can(role) {
+		return errForbidden
+	}
+	return nil
+}
+
+// statuses is what each kind of domain error answers.
+var statuses = map[fault.Kind]int{
+	fault.Invalid: http.StatusUnprocessableEntity, fault.Unauthorized: http.StatusUnauthorized,
+	fault.Forbidden: http.StatusForbidden, fault.NotFound: http.StatusNotFound, fault.Conflict: http.StatusConflict,
+	fault.TooLarge: http.StatusRequestEntityTooLarge, fault.Locked: http.StatusConflict,
+	fault.Corrupt: http.StatusInternalServerError, fault.Unavailable: http.StatusServiceUnavailable,
+}
+
+// writeError answers in JSON:API's error shape; go-tfe maps 401 and 404
+// to its own sentinel errors.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, title, detail := http.StatusInternalServerError, "internal", "internal error; see the server log"
+	var ve *validate.Error
+	if f, ok := fault.Of(err); ok {
+		status, title, detail = statuses[f.Kind], f.Code, err.Error()
+	} else if errors.As(err, &ve) {
+		status, title, detail = http.StatusUnprocessableEntity, "invalid", ve.Msg
+	} else {
+		slog.ErrorContext(r.Context(), "tfe request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("Content-Type", jsonapi.MediaType)
+	w.WriteHeader(status)
+	_ = jsonapi.MarshalErrors(w, []*jsonapi.ErrorObject{{Status: strconv.Itoa(status), Title: title, Detail: detail}})
+}
+
+func write(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", jsonapi.MediaType)
+	w.WriteHeader(status)
+	return jsonapi.MarshalPayload(w, v)
+}
+
+// decode reads a JSON:API document into v; a malformed one is a 422.
+func decode(r *http.Request, v any) error {
+	if err := jsonapi.UnmarshalPayload(http.MaxBytesReader(nil, r.Body, 1<<20), v); err != nil {
+		return validate.Errorf("the body is not a JSON:API document of the expected type: %v", err)
+	}
+	return nil
+}
+
+type user struct {
+	ID       string `jsonapi:"primary,users"`
+	Username string `jsonapi:"attr,username"`
+	Email    string `jsonapi:"attr,email"`
+}
+
+// accountDetails describes the token's holder: tokens belong to
+// organizations until users exist (issue 18).
+func (a *api) accountDetails(w http.ResponseWriter, _ *http.Request, p org.Principal) error {
+	u := &user{ID: "site-admin", Username: "site-admin"}
+	if !p.SiteAdmin {
+		u = &user{ID: p.TokenID.String(), Username: "token-of-" + p.OrgName}
+	}
+	return write(w, http.StatusOK, u)
+}
+
+type organization struct {
+	Name        string       `jsonapi:"primary,organizations"`
+	ExternalID  string       `jsonapi:"attr,external-id"`
+	Email       string       `jsonapi:"attr,email"`
+	CreatedAt   time.Time    `jsonapi:"attr,created-at,iso8601"`
+	Permissions *permissions `jsonapi:"attr,permissions"`
+}
+
+type permissions struct {
+	CanUpdate          bool `json:"can-update"`
+	CanDestroy         bool `json:"can-destroy"`
+	CanCreateWorkspace bool `json:"can-create-workspace"`
+}
+
+func organizationView(o org.Organization, p org.Principal) *organization {
+	admin := p.SiteAdmin || p.Can(org.RoleAdmin)
+	return &organization{Name: o.Name, ExternalID: o.ID.String(), CreatedAt: o.CreatedAt,
+		Permissions: &permissions{CanUpdate: admin, CanDestroy: false, CanCreateWorkspace: admin}}
+}
+
+func (a *api) createOrganization(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if !p.SiteAdmin {
+		return fault.New(fault.Forbidden, "forbidden", "only the site-admin token creates organizations")
+	}
+	var in struct {
+		ID    string `jsonapi:"primary,organizations"`
+		Name  string `jsonapi:"attr,name"`
+		Email string `jsonapi:"attr,email"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	o, err := a.Orgs.Create(r.Context(), in.Name, org.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, organizationView(o, p))
+}
+
+func (a *api) getOrganization(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Get(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, organizationView(o, p))
+}
+
+type token struct {
+	ID          string    `jsonapi:"primary,authentication-tokens"`
+	CreatedAt   time.Time `jsonapi:"attr,created-at,iso8601"`
+	Description string    `jsonapi:"attr,description"`
+	Token       string    `jsonapi:"attr,token"`
+}
+
+// createOrganizationToken issues an organization token: an admin token of
+// the organization, shown once. Earlier ones stay valid until tokens can
+// be revoked (issue 18).
+func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	if !p.SiteAdmin {
+		if err := need(p, org.RoleAdmin); err != nil {
+			return err
+		}
+	}
+	t, err := a.Orgs.CreateToken(r.Context(), o.ID, "organization token (tfe api)", org.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, &token{ID: t.ID.String(), CreatedAt: t.CreatedAt, Description: t.Description, Token: t.Secret})
+}
+
+func pathUUID(r *http.Request, name string) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue(name))
+	if err != nil {
+		return id, fmt.Errorf("%w: no object with id %q", errNotFound, r.PathValue(name))
+	}
+	return id, nil
+}
+
+func jsonEncode(w http.ResponseWriter, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// jsonDecode reads a plain JSON body (the lock action's is not JSON:API).
+func jsonDecode(r *http.Request, v any) error {
+	return json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20)).Decode(v)
+}
+
+// writeMany answers a page of resources with the pagination meta go-tfe
+// reads.
+func writeMany(w http.ResponseWriter, items []any, number, size, total int) error {
+	payload, err := jsonapi.Marshal(items)
+	if err != nil {
+		return err
+	}
+	many := payload.(*jsonapi.ManyPayload)
+	pages := max(1, (total+size-1)/size)
+	next := 0
+	if number < pages {
+		next = number + 1
+	}
+	many.Meta = &jsonapi.Meta{"pagination": map[string]int{
+		"current-page": number, "prev-page": number - 1, "next-page": next, "total-count": total, "total-pages": pages,
+	}}
+	w.Header().Set("Content-Type", jsonapi.MediaType)
+	w.WriteHeader(http.StatusOK)
+	return jsonEncode(w, many)
+}
