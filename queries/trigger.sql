@@ -43,3 +43,8 @@ WITH RECURSIVE reach (id, path) AS (
     WHERE NOT t.downstream_id = ANY (r.path)
 )
 SELECT path::UUID[] AS path FROM reach WHERE id = @to_id::UUID LIMIT 1;
+
+-- name: TriggerListByUpstream :many
+SELECT * FROM workspace_triggers
+WHERE upstream_id = @upstream_id AND organization_id = @organization_id
+ORDER BY created_at;

@@ -220,6 +220,43 @@ func (q *Queries) TriggerListByDownstream(ctx context.Context, arg TriggerListBy
 	return items, nil
 }
 
+const triggerListByUpstream = `-- name: TriggerListByUpstream :many
+SELECT organization_id, downstream_id, upstream_id, on_event, created_at FROM workspace_triggers
+WHERE upstream_id = $1 AND organization_id = $2
+ORDER BY created_at
+`
+
+type TriggerListByUpstreamParams struct {
+	UpstreamID     uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) TriggerListByUpstream(ctx context.Context, arg TriggerListByUpstreamParams) ([]WorkspaceTrigger, error) {
+	rows, err := q.db.Query(ctx, triggerListByUpstream, arg.UpstreamID, arg.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WorkspaceTrigger
+	for rows.Next() {
+		var i WorkspaceTrigger
+		if err := rows.Scan(
+			&i.OrganizationID,
+			&i.DownstreamID,
+			&i.UpstreamID,
+			&i.OnEvent,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const triggerPath = `-- name: TriggerPath :one
 WITH RECURSIVE reach (id, path) AS (
     SELECT $2::UUID, ARRAY[$2::UUID]

@@ -90,16 +90,16 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	// What reacts to what: the only registrations there are.
 	dispatch.Handle(events.RunNeedsPolicyCheck, policies.HandleNeedsCheck)
 	dispatch.Handle(events.StateChanged, cascade.Deliver)
-	orgs, workspaces := org.NewService(pool, c.AdminToken), workspace.NewService(pool)
+	orgs, workspaces, triggers := org.NewService(pool, c.AdminToken), workspace.NewService(pool), trigger.NewService(pool)
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       orgs,
 		Workspaces: workspaces,
-		TFE:        tfeapi.New(tfeapi.Services{Orgs: orgs, Workspaces: workspaces, Variables: vars}),
+		TFE:        tfeapi.New(tfeapi.Services{Orgs: orgs, Workspaces: workspaces, Variables: vars, Triggers: triggers}),
 		Runs:       runs,
 		State:      states,
 		Configs:    configs,
 		Agents:     agents,
-		Triggers:   trigger.NewService(pool),
+		Triggers:   triggers,
 		Policies:   policies,
 		Events:     dispatch,
 		Variables:  vars,

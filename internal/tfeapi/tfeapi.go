@@ -15,6 +15,7 @@ import (
 
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/validate"
 	"github.com/runplane/runplane/internal/variable"
 	"github.com/runplane/runplane/internal/workspace"
@@ -25,6 +26,7 @@ type Services struct {
 	Orgs       *org.Service
 	Workspaces *workspace.Service
 	Variables  *variable.Service
+	Triggers   *trigger.Service
 }
 
 // APIVersion is the TFE API version announced to clients.
@@ -59,6 +61,10 @@ func New(s Services) http.Handler {
 	handle("GET /api/v2/workspaces/{id}/vars/{var}", a.getVariable)
 	handle("PATCH /api/v2/workspaces/{id}/vars/{var}", a.updateVariable)
 	handle("DELETE /api/v2/workspaces/{id}/vars/{var}", a.deleteVariable)
+	handle("POST /api/v2/workspaces/{id}/run-triggers", a.createRunTrigger)
+	handle("GET /api/v2/workspaces/{id}/run-triggers", a.listRunTriggers)
+	handle("GET /api/v2/run-triggers/{id}", a.getRunTrigger)
+	handle("DELETE /api/v2/run-triggers/{id}", a.deleteRunTrigger)
 	mux.HandleFunc("/api/v2/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, fmt.Errorf("%w: %s %s is not served (docs/tfe-compatibility.md)", errNotServed, r.Method, r.URL.Path))
 	})

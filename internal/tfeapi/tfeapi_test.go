@@ -266,3 +266,51 @@ func TestGoTFEVariables(t *testing.T) {
 		t.Fatalf("after delete: %+v %v", list, err)
 	}
 }
+
+// Run triggers through go-tfe: created from a sourceable workspace, listed
+// inbound and outbound, read and deleted; a cycle is refused.
+func TestGoTFERunTriggers(t *testing.T) {
+	t.Parallel()
+	base, admin := setup(t)
+	ctx := context.Background()
+	if _, err := admin.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := admin.OrganizationTokens.Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, base, tok.Token)
+	network, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("network")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.RunTriggers.Create(ctx, app.ID, tfe.RunTriggerCreateOptions{Sourceable: network})
+	if err != nil || rt.SourceableName != "network" || rt.WorkspaceName != "app" {
+		t.Fatalf("create: %+v %v", rt, err)
+	}
+	if _, err := c.RunTriggers.Create(ctx, network.ID, tfe.RunTriggerCreateOptions{Sourceable: app}); err == nil {
+		t.Fatal("a cycle was accepted")
+	}
+	in, err := c.RunTriggers.List(ctx, app.ID, &tfe.RunTriggerListOptions{RunTriggerType: tfe.RunTriggerInbound})
+	if err != nil || len(in.Items) != 1 || in.Items[0].ID != rt.ID {
+		t.Fatalf("inbound: %+v %v", in, err)
+	}
+	out, err := c.RunTriggers.List(ctx, network.ID, &tfe.RunTriggerListOptions{RunTriggerType: tfe.RunTriggerOutbound})
+	if err != nil || len(out.Items) != 1 || out.Items[0].WorkspaceName != "app" {
+		t.Fatalf("outbound: %+v %v", out, err)
+	}
+	if got, err := c.RunTriggers.Read(ctx, rt.ID); err != nil || got.SourceableName != "network" {
+		t.Fatalf("read: %+v %v", got, err)
+	}
+	if err := c.RunTriggers.Delete(ctx, rt.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RunTriggers.Read(ctx, rt.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Fatalf("read after delete: %v", err)
+	}
+}
