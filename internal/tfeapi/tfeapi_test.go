@@ -35,6 +35,22 @@ func setup(t *testing.T) (string, *tfe.Client) {
 	return srv.URL, client(t, srv.URL, adminToken)
 }
 
+// setupOrg serves the platform with organization acme and returns a go-tfe
+// client holding its organization token.
+func setupOrg(t *testing.T) *tfe.Client {
+	t.Helper()
+	base, admin := setup(t)
+	ctx := context.Background()
+	if _, err := admin.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := admin.OrganizationTokens.Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client(t, base, tok.Token)
+}
+
 func client(t *testing.T, base, token string) *tfe.Client {
 	t.Helper()
 	c, err := tfe.NewClient(&tfe.Config{Address: base, Token: token, RetryServerErrors: false})
@@ -207,16 +223,8 @@ func TestErrorsAreJSONAPI(t *testing.T) {
 // variable id is not found through this one.
 func TestGoTFEVariables(t *testing.T) {
 	t.Parallel()
-	base, admin := setup(t)
+	c := setupOrg(t)
 	ctx := context.Background()
-	if _, err := admin.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@example.com")}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := admin.OrganizationTokens.Create(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client(t, base, tok.Token)
 	ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net")})
 	if err != nil {
 		t.Fatal(err)
@@ -271,16 +279,8 @@ func TestGoTFEVariables(t *testing.T) {
 // inbound and outbound, read and deleted; a cycle is refused.
 func TestGoTFERunTriggers(t *testing.T) {
 	t.Parallel()
-	base, admin := setup(t)
+	c := setupOrg(t)
 	ctx := context.Background()
-	if _, err := admin.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@example.com")}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := admin.OrganizationTokens.Create(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client(t, base, tok.Token)
 	network, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("network")})
 	if err != nil {
 		t.Fatal(err)

@@ -134,28 +134,12 @@ func cycleNames(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, path []
 // ListDownstream returns the edges out of a workspace: the workspaces its
 // applies trigger.
 func (s *Service) ListDownstream(ctx context.Context, orgID, upstream uuid.UUID) ([]Edge, error) {
-	rows, err := dbsqlc.New(s.db).TriggerListByUpstream(ctx, dbsqlc.TriggerListByUpstreamParams{UpstreamID: upstream, OrganizationID: orgID})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Edge, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, view(r))
-	}
-	return out, nil
+	return views(dbsqlc.New(s.db).TriggerListByUpstream(ctx, dbsqlc.TriggerListByUpstreamParams{UpstreamID: upstream, OrganizationID: orgID}))
 }
 
 // List returns a workspace's upstream edges.
 func (s *Service) List(ctx context.Context, orgID, downstream uuid.UUID) ([]Edge, error) {
-	rows, err := dbsqlc.New(s.db).TriggerListByDownstream(ctx, dbsqlc.TriggerListByDownstreamParams{DownstreamID: downstream, OrganizationID: orgID})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Edge, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, view(r))
-	}
-	return out, nil
+	return views(dbsqlc.New(s.db).TriggerListByDownstream(ctx, dbsqlc.TriggerListByDownstreamParams{DownstreamID: downstream, OrganizationID: orgID}))
 }
 
 // Delete removes the edge upstream → downstream.
@@ -170,6 +154,14 @@ func (s *Service) Delete(ctx context.Context, orgID, downstream, upstream uuid.U
 		}
 		return err
 	})
+}
+
+func views(rows []dbsqlc.WorkspaceTrigger, err error) ([]Edge, error) {
+	out := make([]Edge, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, view(r))
+	}
+	return out, err
 }
 
 func view(r dbsqlc.WorkspaceTrigger) Edge {
