@@ -18,11 +18,18 @@ import (
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/testkit/awstest"
 	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+// TestMain stops the S3/KMS/SQS servers the SQS test starts, with the
+// database.
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	awstest.Stop()
+	os.Exit(code)
+}
 
 // kind is a kind of event only these tests emit and handle.
 const kind events.Kind = "test.happened"

@@ -14,17 +14,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/org"
-	"github.com/runplane/runplane/internal/testkit/awstest"
 	"github.com/runplane/runplane/internal/testkit/pgtest"
 	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
-func TestMain(m *testing.M) {
-	code := pgtest.Main(m)
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type fixture struct {
 	ctx      context.Context
