@@ -101,6 +101,9 @@ func TestVariableSets(t *testing.T) {
 	c.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"aws-creds"}`, 409)
 	c.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"bad name!"}`, 400)
 	c.do("POST", "/api/v1/organizations/acme/varsets", `{"name":"other","workspace_ids":["`+"00000000-0000-0000-0000-000000000001"+`"]}`, 404)
+	if sets := c.do("GET", "/api/v1/organizations/acme/varsets", "", 200)["items"].([]any); len(sets) != 1 {
+		t.Fatalf("a refused set was kept: %v", sets)
+	}
 
 	// Writers use variables; only admins shape what every workspace gets.
 	writer := c.as(c.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"w","role":"write"}`, 201)["token"].(string))

@@ -43,14 +43,11 @@ func (a *api) createVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
-	s, err := a.Variables.CreateSet(r.Context(), o.ID, variable.SetInput{Name: body.Name, Description: body.Description, Global: body.Global})
+	s, err := a.Variables.CreateSet(r.Context(), o.ID, variable.SetInput{
+		Name: body.Name, Description: body.Description, Global: body.Global, WorkspaceIDs: body.WorkspaceIDs,
+	})
 	if err != nil {
 		return err
-	}
-	for _, ws := range body.WorkspaceIDs {
-		if err := a.Variables.Attach(r.Context(), o.ID, s.ID, ws); err != nil {
-			return err
-		}
 	}
 	view, err := a.varsetView(r, o.ID, s)
 	if err != nil {

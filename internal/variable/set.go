@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/validate"
 )
@@ -30,10 +31,11 @@ type Set struct {
 	CreatedAt   time.Time
 }
 
-// SetInput creates a set; a SetPatch changes one (nil fields stay).
+// SetInput creates a set, attached to WorkspaceIDs.
 type SetInput struct {
 	Name, Description string
 	Global            bool
+	WorkspaceIDs      []uuid.UUID
 }
 
 // SetPatch changes a variable set; nil fields stay.
@@ -57,10 +59,24 @@ func (s *Service) CreateSet(ctx context.Context, orgID uuid.UUID, in SetInput) (
 	if err := checkSet(in.Name, in.Description); err != nil {
 		return Set{}, err
 	}
-	row, err := dbsqlc.New(s.db).VariableSetCreate(ctx, dbsqlc.VariableSetCreateParams{
-		OrganizationID: orgID, Name: in.Name, Description: in.Description, Global: in.Global,
+	// The set and its attachments commit together: a workspace that is not
+	// the organization's leaves no set behind.
+	var row dbsqlc.VariableSet
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		var err error
+		if row, err = q.VariableSetCreate(ctx, dbsqlc.VariableSetCreateParams{
+			OrganizationID: orgID, Name: in.Name, Description: in.Description, Global: in.Global,
+		}); err != nil {
+			return mapSetErr(err)
+		}
+		for _, ws := range in.WorkspaceIDs {
+			if err := attach(ctx, q, orgID, row.ID, ws); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return setView(row), mapSetErr(err)
+	return setView(row), err
 }
 
 // GetSet returns one of the organization's variable sets.
@@ -131,7 +147,10 @@ func (s *Service) Attach(ctx context.Context, orgID, setID, workspaceID uuid.UUI
 	if _, err := s.GetSet(ctx, orgID, setID); err != nil {
 		return err
 	}
-	q := dbsqlc.New(s.db)
+	return attach(ctx, dbsqlc.New(s.db), orgID, setID, workspaceID)
+}
+
+func attach(ctx context.Context, q *dbsqlc.Queries, orgID, setID, workspaceID uuid.UUID) error {
 	if _, err := q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: workspaceID, OrganizationID: orgID}); errors.Is(err, pgx.ErrNoRows) {
 		return ErrWorkspaceNotFound
 	} else if err != nil {

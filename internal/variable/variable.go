@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/sealed"
@@ -93,14 +94,20 @@ type Keys interface {
 	UnwrapKey(ctx context.Context, keyID string, wrapped []byte, ec envelope.Context) ([]byte, error)
 }
 
+// DB is what the service needs of the database; *pgxpool.Pool satisfies it.
+type DB interface {
+	dbtx.Beginner
+	dbsqlc.DBTX
+}
+
 // Service manages workspace variables.
 type Service struct {
-	db   dbsqlc.DBTX
+	db   DB
 	keys Keys
 }
 
 // NewService returns a Service.
-func NewService(db dbsqlc.DBTX, keys Keys) *Service { return &Service{db: db, keys: keys} }
+func NewService(db DB, keys Keys) *Service { return &Service{db: db, keys: keys} }
 
 var (
 	terraformKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,127}$`)
