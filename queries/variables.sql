@@ -17,9 +17,9 @@ SELECT * FROM variables WHERE variable_set_id = @variable_set_id AND organizatio
 ORDER BY category, key;
 
 -- name: VariableListForWorkspaceSets :many
--- The variables of every set that applies to the workspace, with the set
--- name: global sets and the sets attached to it.
-SELECT v.*, s.name AS set_name, s.global AS set_global FROM variables v
+-- The variables of every set that applies to the workspace — global sets
+-- and the sets attached to it — by set name.
+SELECT sqlc.embed(v), s.global AS set_global FROM variables v
 JOIN variable_sets s ON s.id = v.variable_set_id
 WHERE s.organization_id = @organization_id
   AND (s.global OR EXISTS (

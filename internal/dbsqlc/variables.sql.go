@@ -7,7 +7,6 @@ package dbsqlc
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
@@ -215,7 +214,7 @@ func (q *Queries) VariableListByWorkspace(ctx context.Context, arg VariableListB
 }
 
 const variableListForWorkspaceSets = `-- name: VariableListForWorkspaceSets :many
-SELECT v.id, v.organization_id, v.workspace_id, v.variable_set_id, v.key, v.category, v.hcl, v.sensitive, v.description, v.value, v.sealed_value, v.key_id, v.wrapped_key, v.created_at, v.updated_at, s.name AS set_name, s.global AS set_global FROM variables v
+SELECT v.id, v.organization_id, v.workspace_id, v.variable_set_id, v.key, v.category, v.hcl, v.sensitive, v.description, v.value, v.sealed_value, v.key_id, v.wrapped_key, v.created_at, v.updated_at, s.global AS set_global FROM variables v
 JOIN variable_sets s ON s.id = v.variable_set_id
 WHERE s.organization_id = $1
   AND (s.global OR EXISTS (
@@ -230,26 +229,12 @@ type VariableListForWorkspaceSetsParams struct {
 }
 
 type VariableListForWorkspaceSetsRow struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	WorkspaceID    *uuid.UUID
-	VariableSetID  *uuid.UUID
-	Key            string
-	Category       string
-	Hcl            bool
-	Sensitive      bool
-	Description    string
-	Value          string
-	SealedValue    []byte
-	KeyID          string
-	WrappedKey     []byte
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	SetName        string
-	SetGlobal      bool
+	Variable  Variable
+	SetGlobal bool
 }
 
-// The variables of every set that applies to the workspace, with the set
+// The variables of every set that applies to the workspace — global sets
+// and the sets attached to it — by set name.
 func (q *Queries) VariableListForWorkspaceSets(ctx context.Context, arg VariableListForWorkspaceSetsParams) ([]VariableListForWorkspaceSetsRow, error) {
 	rows, err := q.db.Query(ctx, variableListForWorkspaceSets, arg.OrganizationID, arg.WorkspaceID)
 	if err != nil {
@@ -260,22 +245,21 @@ func (q *Queries) VariableListForWorkspaceSets(ctx context.Context, arg Variable
 	for rows.Next() {
 		var i VariableListForWorkspaceSetsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.OrganizationID,
-			&i.WorkspaceID,
-			&i.VariableSetID,
-			&i.Key,
-			&i.Category,
-			&i.Hcl,
-			&i.Sensitive,
-			&i.Description,
-			&i.Value,
-			&i.SealedValue,
-			&i.KeyID,
-			&i.WrappedKey,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.SetName,
+			&i.Variable.ID,
+			&i.Variable.OrganizationID,
+			&i.Variable.WorkspaceID,
+			&i.Variable.VariableSetID,
+			&i.Variable.Key,
+			&i.Variable.Category,
+			&i.Variable.Hcl,
+			&i.Variable.Sensitive,
+			&i.Variable.Description,
+			&i.Variable.Value,
+			&i.Variable.SealedValue,
+			&i.Variable.KeyID,
+			&i.Variable.WrappedKey,
+			&i.Variable.CreatedAt,
+			&i.Variable.UpdatedAt,
 			&i.SetGlobal,
 		); err != nil {
 			return nil, err

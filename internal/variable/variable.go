@@ -278,11 +278,7 @@ func (s *Service) ForJob(ctx context.Context, orgID, workspaceID uuid.UUID) ([]V
 	for _, global := range []bool{false, true} {
 		for _, r := range fromSets {
 			if r.SetGlobal == global {
-				ranked = append(ranked, dbsqlc.Variable{
-					ID: r.ID, OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID, VariableSetID: r.VariableSetID,
-					Key: r.Key, Category: r.Category, Hcl: r.Hcl, Sensitive: r.Sensitive, Value: r.Value,
-					SealedValue: r.SealedValue, KeyID: r.KeyID, WrappedKey: r.WrappedKey,
-				})
+				ranked = append(ranked, r.Variable)
 			}
 		}
 	}
