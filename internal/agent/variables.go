@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/runplane/runplane/internal/agentapi"
@@ -93,13 +94,7 @@ func newRedactor(values []string) *redactor {
 		}
 	}
 	// Longest first, so a line of a value does not break a longer match.
-	for i := range r.secrets {
-		for j := i + 1; j < len(r.secrets); j++ {
-			if len(r.secrets[j]) > len(r.secrets[i]) {
-				r.secrets[i], r.secrets[j] = r.secrets[j], r.secrets[i]
-			}
-		}
-	}
+	slices.SortFunc(r.secrets, func(a, b []byte) int { return len(b) - len(a) })
 	return r
 }
 
