@@ -209,7 +209,7 @@ func (a *api) uploadConfiguration(w http.ResponseWriter, r *http.Request, p org.
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	data, err := readBody(w, r, configversion.MaxSize)
@@ -231,7 +231,7 @@ func (a *api) runLogs(w http.ResponseWriter, r *http.Request, p org.Principal) e
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	phase := jobs.Phase(r.URL.Query().Get("phase"))

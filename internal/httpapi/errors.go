@@ -25,8 +25,6 @@ func errorf(status int, code, message string) *apiError {
 	return &apiError{status: status, code: code, message: message}
 }
 
-var errForbidden = errorf(http.StatusForbidden, "forbidden", "your token's role does not allow this")
-
 // statuses is what each kind of domain error answers.
 var statuses = map[fault.Kind]int{
 	fault.Invalid:      http.StatusBadRequest,

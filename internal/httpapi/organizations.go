@@ -41,7 +41,7 @@ func (a *api) getOrganization(w http.ResponseWriter, r *http.Request, p org.Prin
 		return err
 	}
 	if !p.SiteAdmin && !p.Can(org.RoleRead) {
-		return errForbidden
+		return org.ErrForbidden
 	}
 	writeJSON(w, http.StatusOK, organizationView(o))
 	return nil
@@ -97,7 +97,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, p org.Principa
 		return err
 	}
 	if !p.SiteAdmin && !p.Can(org.RoleAdmin) {
-		return errForbidden
+		return org.ErrForbidden
 	}
 	var body struct {
 		Description string   `json:"description"`

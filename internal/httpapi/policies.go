@@ -27,7 +27,7 @@ func (a *api) createPolicy(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var body struct {
@@ -51,7 +51,7 @@ func (a *api) listPolicies(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	list, err := a.Policies.List(r.Context(), o.ID)
@@ -71,7 +71,7 @@ func (a *api) deletePolicy(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	if err := a.Policies.Delete(r.Context(), p.OrgID, id); err != nil {
@@ -94,7 +94,7 @@ func (a *api) runPolicyChecks(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	results, err := a.Policies.Results(r.Context(), p.OrgID, id)

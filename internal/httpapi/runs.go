@@ -70,7 +70,7 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	var body struct {
@@ -101,7 +101,7 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	limit, cursor, err := page(r)
@@ -127,7 +127,7 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) er
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	got, err := a.Runs.Get(r.Context(), p.OrgID, id)
@@ -168,7 +168,7 @@ func (a *api) runAction(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if !ok {
 		return errorf(http.StatusNotFound, "not_found", "no such run action: "+r.PathValue("action")+" (confirm, cancel, force-cancel, discard, override)")
 	}
-	if err := need(p, action.role); err != nil {
+	if err := p.Require(action.role); err != nil {
 		return err
 	}
 	var body struct {

@@ -306,13 +306,6 @@ func writePage[T, J any](w http.ResponseWriter, list []T, limit int, cursor func
 	writeJSON(w, http.StatusOK, out)
 }
 
-func need(p org.Principal, role org.Role) error {
-	if !p.Can(role) {
-		return errForbidden
-	}
-	return nil
-}
-
 type statusRecorder struct {
 	http.ResponseWriter
 	status int

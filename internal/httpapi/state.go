@@ -49,7 +49,7 @@ func (a *api) stateGet(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	v, data, err := a.State.Current(r.Context(), p, id)
@@ -79,7 +79,7 @@ func (a *api) statePost(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	data, err := readBody(w, r, state.MaxSize)
@@ -99,7 +99,7 @@ func (a *api) stateLock(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	info, err := readBody(w, r, 64<<10)
@@ -130,7 +130,7 @@ func (a *api) stateUnlock(w http.ResponseWriter, r *http.Request, p org.Principa
 		}
 		err = a.State.ForceUnlock(r.Context(), p, id)
 	} else {
-		if err := need(p, org.RoleWrite); err != nil {
+		if err := p.Require(org.RoleWrite); err != nil {
 			return err
 		}
 		err = a.State.Unlock(r.Context(), p, id, info)
@@ -187,7 +187,7 @@ func (a *api) listStateVersions(w http.ResponseWriter, r *http.Request, p org.Pr
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	limit, cursor, err := page(r)
@@ -216,7 +216,7 @@ func (a *api) currentStateVersion(w http.ResponseWriter, r *http.Request, p org.
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
@@ -239,7 +239,7 @@ func (a *api) getStateVersion(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	v, err := a.State.Get(r.Context(), p.OrgID, id)
@@ -255,7 +255,7 @@ func (a *api) downloadStateVersion(w http.ResponseWriter, r *http.Request, p org
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	v, data, err := a.State.Download(r.Context(), p.OrgID, id)
@@ -275,7 +275,7 @@ func (a *api) rollbackState(w http.ResponseWriter, r *http.Request, p org.Princi
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	if err := decode(w, r, &struct{}{}, true); err != nil {
@@ -301,7 +301,7 @@ func (a *api) outputs(w http.ResponseWriter, r *http.Request, p org.Principal) e
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	list, err := a.State.Outputs(r.Context(), p, id)

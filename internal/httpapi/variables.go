@@ -63,7 +63,7 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	var body variableInput
@@ -83,7 +83,7 @@ func (a *api) listVariables(w http.ResponseWriter, r *http.Request, p org.Princi
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, id); err != nil {
@@ -102,7 +102,7 @@ func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principa
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	v, err := a.Variables.Get(r.Context(), p.OrgID, id)
@@ -120,7 +120,7 @@ func (a *api) variableFor(r *http.Request, p org.Principal) (uuid.UUID, error) {
 	if err != nil {
 		return id, err
 	}
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return id, err
 	}
 	v, err := a.Variables.Get(r.Context(), p.OrgID, id)
@@ -128,7 +128,7 @@ func (a *api) variableFor(r *http.Request, p org.Principal) (uuid.UUID, error) {
 		return id, err
 	}
 	if v.SetID != nil {
-		return id, need(p, org.RoleAdmin)
+		return id, p.Require(org.RoleAdmin)
 	}
 	return id, nil
 }

@@ -31,7 +31,7 @@ func (a *api) createVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var body struct {
@@ -62,7 +62,7 @@ func (a *api) listVarsets(w http.ResponseWriter, r *http.Request, p org.Principa
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	sets, err := a.Variables.ListSets(r.Context(), o.ID)
@@ -87,7 +87,7 @@ func (a *api) varset(r *http.Request, p org.Principal, role org.Role) (variable.
 	if err != nil {
 		return variable.Set{}, err
 	}
-	if err := need(p, role); err != nil {
+	if err := p.Require(role); err != nil {
 		return variable.Set{}, err
 	}
 	return a.Variables.GetSet(r.Context(), p.OrgID, id)

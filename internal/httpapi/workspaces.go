@@ -47,7 +47,7 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var body struct {
@@ -75,7 +75,7 @@ func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var body struct {
@@ -101,7 +101,7 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	limit, cursor, err := page(r)
@@ -121,7 +121,7 @@ func (a *api) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p org.P
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
@@ -137,7 +137,7 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
@@ -159,7 +159,7 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 	var ws workspace.Workspace
 	switch action := r.PathValue("action"); action {
 	case "lock":
-		if err := need(p, org.RoleWrite); err != nil {
+		if err := p.Require(org.RoleWrite); err != nil {
 			return err
 		}
 		if err := decode(w, r, &body, true); err != nil {
@@ -171,7 +171,7 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 		if action == "force-unlock" {
 			role = org.RoleAdmin
 		}
-		if err := need(p, role); err != nil {
+		if err := p.Require(role); err != nil {
 			return err
 		}
 		if err := decode(w, r, &body, true); err != nil {

@@ -22,8 +22,10 @@ import (
 )
 
 var (
-	ErrNotFound     = fault.New(fault.NotFound, "not_found", "organization not found")
-	ErrExists       = fault.New(fault.Conflict, "already_exists", "organization already exists")
+	ErrNotFound = fault.New(fault.NotFound, "not_found", "organization not found")
+	ErrExists   = fault.New(fault.Conflict, "already_exists", "organization already exists")
+	// ErrForbidden: the principal's role does not allow the call.
+	ErrForbidden    = fault.New(fault.Forbidden, "forbidden", "your token's role does not allow this")
 	ErrUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
 )
 
@@ -64,6 +66,14 @@ type Principal struct {
 
 // Can reports whether the principal has at least role r in its organization.
 func (p Principal) Can(r Role) bool { return !p.SiteAdmin && p.Role.rank() >= r.rank() }
+
+// Require is Can as an error: ErrForbidden when the role does not allow it.
+func (p Principal) Require(r Role) error {
+	if !p.Can(r) {
+		return ErrForbidden
+	}
+	return nil
+}
 
 // Scoped reports whether the principal is a job credential, limited to one
 // workspace's state rather than the organization's API.

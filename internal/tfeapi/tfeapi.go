@@ -106,15 +106,6 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Princ
 	})
 }
 
-var errForbidden = fault.New(fault.Forbidden, "forbidden", "your token's role does not allow this")
-
-func need(p org.Principal, role org.Role) error {
-	if !p.Can(role) {
-		return errForbidden
-	}
-	return nil
-}
-
 // statuses is what each kind of domain error answers.
 var statuses = map[fault.Kind]int{
 	fault.Invalid: http.StatusUnprocessableEntity, fault.Unauthorized: http.StatusUnauthorized,
@@ -233,7 +224,7 @@ func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p 
 		return err
 	}
 	if !p.SiteAdmin {
-		if err := need(p, org.RoleAdmin); err != nil {
+		if err := p.Require(org.RoleAdmin); err != nil {
 			return err
 		}
 	}

@@ -54,7 +54,7 @@ func (a *api) createRunTrigger(w http.ResponseWriter, r *http.Request, p org.Pri
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var in struct {
@@ -89,7 +89,7 @@ func (a *api) listRunTriggers(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, ws); err != nil {
@@ -137,7 +137,7 @@ func (a *api) runTrigger(r *http.Request, p org.Principal) (trigger.Edge, error)
 }
 
 func (a *api) getRunTrigger(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	e, err := a.runTrigger(r, p)
@@ -152,7 +152,7 @@ func (a *api) getRunTrigger(w http.ResponseWriter, r *http.Request, p org.Princi
 }
 
 func (a *api) deleteRunTrigger(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	e, err := a.runTrigger(r, p)

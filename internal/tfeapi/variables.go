@@ -55,7 +55,7 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	var in variableInput
@@ -77,7 +77,7 @@ func (a *api) listVariables(w http.ResponseWriter, r *http.Request, p org.Princi
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, ws); err != nil {
@@ -113,7 +113,7 @@ func (a *api) workspaceVariable(r *http.Request, p org.Principal) (variable.Vari
 }
 
 func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	v, err := a.workspaceVariable(r, p)
@@ -124,7 +124,7 @@ func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principa
 }
 
 func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	v, err := a.workspaceVariable(r, p)
@@ -148,7 +148,7 @@ func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 }
 
 func (a *api) deleteVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := need(p, org.RoleWrite); err != nil {
+	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	v, err := a.workspaceVariable(r, p)

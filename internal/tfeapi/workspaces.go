@@ -55,7 +55,7 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleAdmin); err != nil {
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var in workspaceResource
@@ -76,7 +76,7 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	number, size := 1, 20
@@ -120,7 +120,7 @@ func (a *api) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p org.P
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
@@ -135,7 +135,7 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := need(p, org.RoleRead); err != nil {
+	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
@@ -154,7 +154,7 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 	var ws workspace.Workspace
 	switch r.PathValue("action") {
 	case "lock":
-		if err := need(p, org.RoleWrite); err != nil {
+		if err := p.Require(org.RoleWrite); err != nil {
 			return err
 		}
 		var body struct {
@@ -163,12 +163,12 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 		_ = jsonDecode(r, &body) // the reason is optional
 		ws, err = a.Workspaces.Lock(r.Context(), p.OrgID, id, p.TokenID, body.Reason)
 	case "unlock":
-		if err := need(p, org.RoleWrite); err != nil {
+		if err := p.Require(org.RoleWrite); err != nil {
 			return err
 		}
 		ws, err = a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, false)
 	case "force-unlock":
-		if err := need(p, org.RoleAdmin); err != nil {
+		if err := p.Require(org.RoleAdmin); err != nil {
 			return err
 		}
 		ws, err = a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, true)
