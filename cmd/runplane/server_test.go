@@ -160,11 +160,18 @@ func (s *server) waitForLog(runID, phase, text string) {
 // environment variables env, signed in as the admin of organization acme.
 func startServer(t *testing.T, terraform string, env ...string) *server {
 	t.Helper()
+	return startServerWith(t, nil, terraform, env...)
+}
+
+// startServerWith is startServer with requests going through client (nil:
+// http.DefaultClient).
+func startServerWith(t *testing.T, client *http.Client, terraform string, env ...string) *server {
+	t.Helper()
 	pool := pgtest.New(t)
 	dataDir := t.TempDir()
 	base, _, log := launch(t, terraform, false,
 		append([]string{"DATABASE_URL=" + pool.Config().ConnString(), "RUNPLANE_DATA_DIR=" + dataDir}, env...)...)
-	s := &server{t: t, base: base, pool: pool, log: log, dataDir: dataDir}
+	s := &server{t: t, base: base, pool: pool, log: log, dataDir: dataDir, client: client}
 	s.signIn()
 	p, err := org.NewService(pool, adminSecret).Authenticate(context.Background(), s.token)
 	if err != nil {

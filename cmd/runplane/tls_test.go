@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
@@ -72,21 +70,12 @@ func selfSigned(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
 func TestServerSpeaksHTTPS(t *testing.T) {
 	t.Parallel()
 	certFile, keyFile, roots := selfSigned(t)
-	pool := pgtest.New(t)
-	dataDir := t.TempDir()
-	base, _, log := launch(t, "terraform", false, "DATABASE_URL="+pool.Config().ConnString(), "RUNPLANE_DATA_DIR="+dataDir,
+	s := startServerWith(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, "terraform",
 		"RUNPLANE_TLS_CERT_FILE="+certFile, "RUNPLANE_TLS_KEY_FILE="+keyFile)
+	base := s.base
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("the server announced %s, want https", base)
 	}
-	s := &server{t: t, base: base, pool: pool, log: log, dataDir: dataDir,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
-	s.signIn()
-	p, err := org.NewService(pool, adminSecret).Authenticate(context.Background(), s.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.orgID = p.OrgID
 
 	ws := s.workspace("net", true, map[string]string{"main.tf": `resource "terraform_data" "x" { input = "tls" }`})
 	s.wait(s.run(ws, ""), 2*time.Minute, "applied")
