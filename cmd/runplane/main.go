@@ -173,12 +173,13 @@ func serve(ctx context.Context) error {
 	// Serving HTTPS, the local agents and their terraform still reach the
 	// server over loopback in plain HTTP on a port of their own: they need
 	// not trust the certificate, nor its name match 127.0.0.1.
-	agentSrv := httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
+	var agentSrv *http.Server
 	if tlsCert != "" {
 		aln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
+		agentSrv = httpapi.NewServer(p.Handler, httpapi.DefaultTimeouts)
 		go func() {
 			if err := agentSrv.Serve(aln); !errors.Is(err, http.ErrServerClosed) {
 				slog.Error("the agents' listener stopped", "err", err)
@@ -230,7 +231,9 @@ func serve(ctx context.Context) error {
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
-		_ = agentSrv.Shutdown(shutdown)
+		if agentSrv != nil {
+			_ = agentSrv.Shutdown(shutdown)
+		}
 	}()
 	slog.Info("runplane server listening", "addr", scheme+ln.Addr().String())
 	if tlsCert != "" {
