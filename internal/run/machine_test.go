@@ -103,7 +103,10 @@ func TestNextRandomSequences(t *testing.T) {
 	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	r := rand.New(rand.NewPCG(seed, 0))
+	// Both words of the generator's state come from the seed: with the
+	// second fixed at 0, seed 1796244113044785159 drew 300,000 steps that
+	// never once reached applied (other seeds: 100-250 times).
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	now := time.Now()
 	reached := map[Status]bool{}
 	for range 5000 {
