@@ -46,8 +46,10 @@ UPDATE runs SET error_message = @error_message WHERE id = @id AND organization_i
 DELETE FROM state_locks WHERE workspace_id = @workspace_id AND organization_id = @organization_id AND run_id = @run_id;
 
 -- name: RunCreate :one
-INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered)
-VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps, sqlc.narg(configuration_version_id), @triggered)
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered,
+    refresh_only, refresh, target_addrs, replace_addrs)
+VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps, sqlc.narg(configuration_version_id), @triggered,
+    @refresh_only, @refresh, COALESCE(sqlc.narg(target_addrs)::TEXT[], ARRAY[]::TEXT[]), COALESCE(sqlc.narg(replace_addrs)::TEXT[], ARRAY[]::TEXT[]))
 RETURNING *;
 
 -- name: RunGetForUpdate :one

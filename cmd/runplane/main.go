@@ -202,7 +202,7 @@ func serve(ctx context.Context) error {
 			Pool: pool, Spare: pool,
 			Start: func() (agent.Process, error) {
 				cmd := exec.Command(self, "agent")
-				cmd.Env = agentEnv(agentURL, cfg.AgentToken)
+				cmd.Env = agentEnv(agentURL, cfg.AgentToken, tlsCert)
 				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 				// The agents die with the server, even a kill -9 of it:
 				// SIGTERM, so terraform is interrupted and saves state.
@@ -277,8 +277,12 @@ const agentStopWait = 15 * time.Second
 // agentEnv is a local agent's whole environment: where to claim, its
 // token, and its own settings; not the server's secrets (the admin token,
 // the database URL, cloud credentials).
-func agentEnv(url, token string) []string {
+func agentEnv(url, token, tlsCert string) []string {
 	env := []string{"RUNPLANE_URL=" + url, "RUNPLANE_AGENT_TOKEN=" + token, "RUNPLANE_AGENT_CLAIM_WAIT=10m"}
+	if tlsCert != "" {
+		// The certificate, never its key: a run's terraform trusts the API.
+		env = append(env, "RUNPLANE_AGENT_CA_FILE="+tlsCert)
+	}
 	for _, name := range []string{"PATH", "HOME", "TMPDIR", "TF_CLI_CONFIG_FILE", "RUNPLANE_TERRAFORM", "RUNPLANE_AGENT_SANDBOX", "RUNPLANE_AGENT_SANDBOX_BIND"} {
 		if v, ok := os.LookupEnv(name); ok {
 			env = append(env, name+"="+v)

@@ -40,6 +40,10 @@ type Config struct {
 	Sandbox string
 	// SandboxBinds are extra host folders terraform may use, read-write.
 	SandboxBinds []string
+	// CAFile, when set, is a PEM certificate terraform trusts besides the
+	// system's: the server's own when it serves HTTPS under a private CA,
+	// so that a run reaches another workspace's state at the API's address.
+	CAFile string
 	// Permit, when set, is read for one byte before claiming: a launcher
 	// boots agents ahead of need and lets them claim when a slot is free.
 	Permit io.ReadCloser
@@ -139,6 +143,9 @@ func prepare(cfg Config, terraform string) (string, *sandbox, error) {
 	if err == nil {
 		err = writeCLIConfig(dir)
 	}
+	if err == nil && cfg.CAFile != "" {
+		err = copyCA(cfg.CAFile, dir)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err
@@ -166,6 +173,18 @@ func writeCLIConfig(dir string) error {
 	}
 	return nil
 }
+
+// copyCA puts the trusted certificate where the sandbox can read it.
+func copyCA(src, dir string) error {
+	pem, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("RUNPLANE_AGENT_CA_FILE: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, caFile), pem, 0o600)
+}
+
+// caFile is the trusted certificate's name in the job folder.
+const caFile = "ca.pem"
 
 // execution is one claimed job in progress.
 type execution struct {
@@ -320,15 +339,7 @@ func (e *execution) execute(ctx context.Context) (*agentapi.PlanSummary, error) 
 		_, err := e.tf(ctx, workDir, "apply", "-input=false", "-no-color", planArg)
 		return nil, err
 	}
-	args := []string{"plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=" + planArg}
-	if e.job.IsDestroy {
-		args = append(args, "-destroy")
-	}
-	if e.job.PlanOnly {
-		// A speculative plan never holds the workspace, so it may not take the state lock.
-		args = append(args, "-lock=false")
-	}
-	code, err := e.tf(ctx, workDir, args...)
+	code, err := e.tf(ctx, workDir, planArgs(*e.job, planArg)...)
 	if err != nil && code != 2 {
 		return nil, err
 	}
@@ -366,6 +377,32 @@ func (e *execution) execute(ctx context.Context) (*agentapi.PlanSummary, error) 
 	summary := summarize(planJSON)
 	summary.HasChanges = hasChanges
 	return &summary, nil
+}
+
+// planArgs is the job's terraform plan command line. Addresses go as
+// arguments of their own, never through a shell.
+func planArgs(j agentapi.Job, out string) []string {
+	args := []string{"plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=" + out}
+	if j.IsDestroy {
+		args = append(args, "-destroy")
+	}
+	if j.RefreshOnly {
+		args = append(args, "-refresh-only")
+	}
+	if j.SkipRefresh {
+		args = append(args, "-refresh=false")
+	}
+	for _, a := range j.TargetAddrs {
+		args = append(args, "-target="+a)
+	}
+	for _, a := range j.ReplaceAddrs {
+		args = append(args, "-replace="+a)
+	}
+	if j.PlanOnly {
+		// A speculative plan never holds the workspace, so it may not take the state lock.
+		args = append(args, "-lock=false")
+	}
+	return args
 }
 
 // get fetches one of the job's inputs.
@@ -415,7 +452,7 @@ func (e *execution) terraformEnv() []string {
 	if e.box.bwrap == "" {
 		tmp = os.TempDir()
 	}
-	return []string{
+	env := []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root + "/home", "TMPDIR=" + tmp, "LANG=C.UTF-8",
 		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1", "TF_CLI_CONFIG_FILE=" + root + "/terraformrc",
 		"TF_HTTP_ADDRESS=" + e.stateURL, "TF_HTTP_LOCK_ADDRESS=" + e.stateURL, "TF_HTTP_UNLOCK_ADDRESS=" + e.stateURL,
@@ -425,6 +462,11 @@ func (e *execution) terraformEnv() []string {
 		// is about to be deleted.
 		"TF_HTTP_RETRY_MAX=40", "TF_HTTP_RETRY_WAIT_MIN=1", "TF_HTTP_RETRY_WAIT_MAX=5",
 	}
+	if e.cfg.CAFile != "" {
+		// Go reads the system's certificate folders as well.
+		env = append(env, "SSL_CERT_FILE="+root+"/"+caFile)
+	}
+	return env
 }
 
 // tf runs terraform with its output in the job's log, returning its exit code.
@@ -573,7 +615,7 @@ func ConfigFromEnv(getenv func(string) string) Config {
 	cfg := Config{
 		URL: getenv("RUNPLANE_URL"), AgentToken: getenv("RUNPLANE_AGENT_TOKEN"), Terraform: getenv("RUNPLANE_TERRAFORM"),
 		Name: getenv("RUNPLANE_AGENT_NAME"), ClaimWait: wait,
-		Sandbox: getenv("RUNPLANE_AGENT_SANDBOX"), SandboxBinds: binds,
+		Sandbox: getenv("RUNPLANE_AGENT_SANDBOX"), SandboxBinds: binds, CAFile: getenv("RUNPLANE_AGENT_CA_FILE"),
 	}
 	if fd, err := strconv.Atoi(getenv("RUNPLANE_AGENT_PERMIT_FD")); err == nil && fd > 2 {
 		cfg.Permit = os.NewFile(uintptr(fd), "permit")

@@ -74,7 +74,12 @@ type Job struct {
 	ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
 	PlanOnly               bool       `json:"plan_only"`
 	IsDestroy              bool       `json:"is_destroy"`
-	HeartbeatSeconds       float64    `json:"heartbeat_seconds"`
+	// How terraform plans; the zero value is a plain plan.
+	RefreshOnly      bool     `json:"refresh_only,omitempty"`
+	SkipRefresh      bool     `json:"skip_refresh,omitempty"`
+	TargetAddrs      []string `json:"target_addrs,omitempty"`
+	ReplaceAddrs     []string `json:"replace_addrs,omitempty"`
+	HeartbeatSeconds float64  `json:"heartbeat_seconds"`
 }
 
 // Heartbeat is what a heartbeat answers.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runplane/runplane/internal/archive"
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/sealed"
@@ -25,51 +26,179 @@ const MaxSize = 50 << 20
 // ErrNotFound: no such configuration version in the organization.
 var ErrNotFound = fault.New(fault.NotFound, "not_found", "configuration version not found")
 
-// Version is a stored configuration.
+// ErrUploaded: the version already has its archive; versions are immutable.
+var ErrUploaded = fault.New(fault.Conflict, "conflict", "the configuration version already has its archive; create a new one")
+
+// Status says whether a version has its archive yet.
+type Status string
+
+const (
+	StatusPending  Status = "pending"
+	StatusUploaded Status = "uploaded"
+)
+
+// Version is a configuration, stored or awaiting its archive.
 type Version struct {
 	ID          uuid.UUID
 	WorkspaceID uuid.UUID
-	SHA256      string
-	Size        int64
-	CreatedAt   time.Time
+	Status      Status
+	// Speculative versions make plan-only runs and are never a
+	// workspace's latest configuration.
+	Speculative bool
+	// AutoQueueRuns: uploading the archive queues a run.
+	AutoQueueRuns bool
+	SHA256        string
+	Size          int64
+	CreatedAt     time.Time
+}
+
+// DB is what the service needs of the database; *pgxpool.Pool satisfies it.
+type DB interface {
+	dbtx.Beginner
+	dbsqlc.DBTX
 }
 
 // Service stores and serves configuration versions.
 type Service struct {
-	db      dbsqlc.DBTX
+	db      DB
 	objects *sealed.Store
 }
 
 // NewService returns a Service.
-func NewService(db dbsqlc.DBTX, objects *sealed.Store) *Service {
+func NewService(db DB, objects *sealed.Store) *Service {
 	return &Service{db: db, objects: objects}
 }
 
-// Upload checks an archive and stores it for the workspace.
+// Upload checks an archive and stores it for the workspace in one step.
 func (s *Service) Upload(ctx context.Context, orgID, wsID uuid.UUID, createdBy *uuid.UUID, data []byte) (Version, error) {
-	q := dbsqlc.New(s.db)
-	if _, err := q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: wsID, OrganizationID: orgID}); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return Version{}, ErrNotFound
-		}
+	if err := s.workspaceExists(ctx, orgID, wsID); err != nil {
 		return Version{}, err
 	}
-	if err := archive.Check(bytes.NewReader(data), archive.DefaultLimits); err != nil {
-		return Version{}, validate.Errorf("configuration archive refused: %v", err)
-	}
 	id := uuid.New()
-	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("config/%s/%s/%s", orgID, wsID, id), envelope.WorkspaceContext(orgID, wsID), data)
+	obj, err := s.put(ctx, orgID, wsID, id, data)
 	if err != nil {
 		return Version{}, err
 	}
-	row, err := q.ConfigurationVersionCreate(ctx, dbsqlc.ConfigurationVersionCreateParams{
-		ID: id, OrganizationID: orgID, WorkspaceID: wsID, Sha256: obj.SHA256, Size: obj.Size,
-		BlobKey: obj.BlobKey, KeyID: obj.KeyID, WrappedKey: obj.WrappedKey, CreatedBy: createdBy,
-	})
+	row, err := dbsqlc.New(s.db).ConfigurationVersionCreate(ctx, createParams(orgID, wsID, obj, createdBy, false))
 	if err != nil {
 		return Version{}, err
 	}
 	return view(row), nil
+}
+
+// CreateOptions describe a version created before its archive.
+type CreateOptions struct {
+	Speculative   bool
+	AutoQueueRuns bool
+	CreatedBy     *uuid.UUID
+}
+
+// Create makes a pending version of the workspace that Complete gives
+// its archive: the Terraform Cloud API's two steps.
+func (s *Service) Create(ctx context.Context, orgID, wsID uuid.UUID, opts CreateOptions) (Version, error) {
+	if err := s.workspaceExists(ctx, orgID, wsID); err != nil {
+		return Version{}, err
+	}
+	row, err := dbsqlc.New(s.db).ConfigurationUploadCreate(ctx, dbsqlc.ConfigurationUploadCreateParams{
+		OrganizationID: orgID, WorkspaceID: wsID, Speculative: opts.Speculative, AutoQueueRuns: opts.AutoQueueRuns, CreatedBy: opts.CreatedBy,
+	})
+	if err != nil {
+		return Version{}, err
+	}
+	return pendingView(row), nil
+}
+
+// Complete checks and stores a pending version's archive; the version
+// keeps its id and options.
+func (s *Service) Complete(ctx context.Context, orgID, id uuid.UUID, data []byte) (Version, error) {
+	pending, err := dbsqlc.New(s.db).ConfigurationUploadGet(ctx, dbsqlc.ConfigurationUploadGetParams{ID: id, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.Get(ctx, orgID, id); err == nil {
+			return Version{}, ErrUploaded
+		}
+		return Version{}, ErrNotFound
+	}
+	if err != nil {
+		return Version{}, err
+	}
+	obj, err := s.put(ctx, orgID, pending.WorkspaceID, id, data)
+	if err != nil {
+		return Version{}, err
+	}
+	var out Version
+	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		taken, err := q.ConfigurationUploadTake(ctx, dbsqlc.ConfigurationUploadTakeParams{ID: id, OrganizationID: orgID})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrUploaded // a concurrent upload of the same version won
+		}
+		if err != nil {
+			return err
+		}
+		row, err := q.ConfigurationVersionCreate(ctx, createParams(orgID, taken.WorkspaceID, obj, taken.CreatedBy, taken.Speculative))
+		out = view(row)
+		out.AutoQueueRuns = taken.AutoQueueRuns
+		return err
+	})
+	return out, err
+}
+
+// Get returns a version, pending or uploaded.
+func (s *Service) Get(ctx context.Context, orgID, id uuid.UUID) (Version, error) {
+	q := dbsqlc.New(s.db)
+	row, err := q.ConfigurationVersionGet(ctx, dbsqlc.ConfigurationVersionGetParams{ID: id, OrganizationID: orgID})
+	if err == nil {
+		return view(row), nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Version{}, err
+	}
+	pending, err := q.ConfigurationUploadGet(ctx, dbsqlc.ConfigurationUploadGetParams{ID: id, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Version{}, ErrNotFound
+	}
+	if err != nil {
+		return Version{}, err
+	}
+	return pendingView(pending), nil
+}
+
+// List returns a workspace's uploaded versions, newest first.
+func (s *Service) List(ctx context.Context, orgID, wsID uuid.UUID, limit int) ([]Version, error) {
+	rows, err := dbsqlc.New(s.db).ConfigurationVersionListByWorkspace(ctx, dbsqlc.ConfigurationVersionListByWorkspaceParams{
+		WorkspaceID: wsID, OrganizationID: orgID, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Version, len(rows))
+	for i, r := range rows {
+		out[i] = view(r)
+	}
+	return out, nil
+}
+
+func (s *Service) workspaceExists(ctx context.Context, orgID, wsID uuid.UUID) error {
+	_, err := dbsqlc.New(s.db).WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: wsID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// put checks an archive and seals it under the version's id.
+func (s *Service) put(ctx context.Context, orgID, wsID, id uuid.UUID, data []byte) (sealed.Object, error) {
+	if err := archive.Check(bytes.NewReader(data), archive.DefaultLimits); err != nil {
+		return sealed.Object{}, validate.Errorf("configuration archive refused: %v", err)
+	}
+	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("config/%s/%s/%s", orgID, wsID, id), envelope.WorkspaceContext(orgID, wsID), data)
+	return obj, err
+}
+
+func createParams(orgID, wsID uuid.UUID, obj sealed.Object, createdBy *uuid.UUID, speculative bool) dbsqlc.ConfigurationVersionCreateParams {
+	return dbsqlc.ConfigurationVersionCreateParams{
+		ID: obj.ID, OrganizationID: orgID, WorkspaceID: wsID, Sha256: obj.SHA256, Size: obj.Size,
+		BlobKey: obj.BlobKey, KeyID: obj.KeyID, WrappedKey: obj.WrappedKey, CreatedBy: createdBy, Speculative: speculative,
+	}
 }
 
 // Download returns a configuration version's archive, verified.
@@ -87,5 +216,15 @@ func (s *Service) Download(ctx context.Context, orgID, id uuid.UUID) ([]byte, er
 }
 
 func view(r dbsqlc.ConfigurationVersion) Version {
-	return Version{ID: r.ID, WorkspaceID: r.WorkspaceID, SHA256: hex.EncodeToString(r.Sha256), Size: r.Size, CreatedAt: r.CreatedAt.UTC()}
+	return Version{
+		ID: r.ID, WorkspaceID: r.WorkspaceID, Status: StatusUploaded, Speculative: r.Speculative,
+		SHA256: hex.EncodeToString(r.Sha256), Size: r.Size, CreatedAt: r.CreatedAt.UTC(),
+	}
+}
+
+func pendingView(r dbsqlc.ConfigurationUpload) Version {
+	return Version{
+		ID: r.ID, WorkspaceID: r.WorkspaceID, Status: StatusPending, Speculative: r.Speculative,
+		AutoQueueRuns: r.AutoQueueRuns, CreatedAt: r.CreatedAt.UTC(),
+	}
 }

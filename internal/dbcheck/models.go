@@ -10,6 +10,16 @@ import (
 	"github.com/google/uuid"
 )
 
+type ConfigurationUpload struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	Speculative    bool
+	AutoQueueRuns  bool
+	CreatedBy      *uuid.UUID
+	CreatedAt      time.Time
+}
+
 type ConfigurationVersion struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
@@ -21,6 +31,7 @@ type ConfigurationVersion struct {
 	WrappedKey     []byte
 	CreatedBy      *uuid.UUID
 	CreatedAt      time.Time
+	Speculative    bool
 }
 
 type Event struct {
@@ -131,6 +142,10 @@ type Run struct {
 	HasChanges             *bool
 	ErrorMessage           string
 	Triggered              bool
+	RefreshOnly            bool
+	Refresh                bool
+	TargetAddrs            []string
+	ReplaceAddrs           []string
 }
 
 type RunArtifact struct {

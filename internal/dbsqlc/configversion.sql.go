@@ -11,11 +11,97 @@ import (
 	"github.com/google/uuid"
 )
 
+const configurationUploadCreate = `-- name: ConfigurationUploadCreate :one
+INSERT INTO configuration_uploads (organization_id, workspace_id, speculative, auto_queue_runs, created_by)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id, organization_id, workspace_id, speculative, auto_queue_runs, created_by, created_at
+`
+
+type ConfigurationUploadCreateParams struct {
+	OrganizationID uuid.UUID
+	WorkspaceID    uuid.UUID
+	Speculative    bool
+	AutoQueueRuns  bool
+	CreatedBy      *uuid.UUID
+}
+
+func (q *Queries) ConfigurationUploadCreate(ctx context.Context, arg ConfigurationUploadCreateParams) (ConfigurationUpload, error) {
+	row := q.db.QueryRow(ctx, configurationUploadCreate,
+		arg.OrganizationID,
+		arg.WorkspaceID,
+		arg.Speculative,
+		arg.AutoQueueRuns,
+		arg.CreatedBy,
+	)
+	var i ConfigurationUpload
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.Speculative,
+		&i.AutoQueueRuns,
+		&i.CreatedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const configurationUploadGet = `-- name: ConfigurationUploadGet :one
+SELECT id, organization_id, workspace_id, speculative, auto_queue_runs, created_by, created_at FROM configuration_uploads WHERE id = $1 AND organization_id = $2
+`
+
+type ConfigurationUploadGetParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) ConfigurationUploadGet(ctx context.Context, arg ConfigurationUploadGetParams) (ConfigurationUpload, error) {
+	row := q.db.QueryRow(ctx, configurationUploadGet, arg.ID, arg.OrganizationID)
+	var i ConfigurationUpload
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.Speculative,
+		&i.AutoQueueRuns,
+		&i.CreatedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const configurationUploadTake = `-- name: ConfigurationUploadTake :one
+DELETE FROM configuration_uploads WHERE id = $1 AND organization_id = $2
+RETURNING id, organization_id, workspace_id, speculative, auto_queue_runs, created_by, created_at
+`
+
+type ConfigurationUploadTakeParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// Claims a pending upload for its archive: the row goes as the version
+// comes, in one transaction, so two uploads of one id store one version.
+func (q *Queries) ConfigurationUploadTake(ctx context.Context, arg ConfigurationUploadTakeParams) (ConfigurationUpload, error) {
+	row := q.db.QueryRow(ctx, configurationUploadTake, arg.ID, arg.OrganizationID)
+	var i ConfigurationUpload
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.Speculative,
+		&i.AutoQueueRuns,
+		&i.CreatedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const configurationVersionCreate = `-- name: ConfigurationVersionCreate :one
 
-INSERT INTO configuration_versions (id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, created_at
+INSERT INTO configuration_versions (id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, speculative)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, created_at, speculative
 `
 
 type ConfigurationVersionCreateParams struct {
@@ -28,6 +114,7 @@ type ConfigurationVersionCreateParams struct {
 	KeyID          string
 	WrappedKey     []byte
 	CreatedBy      *uuid.UUID
+	Speculative    bool
 }
 
 // Configuration versions (internal/configversion).
@@ -42,6 +129,7 @@ func (q *Queries) ConfigurationVersionCreate(ctx context.Context, arg Configurat
 		arg.KeyID,
 		arg.WrappedKey,
 		arg.CreatedBy,
+		arg.Speculative,
 	)
 	var i ConfigurationVersion
 	err := row.Scan(
@@ -55,12 +143,13 @@ func (q *Queries) ConfigurationVersionCreate(ctx context.Context, arg Configurat
 		&i.WrappedKey,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.Speculative,
 	)
 	return i, err
 }
 
 const configurationVersionGet = `-- name: ConfigurationVersionGet :one
-SELECT id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, created_at FROM configuration_versions WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, created_at, speculative FROM configuration_versions WHERE id = $1 AND organization_id = $2
 `
 
 type ConfigurationVersionGetParams struct {
@@ -82,13 +171,14 @@ func (q *Queries) ConfigurationVersionGet(ctx context.Context, arg Configuration
 		&i.WrappedKey,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.Speculative,
 	)
 	return i, err
 }
 
 const configurationVersionLatest = `-- name: ConfigurationVersionLatest :one
-SELECT id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, created_at FROM configuration_versions
-WHERE workspace_id = $1 AND organization_id = $2
+SELECT id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, created_at, speculative FROM configuration_versions
+WHERE workspace_id = $1 AND organization_id = $2 AND NOT speculative
 ORDER BY created_at DESC
 LIMIT 1
 `
@@ -112,6 +202,52 @@ func (q *Queries) ConfigurationVersionLatest(ctx context.Context, arg Configurat
 		&i.WrappedKey,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.Speculative,
 	)
 	return i, err
+}
+
+const configurationVersionListByWorkspace = `-- name: ConfigurationVersionListByWorkspace :many
+SELECT id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, created_at, speculative FROM configuration_versions
+WHERE workspace_id = $1 AND organization_id = $2
+ORDER BY created_at DESC
+LIMIT $3
+`
+
+type ConfigurationVersionListByWorkspaceParams struct {
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+	MaxRows        int32
+}
+
+func (q *Queries) ConfigurationVersionListByWorkspace(ctx context.Context, arg ConfigurationVersionListByWorkspaceParams) ([]ConfigurationVersion, error) {
+	rows, err := q.db.Query(ctx, configurationVersionListByWorkspace, arg.WorkspaceID, arg.OrganizationID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ConfigurationVersion
+	for rows.Next() {
+		var i ConfigurationVersion
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.WorkspaceID,
+			&i.Sha256,
+			&i.Size,
+			&i.BlobKey,
+			&i.KeyID,
+			&i.WrappedKey,
+			&i.CreatedBy,
+			&i.CreatedAt,
+			&i.Speculative,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -713,7 +713,7 @@ func (q *Queries) RunArtifactPut(ctx context.Context, arg RunArtifactPutParams) 
 }
 
 const runClaimApply = `-- name: RunClaimApply :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE organization_id = $1 AND status = 'apply_queued'
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE organization_id = $1 AND status = 'apply_queued'
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
@@ -743,12 +743,16 @@ func (q *Queries) RunClaimApply(ctx context.Context, organizationID uuid.UUID) (
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }
 
 const runClaimPlan = `-- name: RunClaimPlan :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND NOT plan_only
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND NOT plan_only
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
@@ -778,12 +782,16 @@ func (q *Queries) RunClaimPlan(ctx context.Context, organizationID uuid.UUID) (R
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }
 
 const runClaimSpeculative = `-- name: RunClaimSpeculative :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND plan_only
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND plan_only
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
@@ -813,6 +821,10 @@ func (q *Queries) RunClaimSpeculative(ctx context.Context, organizationID uuid.U
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }

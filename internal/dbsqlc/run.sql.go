@@ -27,9 +27,11 @@ func (q *Queries) OrganizationAdjustRunning(ctx context.Context, arg Organizatio
 }
 
 const runCreate = `-- name: RunCreate :one
-INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered
+INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered,
+    refresh_only, refresh, target_addrs, replace_addrs)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+    $12, $13, COALESCE($14::TEXT[], ARRAY[]::TEXT[]), COALESCE($15::TEXT[], ARRAY[]::TEXT[]))
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs
 `
 
 type RunCreateParams struct {
@@ -44,6 +46,10 @@ type RunCreateParams struct {
 	StatusTimestamps       []byte
 	ConfigurationVersionID *uuid.UUID
 	Triggered              bool
+	RefreshOnly            bool
+	Refresh                bool
+	TargetAddrs            []string
+	ReplaceAddrs           []string
 }
 
 func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, error) {
@@ -59,6 +65,10 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		arg.StatusTimestamps,
 		arg.ConfigurationVersionID,
 		arg.Triggered,
+		arg.RefreshOnly,
+		arg.Refresh,
+		arg.TargetAddrs,
+		arg.ReplaceAddrs,
 	)
 	var i Run
 	err := row.Scan(
@@ -84,12 +94,16 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }
 
 const runGetForUpdate = `-- name: RunGetForUpdate :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
 `
 
 type RunGetForUpdateParams struct {
@@ -123,12 +137,16 @@ func (q *Queries) RunGetForUpdate(ctx context.Context, arg RunGetForUpdateParams
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }
 
 const runGetWithWorkspace = `-- name: RunGetWithWorkspace :one
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -174,6 +192,10 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 		&i.Run.HasChanges,
 		&i.Run.ErrorMessage,
 		&i.Run.Triggered,
+		&i.Run.RefreshOnly,
+		&i.Run.Refresh,
+		&i.Run.TargetAddrs,
+		&i.Run.ReplaceAddrs,
 		&i.WorkspaceLocked,
 		&i.WorkspaceActiveRunID,
 		&i.Organization.ID,
@@ -191,7 +213,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 }
 
 const runListByWorkspace = `-- name: RunListByWorkspace :many
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -251,6 +273,10 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 			&i.Run.HasChanges,
 			&i.Run.ErrorMessage,
 			&i.Run.Triggered,
+			&i.Run.RefreshOnly,
+			&i.Run.Refresh,
+			&i.Run.TargetAddrs,
+			&i.Run.ReplaceAddrs,
 			&i.WorkspaceLocked,
 			&i.WorkspaceActiveRunID,
 			&i.Organization.ID,
@@ -275,7 +301,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 }
 
 const runNextPending = `-- name: RunNextPending :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs
 WHERE workspace_id = $1 AND organization_id = $2 AND status = 'pending'
 ORDER BY number
 LIMIT 1
@@ -312,12 +338,16 @@ func (q *Queries) RunNextPending(ctx context.Context, arg RunNextPendingParams) 
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }
 
 const runPendingTriggered = `-- name: RunPendingTriggered :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered FROM runs
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs
 WHERE workspace_id = $1 AND organization_id = $2 AND status = 'pending' AND triggered
 LIMIT 1
 `
@@ -353,6 +383,10 @@ func (q *Queries) RunPendingTriggered(ctx context.Context, arg RunPendingTrigger
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }
@@ -407,7 +441,7 @@ SET status = $1,
     queued_at = CASE WHEN $1 IN ('plan_queued', 'apply_queued') THEN now() ELSE queued_at END,
     updated_at = now()
 WHERE id = $5 AND organization_id = $6 AND status = $7
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs
 `
 
 type RunUpdateStatusParams struct {
@@ -456,6 +490,10 @@ func (q *Queries) RunUpdateStatus(ctx context.Context, arg RunUpdateStatusParams
 		&i.HasChanges,
 		&i.ErrorMessage,
 		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
 	)
 	return i, err
 }

@@ -58,6 +58,7 @@ func (a *api) agentClaim(w http.ResponseWriter, r *http.Request) error {
 		ID: j.ID, RunID: j.RunID, WorkspaceID: j.WorkspaceID, Phase: string(j.Phase), LeaseToken: j.LeaseToken,
 		LeaseExpiresAt: j.LeaseExpiresAt, Credential: j.Credential, ConfigurationVersionID: j.ConfigurationVersionID,
 		PlanOnly: j.PlanOnly, IsDestroy: j.IsDestroy, HeartbeatSeconds: j.Heartbeat.Seconds(),
+		RefreshOnly: j.Plan.RefreshOnly, SkipRefresh: j.Plan.SkipRefresh, TargetAddrs: j.Plan.TargetAddrs, ReplaceAddrs: j.Plan.ReplaceAddrs,
 	})
 	return nil
 }

@@ -82,6 +82,7 @@ type Job struct {
 	ConfigurationVersionID *uuid.UUID
 	PlanOnly               bool
 	IsDestroy              bool
+	Plan                   run.PlanOptions
 	Heartbeat              time.Duration
 }
 
@@ -330,6 +331,7 @@ func (s *Service) start(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, ag
 		ID: j.ID, RunID: r.ID, WorkspaceID: r.WorkspaceID, OrganizationID: r.OrganizationID, Phase: phase,
 		LeaseToken: j.LeaseToken, LeaseExpiresAt: j.LeaseExpiresAt.UTC(), Credential: cred.Secret,
 		ConfigurationVersionID: r.ConfigurationVersionID, PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy,
+		Plan:      run.PlanOptions{RefreshOnly: r.RefreshOnly, SkipRefresh: !r.Refresh, TargetAddrs: r.TargetAddrs, ReplaceAddrs: r.ReplaceAddrs},
 		Heartbeat: s.cfg.Heartbeat,
 	}, nil
 }

@@ -5,6 +5,7 @@ package platform
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -94,7 +95,10 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       orgs,
 		Workspaces: workspaces,
-		TFE:        tfeapi.New(tfeapi.Services{Orgs: orgs, Workspaces: workspaces, Variables: vars, Triggers: triggers}),
+		TFE: tfeapi.New(tfeapi.Services{
+			Orgs: orgs, Workspaces: workspaces, Variables: vars, Triggers: triggers, Configs: configs, Runs: runs,
+			Jobs: agents, State: states, URLKey: urlKey(c.AdminToken),
+		}),
 		Runs:       runs,
 		State:      states,
 		Configs:    configs,
@@ -116,6 +120,16 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		cfg: c, Pool: pool, Runs: runs, Jobs: agents, Events: dispatch, Handler: handler,
 		Scheduler: &schedule.Scheduler{DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize},
 	}, nil
+}
+
+// urlKey signs the TFE API's capability URLs. It derives from the admin
+// token, which every API process holds, so a URL one process made works
+// at any; without one, URLs work only at the process that made them.
+func urlKey(adminToken string) []byte {
+	if adminToken == "" {
+		adminToken = rand.Text()
+	}
+	return tfeapi.URLKey(adminToken)
 }
 
 // Config returns the configuration the platform was opened with.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -112,6 +114,7 @@ type Run struct {
 	Error string
 	// Triggered: an upstream apply enqueued the run.
 	Triggered bool
+	PlanOptions
 }
 
 // PlanSummary counts a plan's resource changes.
@@ -135,6 +138,43 @@ type CreateOptions struct {
 	// workspace has no configuration, rather than let it fail at its plan:
 	// what a person creating a run wants to hear at once.
 	RequireConfiguration bool
+	// AutoApply, when set, replaces the workspace's auto-apply for this
+	// run (terraform apply -auto-approve through the cloud backend).
+	AutoApply *bool
+	// Plan is how terraform plans: -refresh-only, -refresh=false,
+	// -target and -replace.
+	Plan PlanOptions
+}
+
+// PlanOptions are the terraform plan flags a run asks for.
+type PlanOptions struct {
+	RefreshOnly  bool
+	SkipRefresh  bool
+	TargetAddrs  []string
+	ReplaceAddrs []string
+}
+
+// maxAddrs bounds a run's -target and -replace lists.
+const maxAddrs = 100
+
+func (p PlanOptions) validate(isDestroy bool) error {
+	if p.RefreshOnly && isDestroy {
+		return validate.Errorf("a run cannot be both refresh-only and destroy")
+	}
+	if p.RefreshOnly && p.SkipRefresh {
+		return validate.Errorf("a refresh-only run must refresh")
+	}
+	for _, list := range [][]string{p.TargetAddrs, p.ReplaceAddrs} {
+		if len(list) > maxAddrs {
+			return validate.Errorf("at most %d -target or -replace addresses", maxAddrs)
+		}
+		for _, a := range list {
+			if a == "" || len(a) > 1024 || strings.HasPrefix(a, "-") || strings.ContainsFunc(a, unicode.IsControl) {
+				return validate.Errorf("%q is not a resource address", a)
+			}
+		}
+	}
+	return nil
 }
 
 // Create queues a run on a workspace and, when the workspace is free and
@@ -147,7 +187,7 @@ func (s *Service) Create(ctx context.Context, orgID, workspaceID uuid.UUID, opts
 			return err
 		}
 		id = r.ID
-		if opts.PlanOnly {
+		if r.PlanOnly {
 			_, err = s.fire(ctx, q, r, EventAdmit, Input{}, s.now().UTC())
 			return err
 		}
@@ -177,7 +217,10 @@ func (s *Service) create(ctx context.Context, q *dbsqlc.Queries, orgID, workspac
 	if err != nil {
 		return dbsqlc.Run{}, err
 	}
-	cv, err := configurationVersion(ctx, q, orgID, workspaceID, opts.ConfigurationVersionID)
+	if err := opts.Plan.validate(opts.IsDestroy); err != nil {
+		return dbsqlc.Run{}, err
+	}
+	cv, speculative, err := configurationVersion(ctx, q, orgID, workspaceID, opts.ConfigurationVersionID)
 	if err != nil {
 		return dbsqlc.Run{}, err
 	}
@@ -188,39 +231,50 @@ func (s *Service) create(ctx context.Context, q *dbsqlc.Queries, orgID, workspac
 	if opts.Triggered {
 		autoApply = ws.AutoApplyRunTrigger
 	}
+	if opts.AutoApply != nil {
+		autoApply = *opts.AutoApply
+	}
+	// A speculative configuration only ever plans.
+	planOnly := opts.PlanOnly || speculative
 	return q.RunCreate(ctx, dbsqlc.RunCreateParams{
 		ConfigurationVersionID: cv,
 		OrganizationID:         orgID,
 		WorkspaceID:            workspaceID,
 		Number:                 ws.Number,
 		Status:                 string(StatusPending),
-		PlanOnly:               opts.PlanOnly,
+		PlanOnly:               planOnly,
 		IsDestroy:              opts.IsDestroy,
-		AutoApply:              autoApply && !opts.PlanOnly,
+		AutoApply:              autoApply && !planOnly,
 		Message:                opts.Message,
 		StatusTimestamps:       stamp(StatusPending, s.now().UTC()),
 		Triggered:              opts.Triggered,
+		RefreshOnly:            opts.Plan.RefreshOnly,
+		Refresh:                !opts.Plan.SkipRefresh,
+		TargetAddrs:            opts.Plan.TargetAddrs,
+		ReplaceAddrs:           opts.Plan.ReplaceAddrs,
 	})
 }
 
+
 // configurationVersion resolves a run's configuration: the one asked for,
-// which must belong to the workspace, or the workspace's latest, or none.
-func configurationVersion(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, id *uuid.UUID) (*uuid.UUID, error) {
+// which must belong to the workspace, or the workspace's latest, or none;
+// and whether it is speculative.
+func configurationVersion(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.UUID, id *uuid.UUID) (*uuid.UUID, bool, error) {
 	if id != nil {
 		cv, err := q.ConfigurationVersionGet(ctx, dbsqlc.ConfigurationVersionGetParams{ID: *id, OrganizationID: orgID})
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && cv.WorkspaceID != workspaceID) {
-			return nil, ErrConfigurationVersionNotFound
+			return nil, false, ErrConfigurationVersionNotFound
 		}
-		return id, err
+		return id, cv.Speculative, err
 	}
 	cv, err := q.ConfigurationVersionLatest(ctx, dbsqlc.ConfigurationVersionLatestParams{WorkspaceID: workspaceID, OrganizationID: orgID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &cv.ID, nil
+	return &cv.ID, false, nil
 }
 
 // Get returns one run of the organization.
@@ -603,6 +657,9 @@ func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID, orgAtCapacity bool) 
 		Plan:                   planSummary(r),
 		Error:                  r.ErrorMessage,
 		Triggered:              r.Triggered,
+		PlanOptions: PlanOptions{
+			RefreshOnly: r.RefreshOnly, SkipRefresh: !r.Refresh, TargetAddrs: r.TargetAddrs, ReplaceAddrs: r.ReplaceAddrs,
+		},
 	}
 }
 

@@ -155,7 +155,16 @@ func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) 
 	if w.CurrentStateVersionID == nil {
 		return []NamedOutput{}, nil
 	}
-	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: p.OrgID})
+	return s.VersionOutputs(ctx, p.OrgID, *w.CurrentStateVersionID, false)
+}
+
+// VersionOutputs returns one version's outputs in name order, sensitive
+// values only when asked: whoever may download the version may read them.
+func (s *Service) VersionOutputs(ctx context.Context, orgID, versionID uuid.UUID, withSensitive bool) ([]NamedOutput, error) {
+	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: versionID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +175,7 @@ func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) 
 	list := make([]NamedOutput, 0, len(outputs))
 	for name, o := range outputs {
 		n := NamedOutput{Name: name, Type: o.Type, Sensitive: o.Sensitive}
-		if !o.Sensitive {
+		if !o.Sensitive || withSensitive {
 			n.Value = o.Value
 		}
 		list = append(list, n)

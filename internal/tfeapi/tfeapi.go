@@ -13,8 +13,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/jsonapi"
 
+	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/fault"
+	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/validate"
 	"github.com/runplane/runplane/internal/variable"
@@ -27,17 +31,26 @@ type Services struct {
 	Workspaces *workspace.Service
 	Variables  *variable.Service
 	Triggers   *trigger.Service
+	Configs    *configversion.Service
+	Runs       *run.Service
+	Jobs       *jobs.Service
+	State      *state.Service
+	// URLKey signs the capability URLs (URLKey derives one).
+	URLKey []byte
 }
 
 // APIVersion is the TFE API version announced to clients.
 const APIVersion = "2.5"
 
-type api struct{ Services }
+type api struct {
+	Services
+	urls signer
+}
 
 // New returns the Terraform Cloud API: /.well-known/terraform.json and
 // everything under /api/v2/.
 func New(s Services) http.Handler {
-	a := &api{Services: s}
+	a := &api{Services: s, urls: signer{key: s.URLKey, now: time.Now}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/terraform.json", discovery)
 	mux.HandleFunc("GET /api/v2/ping", func(w http.ResponseWriter, r *http.Request) {
@@ -65,6 +78,41 @@ func New(s Services) http.Handler {
 	handle("GET /api/v2/workspaces/{id}/run-triggers", a.listRunTriggers)
 	handle("GET /api/v2/run-triggers/{id}", a.getRunTrigger)
 	handle("DELETE /api/v2/run-triggers/{id}", a.deleteRunTrigger)
+	handle("GET /api/v2/organizations/{org}/entitlement-set", a.entitlements)
+	handle("GET /api/v2/organizations/{org}/runs/queue", a.runQueue)
+	handle("GET /api/v2/organizations/{org}/capacity", a.capacity)
+	handle("PATCH /api/v2/workspaces/{id}", a.updateWorkspace)
+	handle("PATCH /api/v2/organizations/{org}/workspaces/{name}", a.updateWorkspace)
+	handle("POST /api/v2/workspaces/{id}/configuration-versions", a.createConfigurationVersion)
+	handle("GET /api/v2/workspaces/{id}/configuration-versions", a.listConfigurationVersions)
+	handle("GET /api/v2/configuration-versions/{id}", a.getConfigurationVersion)
+	handle("GET /api/v2/configuration-versions/{id}/download", a.downloadConfigurationVersion)
+	handle("POST /api/v2/runs", a.createRun)
+	handle("GET /api/v2/runs/{id}", a.getRun)
+	handle("GET /api/v2/workspaces/{id}/runs", a.listRuns)
+	handle("POST /api/v2/runs/{id}/actions/{action}", a.runAction)
+	handle("GET /api/v2/runs/{id}/run-events", a.runEventsList)
+	handle("GET /api/v2/plans/{id}", a.getPlan)
+	handle("GET /api/v2/plans/{id}/json-output", a.planJSON)
+	handle("GET /api/v2/applies/{id}", a.getApply)
+	handle("GET /api/v2/workspaces/{id}/current-state-version", a.currentStateVersion)
+	handle("GET /api/v2/workspaces/{id}/current-state-version-outputs", a.currentStateVersionOutputs)
+	handle("GET /api/v2/state-versions", a.listStateVersions)
+	handle("GET /api/v2/state-versions/{id}", a.getStateVersion)
+	handle("GET /api/v2/state-versions/{id}/download", a.downloadStateVersion)
+	handle("GET /api/v2/state-versions/{id}/outputs", a.stateVersionOutputs)
+	handle("GET /api/v2/state-version-outputs/{id}", a.getStateVersionOutput)
+	// Capability URLs: the signature in the path is the credential.
+	signed := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			headers(w)
+			if err := h(w, r); err != nil {
+				writeError(w, r, err)
+			}
+		})
+	}
+	signed("PUT /api/v2/uploads/{org}/{id}/{token}", a.uploadConfiguration)
+	signed("GET /api/v2/logs/{phase}/{org}/{run}/{token}", a.readLog)
 	mux.HandleFunc("/api/v2/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, fmt.Errorf("%w: %s %s is not served (docs/tfe-compatibility.md)", errNotServed, r.Method, r.URL.Path))
 	})
@@ -208,6 +256,59 @@ func (a *api) getOrganization(w http.ResponseWriter, r *http.Request, p org.Prin
 	return write(w, http.StatusOK, organizationView(o, p))
 }
 
+// entitlements say what the organization may do: remote operations and
+// state storage, not Terraform Cloud's paid extras.
+func (a *api) entitlements(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, &struct {
+		ID               string `jsonapi:"primary,entitlement-sets"`
+		Operations       bool   `jsonapi:"attr,operations"`
+		StateStorage     bool   `jsonapi:"attr,state-storage"`
+		Agents           bool   `jsonapi:"attr,agents"`
+		Teams            bool   `jsonapi:"attr,teams"`
+		VCSIntegrations  bool   `jsonapi:"attr,vcs-integrations"`
+		Sentinel         bool   `jsonapi:"attr,sentinel"`
+		PrivateRegistry  bool   `jsonapi:"attr,private-module-registry"`
+		CostEstimation   bool   `jsonapi:"attr,cost-estimation"`
+		ConfigurationDes bool   `jsonapi:"attr,configuration-designer"`
+	}{ID: o.ID.String(), Operations: true, StateStorage: true, Agents: true})
+}
+
+// runQueue is the organization's queue as the CLI polls it while its run
+// waits. Admission and fair share order runs (docs/architecture.md), so
+// no run has a place in a single queue: the list is empty and the CLI
+// says it waits for its run to start.
+func (a *api) runQueue(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if _, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org")); err != nil {
+		return err
+	}
+	return writeMany(w, []any{}, 1, 20, 0)
+}
+
+func (a *api) capacity(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, &struct {
+		ID      string `jsonapi:"primary,organization-capacity"`
+		Pending int    `jsonapi:"attr,pending"`
+		Running int    `jsonapi:"attr,running"`
+	}{ID: o.Name})
+}
+
+// runEventsList: the CLI reads a run's events for policy warnings;
+// Runplane records none of those kinds.
+func (a *api) runEventsList(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if _, err := a.phaseRun(r, p); err != nil {
+		return err
+	}
+	return writeMany(w, []any{}, 1, 20, 0)
+}
+
 type token struct {
 	ID          string    `jsonapi:"primary,authentication-tokens"`
 	CreatedAt   time.Time `jsonapi:"attr,created-at,iso8601"`
@@ -248,6 +349,31 @@ func jsonEncode(w http.ResponseWriter, v any) error { return json.NewEncoder(w).
 // jsonDecode reads a plain JSON body (the lock action's is not JSON:API).
 func jsonDecode(r *http.Request, v any) error {
 	return json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20)).Decode(v)
+}
+
+// pageParams reads page[number] and page[size] (default 20, at most 100).
+func pageParams(r *http.Request) (number, size int, err error) {
+	number, size = 1, 20
+	for _, q := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{{"page[number]", &number, 1 << 20}, {"page[size]", &size, 100}} {
+		if s := r.URL.Query().Get(q.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > q.max {
+				return 0, 0, validate.Errorf("%s must be a whole number from 1 to %d", q.name, q.max)
+			}
+			*q.dst = n
+		}
+	}
+	return number, size, nil
+}
+
+// pageOf is page number of a list read from its start.
+func pageOf[T any](all []T, number, size int) []T {
+	start := min((number-1)*size, len(all))
+	return all[start:min(start+size, len(all))]
 }
 
 // writeMany answers a page of resources with the pagination meta go-tfe

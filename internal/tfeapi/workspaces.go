@@ -2,7 +2,6 @@ package tfeapi
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/runplane/runplane/internal/org"
@@ -79,19 +78,9 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
-	number, size := 1, 20
-	for _, q := range []struct {
-		name string
-		dst  *int
-		max  int
-	}{{"page[number]", &number, 1 << 20}, {"page[size]", &size, 100}} {
-		if s := r.URL.Query().Get(q.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > q.max {
-				return validate.Errorf("%s must be a whole number from 1 to %d", q.name, q.max)
-			}
-			*q.dst = n
-		}
+	number, size, err := pageParams(r)
+	if err != nil {
+		return err
 	}
 	// The native list pages by name; read up to the wanted page.
 	var all []workspace.Workspace
@@ -107,9 +96,8 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 		}
 		after = page[len(page)-1].Name
 	}
-	start := min((number-1)*size, len(all))
 	items := make([]any, 0, size)
-	for _, ws := range all[start:min(start+size, len(all))] {
+	for _, ws := range pageOf(all, number, size) {
 		items = append(items, workspaceView(ws, o.Name, p))
 	}
 	return writeMany(w, items, number, size, len(all))
@@ -175,6 +163,56 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 	default:
 		return errNotServed
 	}
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, workspaceView(ws, p.OrgName, p))
+}
+
+// updateWorkspace changes what Runplane lets change: auto-apply. Runs use
+// the agents' terraform and execute remotely, so terraform-version
+// accepts only "latest" and execution-mode only "remote".
+func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	var ws workspace.Workspace
+	var err error
+	if r.PathValue("id") != "" {
+		id, perr := pathUUID(r, "id")
+		if perr != nil {
+			return perr
+		}
+		ws, err = a.Workspaces.Get(r.Context(), p.OrgID, id)
+	} else {
+		o, rerr := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+		if rerr != nil {
+			return rerr
+		}
+		ws, err = a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleAdmin); err != nil {
+		return err
+	}
+	var in struct {
+		ID               string  `jsonapi:"primary,workspaces"`
+		Name             *string `jsonapi:"attr,name"`
+		AutoApply        *bool   `jsonapi:"attr,auto-apply"`
+		TerraformVersion *string `jsonapi:"attr,terraform-version"`
+		ExecutionMode    *string `jsonapi:"attr,execution-mode"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	switch {
+	case in.Name != nil && *in.Name != ws.Name:
+		return validate.Errorf("workspaces cannot be renamed")
+	case in.TerraformVersion != nil && *in.TerraformVersion != "latest" && *in.TerraformVersion != "":
+		return validate.Errorf("terraform version %q is not available: runs use the agents' terraform (latest)", *in.TerraformVersion)
+	case in.ExecutionMode != nil && *in.ExecutionMode != "remote":
+		return validate.Errorf("execution mode %q is not available: runs execute on Runplane's agents (remote)", *in.ExecutionMode)
+	}
+	ws, err = a.Workspaces.Update(r.Context(), p.OrgID, ws.ID, workspace.UpdateOptions{AutoApply: in.AutoApply})
 	if err != nil {
 		return err
 	}
