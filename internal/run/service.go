@@ -255,7 +255,6 @@ func (s *Service) create(ctx context.Context, q *dbsqlc.Queries, orgID, workspac
 	})
 }
 
-
 // configurationVersion resolves a run's configuration: the one asked for,
 // which must belong to the workspace, or the workspace's latest, or none;
 // and whether it is speculative.
