@@ -102,6 +102,19 @@ func New(s Services) http.Handler {
 	handle("GET /api/v2/state-versions/{id}/download", a.downloadStateVersion)
 	handle("GET /api/v2/state-versions/{id}/outputs", a.stateVersionOutputs)
 	handle("GET /api/v2/state-version-outputs/{id}", a.getStateVersionOutput)
+	handle("POST /api/v2/organizations/{org}/varsets", a.createVarset)
+	handle("GET /api/v2/organizations/{org}/varsets", a.listVarsets)
+	handle("GET /api/v2/workspaces/{id}/varsets", a.listWorkspaceVarsets)
+	handle("GET /api/v2/varsets/{id}", a.getVarset)
+	handle("PATCH /api/v2/varsets/{id}", a.updateVarset)
+	handle("DELETE /api/v2/varsets/{id}", a.deleteVarset)
+	handle("POST /api/v2/varsets/{id}/relationships/workspaces", a.varsetWorkspaces)
+	handle("DELETE /api/v2/varsets/{id}/relationships/workspaces", a.varsetWorkspaces)
+	handle("POST /api/v2/varsets/{id}/relationships/vars", a.createVarsetVariable)
+	handle("GET /api/v2/varsets/{id}/relationships/vars", a.listVarsetVariables)
+	handle("GET /api/v2/varsets/{id}/relationships/vars/{var}", a.getVarsetVariable)
+	handle("PATCH /api/v2/varsets/{id}/relationships/vars/{var}", a.updateVarsetVariable)
+	handle("DELETE /api/v2/varsets/{id}/relationships/vars/{var}", a.deleteVarsetVariable)
 	// Capability URLs: the signature in the path is the credential.
 	signed := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

@@ -196,6 +196,13 @@ func TestErrorsAreJSONAPI(t *testing.T) {
 		{tok.Token, "GET", "/api/v2/organizations/acme/teams", "", 404},
 		{tok.Token, "GET", "/api/v2/organizations/nobody", "", 404},
 		{"", "GET", "/api/v2/organizations/acme", "", 401},
+		{tok.Token, "POST", "/api/v2/runs", `{"data":{"type":"runs","attributes":{}}}`, 422},
+		{tok.Token, "POST", "/api/v2/runs", `{"data":{"type":"runs","relationships":{"workspace":{"data":{"type":"workspaces","id":"nope"}}}}}`, 404},
+		{tok.Token, "GET", "/api/v2/runs/00000000-0000-0000-0000-000000000000", "", 404},
+		{tok.Token, "GET", "/api/v2/state-versions", "", 422},
+		{tok.Token, "POST", "/api/v2/organizations/acme/varsets", `{"data":{"type":"varsets","attributes":{"name":"p","priority":true}}}`, 422},
+		{"", "PUT", "/api/v2/uploads/00000000-0000-0000-0000-000000000000/00000000-0000-0000-0000-000000000000/1.x", "", 404},
+		{"", "GET", "/api/v2/logs/plan/00000000-0000-0000-0000-000000000000/00000000-0000-0000-0000-000000000000/1.x", "", 404},
 	} {
 		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -312,5 +319,84 @@ func TestGoTFERunTriggers(t *testing.T) {
 	}
 	if _, err := c.RunTriggers.Read(ctx, rt.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
 		t.Fatalf("read after delete: %v", err)
+	}
+}
+
+// Variable sets through go-tfe: created for chosen workspaces, applied
+// and removed, listed for a workspace, their variables written (a
+// sensitive value never returned) and the set deleted with them.
+func TestGoTFEVariableSets(t *testing.T) {
+	t.Parallel()
+	c := setupOrg(t)
+	ctx := context.Background()
+	a, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := c.VariableSets.Create(ctx, "acme", &tfe.VariableSetCreateOptions{Name: tfe.String("aws"), Description: tfe.String("creds"), Global: tfe.Bool(false)})
+	if err != nil || set.Global || len(set.Workspaces) != 0 {
+		t.Fatalf("create: %+v, %v", set, err)
+	}
+	if err := c.VariableSets.ApplyToWorkspaces(ctx, set.ID, &tfe.VariableSetApplyToWorkspacesOptions{Workspaces: []*tfe.Workspace{a, b}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VariableSets.RemoveFromWorkspaces(ctx, set.ID, &tfe.VariableSetRemoveFromWorkspacesOptions{Workspaces: []*tfe.Workspace{b}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.VariableSets.Read(ctx, set.ID, nil); err != nil || len(got.Workspaces) != 1 || got.Workspaces[0].ID != a.ID {
+		t.Fatalf("read: %+v, %v", got, err)
+	}
+	if forB, err := c.VariableSets.ListForWorkspace(ctx, b.ID, nil); err != nil || len(forB.Items) != 0 {
+		t.Fatalf("sets of b: %+v, %v", forB, err)
+	}
+	set, err = c.VariableSets.Update(ctx, set.ID, &tfe.VariableSetUpdateOptions{Global: tfe.Bool(true)})
+	if err != nil || !set.Global {
+		t.Fatalf("update: %+v, %v", set, err)
+	}
+	if forB, err := c.VariableSets.ListForWorkspace(ctx, b.ID, nil); err != nil || len(forB.Items) != 1 {
+		t.Fatalf("a global set applies to b: %+v, %v", forB, err)
+	}
+	key, err := c.VariableSetVariables.Create(ctx, set.ID, &tfe.VariableSetVariableCreateOptions{
+		Key: tfe.String("AWS_SECRET_ACCESS_KEY"), Value: tfe.String("hunter2"), Category: tfe.Category(tfe.CategoryEnv), Sensitive: tfe.Bool(true),
+	})
+	if err != nil || key.Value != "" || !key.Sensitive {
+		t.Fatalf("a sensitive variable: %+v, %v", key, err)
+	}
+	region, err := c.VariableSetVariables.Create(ctx, set.ID, &tfe.VariableSetVariableCreateOptions{
+		Key: tfe.String("region"), Value: tfe.String("eu-west-1"), Category: tfe.Category(tfe.CategoryTerraform),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if region, err = c.VariableSetVariables.Update(ctx, set.ID, region.ID, &tfe.VariableSetVariableUpdateOptions{Value: tfe.String("us-east-1")}); err != nil || region.Value != "us-east-1" {
+		t.Fatalf("update a variable: %+v, %v", region, err)
+	}
+	list, err := c.VariableSetVariables.List(ctx, set.ID, nil)
+	if err != nil || len(list.Items) != 2 {
+		t.Fatalf("variables: %+v, %v", list, err)
+	}
+	for _, v := range list.Items {
+		if v.Sensitive && v.Value != "" {
+			t.Fatalf("a sensitive value came back: %+v", v)
+		}
+	}
+	if got, err := c.VariableSetVariables.Read(ctx, set.ID, key.ID); err != nil || got.Value != "" {
+		t.Fatalf("read a sensitive variable: %+v, %v", got, err)
+	}
+	if err := c.VariableSetVariables.Delete(ctx, set.ID, region.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.VariableSets.Create(ctx, "acme", &tfe.VariableSetCreateOptions{Name: tfe.String("aws"), Global: tfe.Bool(true)}); err == nil {
+		t.Fatal("a second set named aws")
+	}
+	if err := c.VariableSets.Delete(ctx, set.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.VariableSets.Read(ctx, set.ID, nil); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Fatalf("a deleted set: %v", err)
 	}
 }
