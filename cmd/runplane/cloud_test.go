@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -94,6 +95,21 @@ output "placed" { value = terraform_data.app.output }
 	tf(app, "apply", "-auto-approve")
 	if out := tf(app, "output", "-raw", "placed"); out != "app in 10.0.0.0/16" {
 		t.Fatalf("the second workspace's output: %q", out)
+	}
+
+	// A soft-mandatory policy fails the next plan: the CLI shows the
+	// check's log and, with -auto-approve and an admin's token, overrides.
+	rego, _ := json.Marshal(cidrPolicy)
+	s.do("POST", "/api/v1/organizations/acme/policies", `{"name":"cidr","enforcement":"soft-mandatory","rego":`+string(rego)+`}`, 201)
+	writeFile(t, filepath.Join(net, "main.tf"), cloud("net")+`
+resource "terraform_data" "net" { input = "10.0.0.0/16" }
+resource "terraform_data" "more" { input = "10.0.0.0/16" }
+`)
+	out = tf(net, "apply", "-auto-approve")
+	for _, want := range []string{"Organization Policy Check:", "cidr (soft-mandatory): failed", "terraform_data.more uses the default CIDR", "Apply complete! Resources: 1 added"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("terraform apply over a soft-failed policy does not show %q:\n%s", want, out)
+		}
 	}
 }
 

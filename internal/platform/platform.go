@@ -97,7 +97,7 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 		Workspaces: workspaces,
 		TFE: tfeapi.New(tfeapi.Services{
 			Orgs: orgs, Workspaces: workspaces, Variables: vars, Triggers: triggers, Configs: configs, Runs: runs,
-			Jobs: agents, State: states, URLKey: urlKey(c.AdminToken),
+			Jobs: agents, State: states, Policies: policies, URLKey: urlKey(c.AdminToken),
 		}),
 		Runs:       runs,
 		State:      states,

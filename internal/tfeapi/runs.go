@@ -38,11 +38,8 @@ type runResource struct {
 	Configuration    *configurationVersion `jsonapi:"relation,configuration-version,omitempty"`
 	Plan             *planResource         `jsonapi:"relation,plan"`
 	Apply            *applyResource        `jsonapi:"relation,apply"`
-	// Policy results are served by the native API for now.
-	PolicyChecks []*struct {
-		ID string `jsonapi:"primary,policy-checks"`
-	} `jsonapi:"relation,policy-checks"`
-	TaskStages []*struct {
+	PolicyChecks     []*policyCheck        `jsonapi:"relation,policy-checks"`
+	TaskStages       []*struct {
 		ID string `jsonapi:"primary,task-stages"`
 	} `jsonapi:"relation,task-stages"`
 }
@@ -205,6 +202,11 @@ func (a *api) runView(r *http.Request, rn run.Run, ws *workspaceResource, p org.
 		Workspace:   ws,
 		Plan:        a.planView(r, rn),
 		Apply:       a.applyView(r, rn),
+		// Linked, not included: the CLI reads a check when it renders it.
+		PolicyChecks: []*policyCheck{},
+	}
+	if checked(rn) {
+		out.PolicyChecks = append(out.PolicyChecks, &policyCheck{ID: rn.ID.String()})
 	}
 	if rn.Triggered {
 		out.TriggerReason = "run trigger"

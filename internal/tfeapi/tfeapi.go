@@ -17,6 +17,7 @@ import (
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/policy"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/trigger"
@@ -35,6 +36,7 @@ type Services struct {
 	Runs       *run.Service
 	Jobs       *jobs.Service
 	State      *state.Service
+	Policies   *policy.Service
 	// URLKey signs the capability URLs (URLKey derives one).
 	URLKey []byte
 }
@@ -115,6 +117,10 @@ func New(s Services) http.Handler {
 	handle("GET /api/v2/varsets/{id}/relationships/vars/{var}", a.getVarsetVariable)
 	handle("PATCH /api/v2/varsets/{id}/relationships/vars/{var}", a.updateVarsetVariable)
 	handle("DELETE /api/v2/varsets/{id}/relationships/vars/{var}", a.deleteVarsetVariable)
+	handle("GET /api/v2/runs/{id}/policy-checks", a.listPolicyChecks)
+	handle("GET /api/v2/policy-checks/{id}", a.getPolicyCheck)
+	handle("GET /api/v2/policy-checks/{id}/output", a.policyCheckOutput)
+	handle("POST /api/v2/policy-checks/{id}/actions/override", a.overridePolicyCheck)
 	// Capability URLs: the signature in the path is the credential.
 	signed := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
