@@ -6,11 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"slices"
 	"sync"
 	"time"
+
+	tfe "github.com/hashicorp/go-tfe"
 
 	"github.com/runplane/runplane/internal/testkit/lambdatest"
 	"github.com/runplane/runplane/internal/testkit/serverproc"
@@ -32,6 +35,9 @@ resource "terraform_data" "r" {
 
 // timedRun is one run as the server stamped it and its agents timed it.
 type timedRun struct {
+	id string
+	// createCall is the create request's round trip, as its client timed it.
+	createCall                                    time.Duration
 	created, planning, planned, applying, applied time.Time
 	planFinished, applyClaimed                    time.Time
 	// terraform is the sum of its jobs' terraform time, as the agents timed it.
@@ -81,13 +87,33 @@ func realPathBench(ctx context.Context, dir string) error {
 	if _, err := c.realRuns([]string{single}); err != nil {
 		return fail(err)
 	}
-	var runs []timedRun
+	// Each native run is paired with one created through the Terraform
+	// Cloud API, as terraform's cloud backend creates it, on the same
+	// workspace, so that the two compare within one sitting.
+	tfeClient, err := tfe.NewClient(&tfe.Config{Address: srv.Base, Token: c.token, HTTPClient: c.http})
+	if err != nil {
+		return fail(err)
+	}
+	var runs, tfeRuns []timedRun
+	var nativeCreate, tfeCreate []time.Duration
 	for range *realSamples {
 		r, err := c.realRuns([]string{single})
 		if err != nil {
 			return fail(err)
 		}
+		nativeCreate = append(nativeCreate, r[0].createCall)
 		runs = append(runs, r...)
+		start := time.Now()
+		created, err := tfeClient.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: &tfe.Workspace{ID: single}})
+		if err != nil {
+			return fail(err)
+		}
+		tfeCreate = append(tfeCreate, time.Since(start))
+		t, err := c.waitApplied([]string{created.ID})
+		if err != nil {
+			return fail(err)
+		}
+		tfeRuns = append(tfeRuns, t...)
 	}
 	var toPlanning, handoff, toApplied, inJobs []time.Duration
 	var overhead, overPhases []float64
@@ -106,6 +132,16 @@ func realPathBench(ctx context.Context, dir string) error {
 	}
 	fmt.Printf("%-58s %9s %9s %s\n", "metric", "p50", "p95", "target")
 	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "created → planning started", ms(pct(toPlanning, 50)), ms(pct(toPlanning, 95)))
+	var tfeToPlanning []time.Duration
+	for _, r := range tfeRuns {
+		tfeToPlanning = append(tfeToPlanning, r.planning.Sub(r.created))
+	}
+	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "  the same, created through /api/v2 (go-tfe)", ms(pct(tfeToPlanning, 50)), ms(pct(tfeToPlanning, 95)))
+	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "create call round trip: POST /api/v1/workspaces/{id}/runs", ms(pct(nativeCreate, 50)), ms(pct(nativeCreate, 95)))
+	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "  POST /api/v2/runs (go-tfe Runs.Create)", ms(pct(tfeCreate, 50)), ms(pct(tfeCreate, 95)))
+	if err := logPolls(ctx, c, tfeClient, runs[len(runs)-1].id, tfeRuns[len(tfeRuns)-1].id); err != nil {
+		return fail(err)
+	}
 	fmt.Printf("%-58s %6.1f ms %6.1f ms %s\n", "plan finished → apply started", ms(pct(handoff, 50)), ms(pct(handoff, 95)), "p50 ≤ 50 ms")
 	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "agents' own work (jobs held − terraform's time)", ms(pct(inJobs, 50)), ms(pct(inJobs, 95)))
 	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "created → applied", ms(pct(toApplied, 50)), ms(pct(toApplied, 95)))
@@ -142,13 +178,25 @@ func realPathBench(ctx context.Context, dir string) error {
 // would, and waits until all are applied.
 func (c *client) realRuns(workspaces []string) ([]timedRun, error) {
 	var ids []string
+	var calls []time.Duration
 	for _, ws := range workspaces {
+		start := time.Now()
 		r, err := c.do("POST", "/api/v1/workspaces/"+ws+"/runs", `{"message":"bench"}`)
 		if err != nil {
 			return nil, err
 		}
+		calls = append(calls, time.Since(start))
 		ids = append(ids, r["id"].(string))
 	}
+	runs, err := c.waitApplied(ids)
+	for i := range runs {
+		runs[i].createCall = calls[i]
+	}
+	return runs, err
+}
+
+// waitApplied waits until every run is applied and reads its times.
+func (c *client) waitApplied(ids []string) ([]timedRun, error) {
 	deadline := time.Now().Add(10 * time.Minute)
 	out := make([]timedRun, len(ids))
 	for i, id := range ids {
@@ -178,7 +226,7 @@ func (c *client) realRuns(workspaces []string) ([]timedRun, error) {
 }
 
 func timed(r map[string]any) (timedRun, error) {
-	var t timedRun
+	t := timedRun{id: r["id"].(string)}
 	at := func(v any) time.Time {
 		s, _ := v.(string)
 		tm, _ := time.Parse(time.RFC3339Nano, s)
@@ -274,4 +322,46 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// logPolls times what a terminal polls while a run streams: the log-read
+// URL of go-tfe's log reader (offset and limit, as it asks) beside the
+// native log endpoint, alternating, on finished plans of the same size.
+func logPolls(ctx context.Context, c *client, tc *tfe.Client, nativeRun, tfeRun string) error {
+	plan, err := tc.Plans.Read(ctx, tfeRun)
+	if err != nil {
+		return err
+	}
+	get := func(url string, auth bool) (time.Duration, error) {
+		req, _ := http.NewRequest("GET", url, nil)
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		start := time.Now()
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+		}
+		return time.Since(start), err
+	}
+	var native, poll []time.Duration
+	for range 100 {
+		d, err := get(c.base+"/api/v1/runs/"+nativeRun+"/logs?phase=plan", true)
+		if err != nil {
+			return err
+		}
+		native = append(native, d)
+		if d, err = get(plan.LogReadURL+"?limit=65536&offset=0", false); err != nil {
+			return err
+		}
+		poll = append(poll, d)
+	}
+	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "log read: GET /api/v1/runs/{id}/logs (whole plan log)", ms(pct(native, 50)), ms(pct(native, 95)))
+	fmt.Printf("%-58s %6.1f ms %6.1f ms\n", "  a log poll at the plan's log-read URL (go-tfe's reader)", ms(pct(poll, 50)), ms(pct(poll, 95)))
+	return nil
 }
