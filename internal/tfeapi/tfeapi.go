@@ -221,11 +221,15 @@ type user struct {
 // accountDetails describes the token's holder: tokens belong to
 // organizations until users exist (issue 18).
 func (a *api) accountDetails(w http.ResponseWriter, _ *http.Request, p org.Principal) error {
-	u := &user{ID: "site-admin", Username: "site-admin"}
-	if !p.SiteAdmin {
-		u = &user{ID: p.TokenID.String(), Username: "token-of-" + p.OrgName}
+	return write(w, http.StatusOK, holder(p))
+}
+
+// holder is the user a token stands for.
+func holder(p org.Principal) *user {
+	if p.SiteAdmin {
+		return &user{ID: "site-admin", Username: "site-admin"}
 	}
-	return write(w, http.StatusOK, u)
+	return &user{ID: p.TokenID.String(), Username: "token-of-" + p.OrgName}
 }
 
 type organization struct {
@@ -333,6 +337,7 @@ type token struct {
 	CreatedAt   time.Time `jsonapi:"attr,created-at,iso8601"`
 	Description string    `jsonapi:"attr,description"`
 	Token       string    `jsonapi:"attr,token"`
+	CreatedBy   *user     `jsonapi:"relation,created-by"`
 }
 
 // createOrganizationToken issues an organization token: an admin token of
@@ -352,7 +357,7 @@ func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusCreated, &token{ID: t.ID.String(), CreatedAt: t.CreatedAt, Description: t.Description, Token: t.Secret})
+	return write(w, http.StatusCreated, &token{ID: t.ID.String(), CreatedAt: t.CreatedAt, Description: t.Description, Token: t.Secret, CreatedBy: holder(p)})
 }
 
 func pathUUID(r *http.Request, name string) (uuid.UUID, error) {

@@ -48,6 +48,9 @@ func setupOrg(t *testing.T) *tfe.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tok.CreatedBy == nil || tok.CreatedBy.User == nil || tok.CreatedBy.User.ID != "site-admin" {
+		t.Fatalf("the token names no creator: %+v", tok.CreatedBy)
+	}
 	return client(t, base, tok.Token)
 }
 
