@@ -111,6 +111,15 @@ resource "terraform_data" "more" { input = "10.0.0.0/16" }
 			t.Fatalf("terraform apply over a soft-failed policy does not show %q:\n%s", want, out)
 		}
 	}
+
+	// State commands from the terminal write through the workspace's lock.
+	tf(net, "state", "rm", "terraform_data.more")
+	if out := tf(net, "state", "list"); strings.TrimSpace(out) != "terraform_data.net" {
+		t.Fatalf("state list after state rm: %q", out)
+	}
+	if ws := s.do("GET", "/api/v1/workspaces/"+netID, "", 200); ws["locked"] != false {
+		t.Fatalf("state rm left the workspace locked: %v", ws)
+	}
 }
 
 func writeFile(t *testing.T, path, content string) {

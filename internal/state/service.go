@@ -29,6 +29,9 @@ var (
 	ErrNoState = fault.New(fault.NotFound, "no_state", "workspace has no state yet")
 	// ErrLocked: someone else holds the state lock or the workspace; see *LockedError.
 	ErrLocked = fault.New(fault.Locked, "state_locked", "state is locked")
+	// ErrWorkspaceLockRequired: a Terraform Cloud API write came from
+	// someone not holding the workspace's lock.
+	ErrWorkspaceLockRequired = fault.New(fault.Conflict, "lock_required", "state versions are created by whoever holds the workspace's lock; lock the workspace first")
 	// ErrLockRequired: a write came without holding the state lock.
 	ErrLockRequired = fault.New(fault.Conflict, "lock_required", "state writes need the state lock; lock first (Terraform: set TF_HTTP_LOCK_ADDRESS and TF_HTTP_UNLOCK_ADDRESS)")
 	// ErrNotLocked: an unlock found no lock to release.

@@ -144,29 +144,86 @@ func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lo
 		if held.LockID != lockID {
 			return nil, &LockedError{Info: held.Info, ID: held.LockID}
 		}
-		if w.CurrentStateVersionID == nil {
-			if file.Serial > MaxSerialStep {
-				return nil, fmt.Errorf("%w: the first version's serial %d is above %d", ErrInvalid, file.Serial, int64(MaxSerialStep))
-			}
-			return nil, nil
-		}
-		cur, err := q.StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: p.OrgID})
+		return successor(ctx, q, p.OrgID, w, file, sum)
+	}
+	return s.store(ctx, p, wsID, uuid.New(), data, sum, file, nil, check)
+}
+
+// WriteAsLocker stores a state version from the holder of the workspace's
+// lock, the Terraform Cloud API's rule (its clients lock the workspace,
+// not the state): Write's checks, with the workspace lock in place of the
+// state lock, which nobody may hold meanwhile. id names the new version;
+// writing the current version's bytes again returns it unchanged.
+func (s *Service) WriteAsLocker(ctx context.Context, p org.Principal, wsID, id uuid.UUID, data []byte) (Version, error) {
+	if len(data) > MaxSize {
+		return Version{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), MaxSize)
+	}
+	file, err := Parse(data)
+	if err != nil {
+		return Version{}, err
+	}
+	sum := sha256.Sum256(data)
+	check := func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error) {
+		w, err := s.locker(ctx, q, p, wsID)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case file.Serial > cur.Serial && file.Serial-cur.Serial > MaxSerialStep:
-			return nil, fmt.Errorf("%w: the upload's serial %d is more than %d above the current serial %d", ErrInvalid, file.Serial, int64(MaxSerialStep), cur.Serial)
-		case cur.Lineage != file.Lineage:
-			return nil, fmt.Errorf("%w: the workspace's lineage is %q, the upload's is %q", ErrLineage, cur.Lineage, file.Lineage)
-		case cur.Serial == file.Serial && bytes.Equal(cur.Sha256, sum[:]):
-			return &cur, nil
-		case file.Serial <= cur.Serial:
-			return nil, fmt.Errorf("%w: the upload's serial %d is not above the current serial %d", ErrStaleSerial, file.Serial, cur.Serial)
+		return successor(ctx, q, p.OrgID, w, file, sum)
+	}
+	return s.store(ctx, p, wsID, id, data, sum, file, nil, check)
+}
+
+// CheckLocker tells, before any bytes arrive, whether WriteAsLocker would
+// take p's write for its lock.
+func (s *Service) CheckLocker(ctx context.Context, p org.Principal, wsID uuid.UUID) error {
+	_, err := s.locker(ctx, dbsqlc.New(s.db), p, wsID)
+	return err
+}
+
+// locker checks that p holds the workspace's lock and nobody its state lock.
+func (s *Service) locker(ctx context.Context, q *dbsqlc.Queries, p org.Principal, wsID uuid.UUID) (dbsqlc.StateWorkspaceGetRow, error) {
+	w, err := s.writable(ctx, q, p, wsID)
+	if err != nil {
+		return w, err
+	}
+	if !w.Locked || w.LockedBy == nil || *w.LockedBy != p.TokenID {
+		return w, ErrWorkspaceLockRequired
+	}
+	held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
+	if err == nil {
+		return w, &LockedError{Info: held.Info, ID: held.LockID}
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return w, err
+	}
+	return w, nil
+}
+
+// successor checks that file may follow the workspace's current version:
+// the same lineage and a higher serial, or the current version itself
+// (returned, so that a retried write succeeds).
+func successor(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, w dbsqlc.StateWorkspaceGetRow, file File, sum [32]byte) (*dbsqlc.StateVersion, error) {
+	if w.CurrentStateVersionID == nil {
+		if file.Serial > MaxSerialStep {
+			return nil, fmt.Errorf("%w: the first version's serial %d is above %d", ErrInvalid, file.Serial, int64(MaxSerialStep))
 		}
 		return nil, nil
 	}
-	return s.store(ctx, p, wsID, data, sum, file, nil, check)
+	cur, err := q.StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: *w.CurrentStateVersionID, OrganizationID: orgID})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case file.Serial > cur.Serial && file.Serial-cur.Serial > MaxSerialStep:
+		return nil, fmt.Errorf("%w: the upload's serial %d is more than %d above the current serial %d", ErrInvalid, file.Serial, int64(MaxSerialStep), cur.Serial)
+	case cur.Lineage != file.Lineage:
+		return nil, fmt.Errorf("%w: the workspace's lineage is %q, the upload's is %q", ErrLineage, cur.Lineage, file.Lineage)
+	case cur.Serial == file.Serial && bytes.Equal(cur.Sha256, sum[:]):
+		return &cur, nil
+	case file.Serial <= cur.Serial:
+		return nil, fmt.Errorf("%w: the upload's serial %d is not above the current serial %d", ErrStaleSerial, file.Serial, cur.Serial)
+	}
+	return nil, nil
 }
 
 // Rollback makes a new current version whose content is an old version's,
@@ -218,7 +275,7 @@ func (s *Service) Rollback(ctx context.Context, p org.Principal, wsID, versionID
 		}
 		return nil, nil
 	}
-	return s.store(ctx, p, wsID, data, sha256.Sum256(data), file, &versionID, check)
+	return s.store(ctx, p, wsID, uuid.New(), data, sha256.Sum256(data), file, &versionID, check)
 }
 
 // writable loads the workspace and refuses writers other than its own
@@ -277,11 +334,10 @@ type writeCheck func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersi
 // store seals and uploads data, then records the version and moves the
 // current pointer in one transaction. check runs before the upload, to
 // refuse cheaply, and again inside the transaction, where it decides.
-func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, data []byte, sum [32]byte, file File, rollbackOf *uuid.UUID, check writeCheck) (Version, error) {
+func (s *Service) store(ctx context.Context, p org.Principal, wsID, id uuid.UUID, data []byte, sum [32]byte, file File, rollbackOf *uuid.UUID, check writeCheck) (Version, error) {
 	if same, err := check(ctx, dbsqlc.New(s.db)); err != nil || same != nil {
 		return viewOrZero(same), err
 	}
-	id := uuid.New()
 	obj, dataKey, err := s.objects.Put(ctx, id, fmt.Sprintf("state/%s/%s/%s", p.OrgID, wsID, id), envelope.WorkspaceContext(p.OrgID, wsID), data)
 	if err != nil {
 		return Version{}, err

@@ -145,12 +145,12 @@ func (a *api) uploadConfiguration(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if r.ContentLength > configversion.MaxSize {
-		return errTooLarge
+		return errArchiveTooLarge
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, configversion.MaxSize))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errTooLarge
+		return errArchiveTooLarge
 	}
 	if err != nil {
 		return validate.Errorf("reading the archive: %v", err)
@@ -170,4 +170,7 @@ func (a *api) uploadConfiguration(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-var errTooLarge = fault.New(fault.TooLarge, "too_large", fmt.Sprintf("the archive is larger than %d bytes", configversion.MaxSize))
+var (
+	errTooLarge        = fault.New(fault.TooLarge, "too_large", "too large")
+	errArchiveTooLarge = fmt.Errorf("%w: the archive is larger than %d bytes", errTooLarge, configversion.MaxSize)
+)

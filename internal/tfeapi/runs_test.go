@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"fmt"
 	"errors"
 	"io"
 	"net/http"
@@ -302,5 +305,108 @@ func untar(t *testing.T, archive []byte) map[string]string {
 		}
 		b, _ := io.ReadAll(tr)
 		out[strings.TrimPrefix(h.Name, "./")] = string(b)
+	}
+}
+
+// State versions written through go-tfe, as terraform's cloud backend
+// writes them (terraform state rm, state push): by the holder of the
+// workspace's lock, uploaded to a signed URL or inline, checked against
+// the md5, serial and lineage given, and read back.
+func TestGoTFEStateVersionWrites(t *testing.T) {
+	t.Parallel()
+	c, base, token := setupOrgToken(t)
+	ctx := context.Background()
+	ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateOf := func(serial int64, output string) []byte {
+		return []byte(fmt.Sprintf(`{"version":4,"terraform_version":"1.11.4","serial":%d,"lineage":"l1","outputs":{"cidr":{"value":%q,"type":"string"}},"resources":[]}`, serial, output))
+	}
+	upload := func(serial int64, raw []byte) (*tfe.StateVersion, error) {
+		return c.StateVersions.Upload(ctx, ws.ID, tfe.StateVersionUploadOptions{
+			StateVersionCreateOptions: tfe.StateVersionCreateOptions{
+				Serial: tfe.Int64(serial), Lineage: tfe.String("l1"), MD5: tfe.String(fmt.Sprintf("%x", md5.Sum(raw))),
+			},
+			RawState: raw, RawJSONState: []byte(`{}`),
+		})
+	}
+	if _, err := upload(1, stateOf(1, "a")); err == nil || !strings.Contains(err.Error(), "lock the workspace") {
+		t.Fatalf("a write without the workspace lock: %v", err)
+	}
+	if _, err := c.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sv, err := upload(1, stateOf(1, "a"))
+	if err != nil || sv.Serial != 1 {
+		t.Fatalf("upload: %+v, %v", sv, err)
+	}
+	cur, err := c.StateVersions.ReadCurrent(ctx, ws.ID)
+	if err != nil || cur.ID != sv.ID {
+		t.Fatalf("current after the upload: %+v, %v", cur, err)
+	}
+	// Inline, as older Terraform Enterprise took it.
+	raw := stateOf(2, "b")
+	sv2, err := c.StateVersions.Create(ctx, ws.ID, tfe.StateVersionCreateOptions{
+		Serial: tfe.Int64(2), Lineage: tfe.String("l1"), MD5: tfe.String(fmt.Sprintf("%x", md5.Sum(raw))),
+		State: tfe.String(base64.StdEncoding.EncodeToString(raw)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.StateVersions.Download(ctx, sv2.DownloadURL); err != nil || !bytes.Equal(got, raw) {
+		t.Fatalf("download: %s, %v", got, err)
+	}
+	for want, opts := range map[string]tfe.StateVersionCreateOptions{
+		"md5":             {Serial: tfe.Int64(3), MD5: tfe.String(strings.Repeat("0", 32)), State: tfe.String(base64.StdEncoding.EncodeToString(stateOf(3, "c")))},
+		"not above":       {Serial: tfe.Int64(2), MD5: tfe.String(fmt.Sprintf("%x", md5.Sum(stateOf(2, "c")))), State: tfe.String(base64.StdEncoding.EncodeToString(stateOf(2, "c")))},
+		"not the ones":    {Serial: tfe.Int64(9), MD5: tfe.String(fmt.Sprintf("%x", md5.Sum(stateOf(3, "c")))), State: tfe.String(base64.StdEncoding.EncodeToString(stateOf(3, "c")))},
+		"force pushes":    {Serial: tfe.Int64(3), MD5: tfe.String(fmt.Sprintf("%x", md5.Sum(stateOf(3, "c")))), Force: tfe.Bool(true), State: tfe.String(base64.StdEncoding.EncodeToString(stateOf(3, "c")))},
+		"is not base64":   {Serial: tfe.Int64(3), MD5: tfe.String(strings.Repeat("0", 32)), State: tfe.String("%%%")},
+		"md5 (32 hexadec": {Serial: tfe.Int64(3), MD5: tfe.String("nope"), State: tfe.String("e30=")},
+	} {
+		if _, err := c.StateVersions.Create(ctx, ws.ID, opts); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a state version whose %s: %v", want, err)
+		}
+	}
+	// An upload URL works only as signed.
+	pending, err := c.StateVersions.Create(ctx, ws.ID, tfe.StateVersionCreateOptions{
+		Serial: tfe.Int64(3), Lineage: tfe.String("l1"), MD5: tfe.String(fmt.Sprintf("%x", md5.Sum(stateOf(3, "c")))),
+	})
+	if err != nil || pending.Status != tfe.StateVersionPending || pending.UploadURL == "" {
+		t.Fatalf("a version created without its state: %+v, %v", pending, err)
+	}
+	if status := put(t, strings.Replace(pending.UploadURL, "/state/", "/json/", 1), stateOf(3, "c")); status != http.StatusNotFound {
+		t.Errorf("the state's URL turned into the JSON one: %d", status)
+	}
+	if status := put(t, pending.UploadURL, stateOf(3, "other")); status != http.StatusUnprocessableEntity {
+		t.Errorf("other bytes than the md5 named: %d", status)
+	}
+	if list, err := c.StateVersions.List(ctx, &tfe.StateVersionListOptions{Organization: "acme", Workspace: "net"}); err != nil || len(list.Items) != 2 {
+		t.Fatalf("versions after refused writes: %+v, %v", list, err)
+	}
+	if status := put(t, pending.UploadURL, stateOf(3, "c")); status != http.StatusOK {
+		t.Fatalf("the upload: %d", status)
+	}
+	if outs, err := c.StateVersionOutputs.ReadCurrent(ctx, ws.ID); err != nil || len(outs.Items) != 1 || outs.Items[0].Value != "c" {
+		t.Fatalf("outputs of the uploaded state: %+v, %v", outs, err)
+	}
+
+	// While someone holds the state lock (terraform's http backend), the
+	// workspace's locker waits for it like everyone else.
+	req, _ := http.NewRequest("LOCK", base+"/api/v1/workspaces/"+ws.ID+"/state", strings.NewReader(`{"ID":"held","Operation":"OperationTypeApply"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("state lock: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	raw = stateOf(4, "d")
+	_, err = c.StateVersions.Create(ctx, ws.ID, tfe.StateVersionCreateOptions{
+		Serial: tfe.Int64(4), Lineage: tfe.String("l1"), MD5: tfe.String(fmt.Sprintf("%x", md5.Sum(raw))),
+		State: tfe.String(base64.StdEncoding.EncodeToString(raw)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "state is locked") {
+		t.Fatalf("a write under someone's state lock: %v", err)
 	}
 }

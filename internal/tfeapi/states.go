@@ -1,9 +1,15 @@
 package tfeapi
 
 import (
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -17,7 +23,11 @@ import (
 type stateVersion struct {
 	ID          string         `jsonapi:"primary,state-versions"`
 	CreatedAt   time.Time      `jsonapi:"attr,created-at,iso8601"`
-	DownloadURL string         `jsonapi:"attr,hosted-state-download-url"`
+	DownloadURL string         `jsonapi:"attr,hosted-state-download-url,omitempty"`
+	// The upload URLs of a version created without its state: signed
+	// capabilities, as go-tfe uploads without the token.
+	UploadURL     string `jsonapi:"attr,hosted-state-upload-url,omitempty"`
+	JSONUploadURL string `jsonapi:"attr,hosted-json-state-upload-url,omitempty"`
 	Status      string         `jsonapi:"attr,status"`
 	Serial      int64          `jsonapi:"attr,serial"`
 	Size        int64          `jsonapi:"attr,size"`
@@ -226,4 +236,116 @@ func (a *api) getStateVersionOutput(w http.ResponseWriter, r *http.Request, p or
 		}
 	}
 	return fmt.Errorf("%w: no output %q", errNotFound, r.PathValue("id"))
+}
+
+// createStateVersion is a state write through the Terraform Cloud API, by
+// the holder of the workspace's lock: the state inline (base64), or, when
+// absent, at the upload URL the answer names, as go-tfe's Upload does.
+func (a *api) createStateVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	wsID, err := pathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleWrite); err != nil {
+		return err
+	}
+	var in struct {
+		ID      string `jsonapi:"primary,state-versions"`
+		Serial  *int64 `jsonapi:"attr,serial"`
+		MD5     string `jsonapi:"attr,md5"`
+		Lineage string `jsonapi:"attr,lineage"`
+		State   string `jsonapi:"attr,state"`
+		Force   bool   `jsonapi:"attr,force"`
+	}
+	if err := decodeLimit(r, &in, maxStateDocument); err != nil {
+		return err
+	}
+	switch {
+	case in.Force:
+		return validate.Errorf("force pushes are not supported: a state version must follow the current one; roll back to an old version instead")
+	case in.Serial == nil || !md5Hex.MatchString(in.MD5):
+		return validate.Errorf("serial and md5 (32 hexadecimal digits) are required")
+	}
+	if in.State == "" {
+		// Refused now rather than at the upload, whose errors go-tfe does not read.
+		if err := a.State.CheckLocker(r.Context(), p, wsID); err != nil {
+			return err
+		}
+		id := uuid.New()
+		out := &stateVersion{ID: id.String(), Status: "pending", Serial: *in.Serial, Outputs: []*stateOutput{}}
+		for kind, dst := range map[string]*string{"state": &out.UploadURL, "json": &out.JSONUploadURL} {
+			subject := fmt.Sprintf("%s/%s/%s/%s/%s/%s", kind, p.OrgID, wsID, p.TokenID, id, strings.ToLower(in.MD5))
+			*dst = fmt.Sprintf("%s/api/v2/state-uploads/%s/%s", baseURL(r), subject, a.urls.sign("state-upload", subject, uploadTTL))
+		}
+		return write(w, http.StatusCreated, out)
+	}
+	data, err := base64.StdEncoding.DecodeString(in.State)
+	if err != nil {
+		return validate.Errorf("state is not base64: %v", err)
+	}
+	v, err := a.writeState(r, p, wsID, uuid.New(), in.MD5, in.Serial, in.Lineage, data)
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, stateVersionView(r, v))
+}
+
+// maxStateDocument bounds a create document: a 50 MB state in base64.
+const maxStateDocument = state.MaxSize/3*4 + 1<<20
+
+var md5Hex = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+
+// writeState checks what the client said of the state against it, then
+// writes it as the workspace's locker.
+func (a *api) writeState(r *http.Request, p org.Principal, wsID, id uuid.UUID, sum string, serial *int64, lineage string, data []byte) (state.Version, error) {
+	if got := md5.Sum(data); !strings.EqualFold(hex.EncodeToString(got[:]), sum) {
+		return state.Version{}, validate.Errorf("the state's md5 is %x, not %s", got, sum)
+	}
+	file, err := state.Parse(data)
+	if err != nil {
+		return state.Version{}, err
+	}
+	if (serial != nil && file.Serial != *serial) || (lineage != "" && file.Lineage != lineage) {
+		return state.Version{}, validate.Errorf("the state's serial and lineage (%d, %q) are not the ones given", file.Serial, file.Lineage)
+	}
+	return a.State.WriteAsLocker(r.Context(), p, wsID, id, data)
+}
+
+// uploadState receives the state of a version created without it. The
+// JSON rendering terraform sends beside it is not kept: Runplane reads
+// outputs from the state itself.
+func (a *api) uploadState(w http.ResponseWriter, r *http.Request) error {
+	kind := r.PathValue("kind")
+	orgID, e1 := uuid.Parse(r.PathValue("org"))
+	wsID, e2 := uuid.Parse(r.PathValue("ws"))
+	tokenID, e3 := uuid.Parse(r.PathValue("by"))
+	id, e4 := uuid.Parse(r.PathValue("id"))
+	sum := r.PathValue("md5")
+	if errors.Join(e1, e2, e3, e4) != nil || (kind != "state" && kind != "json") {
+		return fmt.Errorf("%w: no such upload URL", errNotFound)
+	}
+	subject := fmt.Sprintf("%s/%s/%s/%s/%s/%s", kind, orgID, wsID, tokenID, id, sum)
+	if err := a.urls.verify("state-upload", subject, r.PathValue("token")); err != nil {
+		return err
+	}
+	if r.ContentLength > state.MaxSize {
+		return state.ErrTooLarge
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, state.MaxSize))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return state.ErrTooLarge
+	}
+	if err != nil {
+		return validate.Errorf("reading the state: %v", err)
+	}
+	if kind == "state" {
+		// The capability carries the authority of the token that created it.
+		writer := org.Principal{OrgID: orgID, TokenID: tokenID, Role: org.RoleWrite}
+		if _, err := a.writeState(r, writer, wsID, id, sum, nil, "", data); err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }

@@ -97,6 +97,7 @@ func New(s Services) http.Handler {
 	handle("GET /api/v2/plans/{id}", a.getPlan)
 	handle("GET /api/v2/plans/{id}/json-output", a.planJSON)
 	handle("GET /api/v2/applies/{id}", a.getApply)
+	handle("POST /api/v2/workspaces/{id}/state-versions", a.createStateVersion)
 	handle("GET /api/v2/workspaces/{id}/current-state-version", a.currentStateVersion)
 	handle("GET /api/v2/workspaces/{id}/current-state-version-outputs", a.currentStateVersionOutputs)
 	handle("GET /api/v2/state-versions", a.listStateVersions)
@@ -132,6 +133,7 @@ func New(s Services) http.Handler {
 	}
 	signed("PUT /api/v2/uploads/{org}/{id}/{token}", a.uploadConfiguration)
 	signed("GET /api/v2/logs/{phase}/{org}/{run}/{token}", a.readLog)
+	signed("PUT /api/v2/state-uploads/{kind}/{org}/{ws}/{by}/{id}/{md5}/{token}", a.uploadState)
 	mux.HandleFunc("/api/v2/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, fmt.Errorf("%w: %s %s is not served (docs/tfe-compatibility.md)", errNotServed, r.Method, r.URL.Path))
 	})
@@ -185,6 +187,9 @@ var statuses = map[fault.Kind]int{
 // to its own sentinel errors.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, title, detail := http.StatusInternalServerError, "internal", "internal error; see the server log"
+	if locked := (*state.LockedError)(nil); errors.As(err, &locked) {
+		err = fmt.Errorf("%w: %s", state.ErrLocked, locked.Info)
+	}
 	var ve *validate.Error
 	if f, ok := fault.Of(err); ok {
 		status, title, detail = statuses[f.Kind], f.Code, err.Error()
@@ -204,9 +209,20 @@ func write(w http.ResponseWriter, status int, v any) error {
 	return jsonapi.MarshalPayload(w, v)
 }
 
-// decode reads a JSON:API document into v; a malformed one is a 422.
-func decode(r *http.Request, v any) error {
-	if err := jsonapi.UnmarshalPayload(http.MaxBytesReader(nil, r.Body, 1<<20), v); err != nil {
+// decode reads a JSON:API document of at most 1 MiB into v; a malformed
+// one is a 422.
+func decode(r *http.Request, v any) error { return decodeLimit(r, v, 1<<20) }
+
+func decodeLimit(r *http.Request, v any, limit int64) error {
+	if r.ContentLength > limit {
+		return fmt.Errorf("%w: the document is larger than %d bytes", errTooLarge, limit)
+	}
+	err := jsonapi.UnmarshalPayload(http.MaxBytesReader(nil, r.Body, limit), v)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return fmt.Errorf("%w: the document is larger than %d bytes", errTooLarge, limit)
+	}
+	if err != nil {
 		return validate.Errorf("the body is not a JSON:API document of the expected type: %v", err)
 	}
 	return nil

@@ -39,6 +39,13 @@ func setup(t *testing.T) (string, *tfe.Client) {
 // client holding its organization token.
 func setupOrg(t *testing.T) *tfe.Client {
 	t.Helper()
+	c, _, _ := setupOrgToken(t)
+	return c
+}
+
+// setupOrgToken is setupOrg that also returns the base URL and the token.
+func setupOrgToken(t *testing.T) (*tfe.Client, string, string) {
+	t.Helper()
 	base, admin := setup(t)
 	ctx := context.Background()
 	if _, err := admin.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@example.com")}); err != nil {
@@ -51,7 +58,7 @@ func setupOrg(t *testing.T) *tfe.Client {
 	if tok.CreatedBy == nil || tok.CreatedBy.User == nil || tok.CreatedBy.User.ID != "site-admin" {
 		t.Fatalf("the token names no creator: %+v", tok.CreatedBy)
 	}
-	return client(t, base, tok.Token)
+	return client(t, base, tok.Token), base, tok.Token
 }
 
 func client(t *testing.T, base, token string) *tfe.Client {
