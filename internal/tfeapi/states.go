@@ -21,18 +21,18 @@ import (
 )
 
 type stateVersion struct {
-	ID          string         `jsonapi:"primary,state-versions"`
-	CreatedAt   time.Time      `jsonapi:"attr,created-at,iso8601"`
-	DownloadURL string         `jsonapi:"attr,hosted-state-download-url,omitempty"`
+	ID          string    `jsonapi:"primary,state-versions"`
+	CreatedAt   time.Time `jsonapi:"attr,created-at,iso8601"`
+	DownloadURL string    `jsonapi:"attr,hosted-state-download-url,omitempty"`
 	// The upload URLs of a version created without its state: signed
 	// capabilities, as go-tfe uploads without the token.
-	UploadURL     string `jsonapi:"attr,hosted-state-upload-url,omitempty"`
-	JSONUploadURL string `jsonapi:"attr,hosted-json-state-upload-url,omitempty"`
-	Status      string         `jsonapi:"attr,status"`
-	Serial      int64          `jsonapi:"attr,serial"`
-	Size        int64          `jsonapi:"attr,size"`
-	Processed   bool           `jsonapi:"attr,resources-processed"`
-	Outputs     []*stateOutput `jsonapi:"relation,outputs"`
+	UploadURL     string         `jsonapi:"attr,hosted-state-upload-url,omitempty"`
+	JSONUploadURL string         `jsonapi:"attr,hosted-json-state-upload-url,omitempty"`
+	Status        string         `jsonapi:"attr,status"`
+	Serial        int64          `jsonapi:"attr,serial"`
+	Size          int64          `jsonapi:"attr,size"`
+	Processed     bool           `jsonapi:"attr,resources-processed"`
+	Outputs       []*stateOutput `jsonapi:"relation,outputs"`
 }
 
 // A state version output's id is "<state version id>.<output name>".
