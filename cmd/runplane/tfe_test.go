@@ -106,6 +106,15 @@ output "token" {
 	if planJSON, err := c.Plans.ReadJSONOutput(ctx, r.Plan.ID); err != nil || !strings.Contains(string(planJSON), `"terraform_data.a"`) {
 		t.Fatalf("plan JSON: %.200s, %v", planJSON, err)
 	}
+	// It holds sensitive values in clear: a writer may not read it.
+	writer, err := tfe.NewClient(&tfe.Config{Address: s.base, RetryServerErrors: false,
+		Token: s.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"dev","role":"write"}`, 201)["token"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.Plans.ReadJSONOutput(ctx, r.Plan.ID); err == nil {
+		t.Fatal("a write token read the plan JSON")
+	}
 	if err := c.Runs.Apply(ctx, r.ID, tfe.RunApplyOptions{Comment: tfe.String("ship it")}); err != nil {
 		t.Fatal(err)
 	}

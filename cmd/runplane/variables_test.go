@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +69,35 @@ output "team" { value = var.tags["team"] }
 	}
 	if !strings.Contains(plan, "***") {
 		t.Fatalf("plan log: want the password masked where terraform printed it:\n%s", plan)
+	}
+
+	// The Terraform Cloud API's answers about the same objects, and the
+	// logs at its log-read URLs.
+	for _, path := range []string{"/api/v2/workspaces/" + ws + "/vars", "/api/v2/varsets/" + set + "/relationships/vars",
+		"/api/v2/runs/" + runID, "/api/v2/workspaces/" + ws + "/current-state-version-outputs"} {
+		answers = append(answers, s.request("GET", path, nil, 200)...)
+	}
+	for _, phase := range []string{"plans", "applies"} {
+		var doc struct {
+			Data struct {
+				Attributes struct {
+					LogReadURL string `json:"log-read-url"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(s.request("GET", "/api/v2/"+phase+"/"+runID, nil, 200), &doc); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(doc.Data.Attributes.LogReadURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(log, []byte("***")) {
+			t.Fatalf("the %s log at its log-read URL: %q", phase, log)
+		}
+		answers = append(answers, log...)
 	}
 
 	// Everything that was stored or answered, searched for both secrets in

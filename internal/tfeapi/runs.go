@@ -400,10 +400,15 @@ func (a *api) phaseRun(r *http.Request, p org.Principal) (run.Run, error) {
 	return a.Runs.Get(r.Context(), p.OrgID, id)
 }
 
-// planJSON is the plan as terraform show -json renders it.
+// planJSON is the plan as terraform show -json renders it. It holds
+// sensitive values in clear, so, as in Terraform Cloud, only an
+// organization admin reads it.
 func (a *api) planJSON(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	rn, err := a.phaseRun(r, p)
 	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	data, err := a.Jobs.PlanJSON(r.Context(), p.OrgID, rn.WorkspaceID, rn.ID)
