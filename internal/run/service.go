@@ -388,6 +388,16 @@ func (s *Service) ClaimTx(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run) 
 // Queued tells long-polling claims in this process that work may be waiting.
 func (s *Service) Queued() { s.queued() }
 
+// Allows reports whether a person's action (confirm, discard, cancel,
+// force-cancel, override) would be accepted on r now: what a client shows
+// as the run's available actions.
+func (s *Service) Allows(r Run, e Event) bool {
+	_, err := Next(r.Status, e, Facts{
+		PlanOnly: r.PlanOnly, CancelRequestedAt: r.CancelRequestedAt, ForceCancelCoolOff: s.cfg.ForceCancelCoolOff, Now: s.now().UTC(),
+	})
+	return err == nil
+}
+
 // fire applies one event and its follow-ups inside the caller's transaction.
 func (s *Service) fire(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, e Event, in Input, now time.Time) (dbsqlc.Run, error) {
 	for {

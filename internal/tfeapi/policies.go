@@ -44,7 +44,7 @@ func checked(rn run.Run) bool {
 	return ok
 }
 
-func policyCheckView(rn run.Run, results []policy.Result, p org.Principal) *policyCheck {
+func (a *api) policyCheckView(rn run.Run, results []policy.Result, p org.Principal) *policyCheck {
 	res := &policyCheckResult{}
 	for _, r := range results {
 		switch {
@@ -76,7 +76,7 @@ func policyCheckView(rn run.Run, results []policy.Result, p org.Principal) *poli
 	}
 	return &policyCheck{
 		ID: rn.ID.String(), Scope: "organization", Status: status, Result: res,
-		Actions:     &policyActions{IsOverridable: rn.Status == run.StatusPolicyOverride},
+		Actions:     &policyActions{IsOverridable: a.Runs.Allows(rn, run.EventOverride)},
 		Permissions: &policyPermissions{CanOverride: p.Can(org.RoleAdmin)},
 	}
 }
@@ -105,7 +105,7 @@ func (a *api) listPolicyChecks(w http.ResponseWriter, r *http.Request, p org.Pri
 		if err != nil {
 			return err
 		}
-		items = append(items, policyCheckView(rn, results, p))
+		items = append(items, a.policyCheckView(rn, results, p))
 	}
 	return writeMany(w, items, 1, 20, len(items))
 }
@@ -115,7 +115,7 @@ func (a *api) getPolicyCheck(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, policyCheckView(rn, results, p))
+	return write(w, http.StatusOK, a.policyCheckView(rn, results, p))
 }
 
 // policyCheckOutput is the check's log: a line a policy, its messages
@@ -161,5 +161,5 @@ func (a *api) overridePolicyCheck(w http.ResponseWriter, r *http.Request, p org.
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, policyCheckView(rn, results, p))
+	return write(w, http.StatusOK, a.policyCheckView(rn, results, p))
 }

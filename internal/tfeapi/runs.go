@@ -179,14 +179,6 @@ func (a *api) applyView(r *http.Request, rn run.Run) *applyResource {
 	return ap
 }
 
-// can reports whether the run's lifecycle allows event now.
-func can(rn run.Run, e run.Event) bool {
-	_, err := run.Next(rn.Status, e, run.Facts{
-		PlanOnly: rn.PlanOnly, CancelRequestedAt: rn.CancelRequestedAt, ForceCancelCoolOff: run.DefaultConfig.ForceCancelCoolOff, Now: time.Now(),
-	})
-	return err == nil
-}
-
 func (a *api) runView(r *http.Request, rn run.Run, ws *workspaceResource, p org.Principal) *runResource {
 	write := p.Can(org.RoleWrite)
 	out := &runResource{
@@ -195,8 +187,8 @@ func (a *api) runView(r *http.Request, rn run.Run, ws *workspaceResource, p org.
 		Refresh: !rn.SkipRefresh, RefreshOnly: rn.RefreshOnly, TargetAddrs: rn.TargetAddrs, ReplaceAddrs: rn.ReplaceAddrs,
 		StatusTimestamps: timestamps(rn),
 		Actions: &runActions{
-			IsCancelable: can(rn, run.EventCancel), IsConfirmable: can(rn, run.EventConfirm),
-			IsDiscardable: can(rn, run.EventDiscard), IsForceCancelable: can(rn, run.EventForceCancel),
+			IsCancelable: a.Runs.Allows(rn, run.EventCancel), IsConfirmable: a.Runs.Allows(rn, run.EventConfirm),
+			IsDiscardable: a.Runs.Allows(rn, run.EventDiscard), IsForceCancelable: a.Runs.Allows(rn, run.EventForceCancel),
 		},
 		Permissions: &runPermissions{CanApply: write, CanCancel: write, CanDiscard: write, CanForceCancel: write},
 		Workspace:   ws,
