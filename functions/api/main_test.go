@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,5 +50,62 @@ func TestRefusesToStartWithoutAdminToken(t *testing.T) {
 	_, err := platform.OpenFromEnv(context.Background(), func(k string) string { return env[k] }, needs)
 	if err == nil || !strings.Contains(err.Error(), "RUNPLANE_ADMIN_TOKEN") {
 		t.Fatalf("started without RUNPLANE_ADMIN_TOKEN: %v", err)
+	}
+}
+
+// Behind API Gateway the Terraform Cloud API's capability URLs name the
+// gateway's https address (its Host and X-Forwarded-Proto), and an upload
+// to one, without a token, reaches the same handler and completes the
+// configuration version.
+func TestTFEUploadURLThroughAPIGateway(t *testing.T) {
+	p := lambdatest.Open(t, nil)
+	var template events.APIGatewayV2HTTPRequest
+	lambdatest.Event(t, "testdata/create-organization.json", &template)
+	call := func(method, path, token string, body []byte) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		ev := template
+		ev.Headers = maps.Clone(template.Headers)
+		ev.RawPath, ev.RequestContext.HTTP.Method, ev.RequestContext.HTTP.Path = path, method, path
+		ev.Headers["authorization"] = "Bearer " + token
+		ev.Headers["content-type"] = "application/vnd.api+json"
+		ev.Headers["content-length"] = strconv.Itoa(len(body))
+		if token == "" {
+			delete(ev.Headers, "authorization")
+		}
+		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+		resp, err := p.HTTPLambda()(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	attrs := func(resp events.APIGatewayV2HTTPResponse, want int) (string, map[string]any) {
+		t.Helper()
+		var doc struct {
+			Data struct {
+				ID         string         `json:"id"`
+				Attributes map[string]any `json:"attributes"`
+			} `json:"data"`
+		}
+		if resp.StatusCode != want || json.Unmarshal([]byte(resp.Body), &doc) != nil {
+			t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, resp.Body)
+		}
+		return doc.Data.ID, doc.Data.Attributes
+	}
+	attrs(call("POST", "/api/v2/organizations", lambdatest.AdminToken, []byte(`{"data":{"type":"organizations","attributes":{"name":"gw","email":"a@b.c"}}}`)), 201)
+	_, tok := attrs(call("POST", "/api/v2/organizations/gw/authentication-token", lambdatest.AdminToken, []byte(`{"data":{"type":"authentication-tokens"}}`)), 201)
+	token := tok["token"].(string)
+	ws, _ := attrs(call("POST", "/api/v2/organizations/gw/workspaces", token, []byte(`{"data":{"type":"workspaces","attributes":{"name":"net"}}}`)), 201)
+	cv, created := attrs(call("POST", "/api/v2/workspaces/"+ws+"/configuration-versions", token, []byte(`{"data":{"type":"configuration-versions","attributes":{"auto-queue-runs":false}}}`)), 201)
+	upload, _ := created["upload-url"].(string)
+	prefix := "https://abc123.execute-api.eu-west-1.amazonaws.com/api/v2/uploads/"
+	if !strings.HasPrefix(upload, prefix) {
+		t.Fatalf("upload URL %q, want it under %s", upload, prefix)
+	}
+	if resp := call("PUT", strings.TrimPrefix(upload, "https://abc123.execute-api.eu-west-1.amazonaws.com"), "", lambdatest.Tarball(map[string]string{"main.tf": ""})); resp.StatusCode != 200 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, resp.Body)
+	}
+	if _, got := attrs(call("GET", "/api/v2/configuration-versions/"+cv, token, nil), 200); got["status"] != "uploaded" {
+		t.Fatalf("after the upload: %v", got)
 	}
 }
