@@ -33,3 +33,6 @@ SELECT * FROM configuration_versions
 WHERE workspace_id = @workspace_id AND organization_id = @organization_id
 ORDER BY created_at DESC
 LIMIT @max_rows;
+
+-- name: ConfigurationVersionCount :one
+SELECT count(*) FROM configuration_versions WHERE workspace_id = @workspace_id AND organization_id = @organization_id;

@@ -73,3 +73,6 @@ ON CONFLICT DO NOTHING;
 SELECT consumer_id FROM workspace_state_consumers
 WHERE workspace_id = @workspace_id AND organization_id = @organization_id
 ORDER BY consumer_id;
+
+-- name: StateVersionCount :one
+SELECT count(*) FROM state_versions WHERE workspace_id = @workspace_id AND organization_id = @organization_id;

@@ -177,6 +177,11 @@ func (s *Service) List(ctx context.Context, orgID, wsID uuid.UUID, limit int) ([
 	return out, nil
 }
 
+// Count is how many uploaded versions a workspace has.
+func (s *Service) Count(ctx context.Context, orgID, wsID uuid.UUID) (int64, error) {
+	return dbsqlc.New(s.db).ConfigurationVersionCount(ctx, dbsqlc.ConfigurationVersionCountParams{WorkspaceID: wsID, OrganizationID: orgID})
+}
+
 func (s *Service) workspaceExists(ctx context.Context, orgID, wsID uuid.UUID) error {
 	_, err := dbsqlc.New(s.db).WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: wsID, OrganizationID: orgID})
 	if errors.Is(err, pgx.ErrNoRows) {

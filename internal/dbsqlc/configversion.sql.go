@@ -97,6 +97,22 @@ func (q *Queries) ConfigurationUploadTake(ctx context.Context, arg Configuration
 	return i, err
 }
 
+const configurationVersionCount = `-- name: ConfigurationVersionCount :one
+SELECT count(*) FROM configuration_versions WHERE workspace_id = $1 AND organization_id = $2
+`
+
+type ConfigurationVersionCountParams struct {
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) ConfigurationVersionCount(ctx context.Context, arg ConfigurationVersionCountParams) (int64, error) {
+	row := q.db.QueryRow(ctx, configurationVersionCount, arg.WorkspaceID, arg.OrganizationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const configurationVersionCreate = `-- name: ConfigurationVersionCreate :one
 
 INSERT INTO configuration_versions (id, organization_id, workspace_id, sha256, size, blob_key, key_id, wrapped_key, created_by, speculative)

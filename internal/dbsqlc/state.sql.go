@@ -169,6 +169,22 @@ func (q *Queries) StateLockGet(ctx context.Context, arg StateLockGetParams) (Sta
 	return i, err
 }
 
+const stateVersionCount = `-- name: StateVersionCount :one
+SELECT count(*) FROM state_versions WHERE workspace_id = $1 AND organization_id = $2
+`
+
+type StateVersionCountParams struct {
+	WorkspaceID    uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) StateVersionCount(ctx context.Context, arg StateVersionCountParams) (int64, error) {
+	row := q.db.QueryRow(ctx, stateVersionCount, arg.WorkspaceID, arg.OrganizationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const stateVersionCreate = `-- name: StateVersionCreate :one
 INSERT INTO state_versions (
     id, organization_id, workspace_id, serial, lineage, sha256, size, blob_key,

@@ -149,6 +149,11 @@ func (s *Service) List(ctx context.Context, orgID, wsID uuid.UUID, beforeSerial 
 	return out, nil
 }
 
+// Count is how many versions a workspace has.
+func (s *Service) Count(ctx context.Context, orgID, wsID uuid.UUID) (int64, error) {
+	return dbsqlc.New(s.db).StateVersionCount(ctx, dbsqlc.StateVersionCountParams{WorkspaceID: wsID, OrganizationID: orgID})
+}
+
 // Outputs returns the current state's outputs, sensitive values withheld.
 func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) ([]NamedOutput, error) {
 	w, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID)

@@ -105,7 +105,11 @@ func (a *api) listConfigurationVersions(w http.ResponseWriter, r *http.Request, 
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, wsID); err != nil {
 		return err
 	}
-	list, err := a.Configs.List(r.Context(), p.OrgID, wsID, number*size+1)
+	list, err := a.Configs.List(r.Context(), p.OrgID, wsID, number*size)
+	if err != nil {
+		return err
+	}
+	total, err := a.Configs.Count(r.Context(), p.OrgID, wsID)
 	if err != nil {
 		return err
 	}
@@ -113,7 +117,7 @@ func (a *api) listConfigurationVersions(w http.ResponseWriter, r *http.Request, 
 	for _, v := range pageOf(list, number, size) {
 		items = append(items, a.configurationVersionView(r, p.OrgID, v))
 	}
-	return writeMany(w, items, number, size, len(list))
+	return writeMany(w, items, number, size, int(total))
 }
 
 func (a *api) downloadConfigurationVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {

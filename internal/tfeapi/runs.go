@@ -329,16 +329,26 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err != nil {
 		return err
 	}
-	list, err := a.Runs.List(r.Context(), p.OrgID, wsID, 1<<62, number*size+1)
+	// A workspace's runs are numbered 1, 2, … with no gap: the newest
+	// one's number is their count, and a page starts at a number.
+	newest, err := a.Runs.List(r.Context(), p.OrgID, wsID, 1<<62, 1)
+	if err != nil {
+		return err
+	}
+	total := int64(0)
+	if len(newest) > 0 {
+		total = newest[0].Number
+	}
+	list, err := a.Runs.List(r.Context(), p.OrgID, wsID, total-int64((number-1)*size)+1, size)
 	if err != nil {
 		return err
 	}
 	wsView := workspaceView(ws, p.OrgName, p)
 	items := []any{}
-	for _, rn := range pageOf(list, number, size) {
+	for _, rn := range list {
 		items = append(items, a.runView(r, rn, wsView, p))
 	}
-	return writeMany(w, items, number, size, len(list))
+	return writeMany(w, items, number, size, int(total))
 }
 
 // runEvents maps go-tfe's run actions onto the lifecycle's events.

@@ -179,6 +179,13 @@ func TestGoTFERuns(t *testing.T) {
 	if err != nil || len(list.Items) != 1 || list.Items[0].ID != sr.ID || list.TotalCount != 2 || list.TotalPages != 2 {
 		t.Fatalf("runs, newest first, one a page: %+v, %v", list, err)
 	}
+	second, err := c.Runs.List(ctx, ws.ID, &tfe.RunListOptions{ListOptions: tfe.ListOptions{PageSize: 1, PageNumber: 2}})
+	if err != nil || len(second.Items) != 1 || second.Items[0].ID != r.ID || second.NextPage != 0 {
+		t.Fatalf("the second page: %+v, %v", second, err)
+	}
+	if _, err := c.Runs.List(ctx, ws.ID, &tfe.RunListOptions{ListOptions: tfe.ListOptions{PageSize: 100, PageNumber: 1000}}); err == nil {
+		t.Fatal("a page 100,000 runs in was served")
+	}
 
 	for want, opts := range map[string]tfe.RunCreateOptions{
 		"run variables":               {Workspace: ws, Variables: []*tfe.RunVariable{{Key: "a", Value: `"b"`}}},

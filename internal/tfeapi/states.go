@@ -172,7 +172,11 @@ func (a *api) listStateVersions(w http.ResponseWriter, r *http.Request, p org.Pr
 	if err != nil {
 		return err
 	}
-	list, err := a.State.List(r.Context(), o.ID, ws.ID, 1<<63-1, number*size+1)
+	list, err := a.State.List(r.Context(), o.ID, ws.ID, 1<<63-1, number*size)
+	if err != nil {
+		return err
+	}
+	total, err := a.State.Count(r.Context(), o.ID, ws.ID)
 	if err != nil {
 		return err
 	}
@@ -180,7 +184,7 @@ func (a *api) listStateVersions(w http.ResponseWriter, r *http.Request, p org.Pr
 	for _, v := range pageOf(list, number, size) {
 		items = append(items, stateVersionView(r, v))
 	}
-	return writeMany(w, items, number, size, len(list))
+	return writeMany(w, items, number, size, int(total))
 }
 
 func (a *api) currentStateVersionOutputs(w http.ResponseWriter, r *http.Request, p org.Principal) error {

@@ -391,6 +391,10 @@ func jsonDecode(r *http.Request, v any) error {
 	return json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20)).Decode(v)
 }
 
+// maxPageOffset bounds how deep page numbers reach: lists read from their
+// start, and the native API's cursors serve deeper reads.
+const maxPageOffset = 10_000
+
 // pageParams reads page[number] and page[size] (default 20, at most 100).
 func pageParams(r *http.Request) (number, size int, err error) {
 	number, size = 1, 20
@@ -406,6 +410,9 @@ func pageParams(r *http.Request) (number, size int, err error) {
 			}
 			*q.dst = n
 		}
+	}
+	if (number-1)*size > maxPageOffset {
+		return 0, 0, validate.Errorf("pages start at most %d items in; the native API (/api/v1) pages further with cursors", maxPageOffset)
 	}
 	return number, size, nil
 }
