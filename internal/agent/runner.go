@@ -455,7 +455,10 @@ func (e *execution) terraformEnv() []string {
 	env := []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root + "/home", "TMPDIR=" + tmp, "LANG=C.UTF-8",
 		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1", "TF_CLI_CONFIG_FILE=" + root + "/terraformrc",
-		"TF_HTTP_ADDRESS=" + e.stateURL, "TF_HTTP_LOCK_ADDRESS=" + e.stateURL, "TF_HTTP_UNLOCK_ADDRESS=" + e.stateURL,
+		// Locks go with standard verbs, which every proxy passes (API
+		// Gateway documents no others).
+		"TF_HTTP_ADDRESS=" + e.stateURL, "TF_HTTP_LOCK_ADDRESS=" + e.stateURL + "/lock", "TF_HTTP_UNLOCK_ADDRESS=" + e.stateURL + "/unlock",
+		"TF_HTTP_LOCK_METHOD=POST", "TF_HTTP_UNLOCK_METHOD=POST",
 		"TF_HTTP_USERNAME=runplane", "TF_HTTP_PASSWORD=" + e.job.Credential,
 		// Ride out a server or database outage of a few minutes: an apply's
 		// state must reach the server, not errored.tfstate in a folder that

@@ -127,6 +127,11 @@ func New(s Services) http.Handler {
 	mux.Handle("POST /api/v1/workspaces/{id}/state", a.backend(a.statePost))
 	mux.Handle("LOCK /api/v1/workspaces/{id}/state", a.backend(a.stateLock))
 	mux.Handle("UNLOCK /api/v1/workspaces/{id}/state", a.backend(a.stateUnlock))
+	// The same with standard verbs, for clients behind proxies that pass
+	// only those (API Gateway): TF_HTTP_LOCK_METHOD=POST and an address of
+	// …/state/lock, TF_HTTP_UNLOCK_METHOD=POST and …/state/unlock.
+	mux.Handle("POST /api/v1/workspaces/{id}/state/lock", a.backend(a.stateLock))
+	mux.Handle("POST /api/v1/workspaces/{id}/state/unlock", a.backend(a.stateUnlock))
 	return recoverer(logRequests(unmatchedAsJSON(mux)))
 }
 

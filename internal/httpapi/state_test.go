@@ -301,6 +301,28 @@ func TestTerraformUsesRunplaneAsItsBackend(t *testing.T) {
 	}
 }
 
+// Terraform locks with POST to …/state/lock and …/state/unlock when told
+// to (TF_HTTP_LOCK_METHOD, as agents do, since API Gateway passes only
+// standard verbs), and that lock is the same lock LOCK takes.
+func TestTerraformLocksWithStandardVerbs(t *testing.T) {
+	t.Parallel()
+	bin := requireTerraform(t)
+	c := setup(t, "acme")
+	ws := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"net"}`, 201)["id"].(string)
+	addr := c.base + "/api/v1/workspaces/" + ws + "/state"
+	net := newTF(t, bin, c.base, ws, c.token, networkTF).with("TF_VAR_db_password=x",
+		"TF_HTTP_LOCK_ADDRESS="+addr+"/lock", "TF_HTTP_UNLOCK_ADDRESS="+addr+"/unlock",
+		"TF_HTTP_LOCK_METHOD=POST", "TF_HTTP_UNLOCK_METHOD=POST")
+	net.must("init", "-no-color")
+	net.must("apply", "-auto-approve", "-no-color")
+	c.do("POST", "/api/v1/workspaces/"+ws+"/state/lock", `{"ID":"bob-lock-7","Operation":"OperationTypeApply","Who":"bob"}`, 200)
+	if out, err := net.run("apply", "-auto-approve", "-no-color", "-lock-timeout=0s"); err == nil || !strings.Contains(out, "bob-lock-7") {
+		t.Fatalf("apply under a lock taken with POST: %v\n%s", err, out)
+	}
+	c.do("POST", "/api/v1/workspaces/"+ws+"/state/unlock", `{"ID":"bob-lock-7"}`, 200)
+	net.must("apply", "-auto-approve", "-no-color")
+}
+
 // Bad writes through the backend answer clear errors and change nothing.
 func TestStateBackendRefusals(t *testing.T) {
 	t.Parallel()
