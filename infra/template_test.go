@@ -2,8 +2,10 @@
 package infra_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -162,8 +164,10 @@ func granted(fn function) map[grant]bool {
 func TestStoragePermissionsMatchTheCode(t *testing.T) {
 	t.Parallel()
 	needs := map[string][]grant{
-		// State backend reads and writes, configuration uploads, logs of ended phases.
-		"ApiFunction": {{"s3:GetObject", "state/"}, {"s3:PutObject", "state/"}, {"s3:PutObject", "config/"}, {"s3:GetObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
+		// State backend reads and writes, configuration uploads (and the TFE
+		// API's downloads), plan JSON (TFE API), logs of ended phases.
+		"ApiFunction": {{"s3:GetObject", "state/"}, {"s3:PutObject", "state/"}, {"s3:PutObject", "config/"}, {"s3:GetObject", "config/"},
+			{"s3:GetObject", "runs/"}, {"s3:GetObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
 		// Agents download configurations and move plan files; a finished
 		// phase's log is archived.
 		"ClaimFunction": {{"s3:GetObject", "config/"}, {"s3:GetObject", "runs/"}, {"s3:PutObject", "runs/"}, {"s3:PutObject", "logs/"}, {"kms:GenerateDataKey", ""}, {"kms:Decrypt", ""}},
@@ -241,5 +245,84 @@ func TestSecretsReachOnlyTheFunctionsThatUseThem(t *testing.T) {
 				t.Errorf("%s has %s: %v, want %v", name, secret, has, name == user)
 			}
 		}
+	}
+}
+
+// resources reads every resource of the template with its policies.
+func resources(t *testing.T) map[string]struct {
+	Type                string         `yaml:"Type"`
+	DeletionPolicy      string         `yaml:"DeletionPolicy"`
+	UpdateReplacePolicy string         `yaml:"UpdateReplacePolicy"`
+	Properties          map[string]any `yaml:"Properties"`
+} {
+	t.Helper()
+	src, err := os.ReadFile("../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Type                string         `yaml:"Type"`
+			DeletionPolicy      string         `yaml:"DeletionPolicy"`
+			UpdateReplacePolicy string         `yaml:"UpdateReplacePolicy"`
+			Properties          map[string]any `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(src, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	return tpl.Resources
+}
+
+// What holds data outlives the stack: deleting it or replacing one of
+// these must not destroy the key every state's data key is wrapped by,
+// the sealed objects, or undelivered events. Every function's logs are
+// kept for a bounded time, and the tick's schedule is named per stack.
+func TestDataIsRetainedAndLogsExpire(t *testing.T) {
+	t.Parallel()
+	res := resources(t)
+	for _, kind := range []string{"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::SQS::Queue"} {
+		found := 0
+		for name, r := range res {
+			if r.Type != kind {
+				continue
+			}
+			found++
+			if r.DeletionPolicy != "Retain" || r.UpdateReplacePolicy != "Retain" {
+				t.Errorf("%s (%s): DeletionPolicy %q, UpdateReplacePolicy %q; want Retain", name, kind, r.DeletionPolicy, r.UpdateReplacePolicy)
+			}
+		}
+		if found == 0 {
+			t.Errorf("no %s in the template", kind)
+		}
+	}
+	groups := map[string]bool{}
+	for _, r := range res {
+		if r.Type == "AWS::Logs::LogGroup" && r.Properties["RetentionInDays"] != nil {
+			groups[fmt.Sprint(r.Properties["LogGroupName"])] = true
+		}
+	}
+	for name := range functions(t) {
+		if !groups["/aws/lambda/${"+name+"}"] {
+			t.Errorf("%s has no log group with a retention", name)
+		}
+	}
+	tick := fmt.Sprint(res["SchedulerFunction"].Properties["Events"])
+	if !strings.Contains(tick, "${AWS::StackName}") {
+		t.Errorf("the tick's schedule is not named per stack: %s", tick)
+	}
+}
+
+// cfn-lint, informational checks included, finds nothing in the template
+// as SAM translates it: what it would say is fixed, not ignored.
+func TestCfnLintIsClean(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Fatal("cfn-lint is not on PATH: the deploy check lints template.yaml with it (Python package cfn-lint, which brings the SAM translator)")
+	}
+	out, err := exec.Command(bin, "--include-checks", "I", "--", "../template.yaml").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("cfn-lint: %v\n%s", err, out)
 	}
 }
