@@ -143,3 +143,7 @@ SELECT * FROM job_logs WHERE job_id = @job_id AND organization_id = @organizatio
 
 -- name: JobGet :one
 SELECT * FROM jobs WHERE id = @id;
+
+-- name: JobCountRunning :one
+-- Jobs agents hold now; the partial index on running jobs answers it.
+SELECT count(*) FROM jobs WHERE status = 'running';

@@ -13,6 +13,18 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const jobCountRunning = `-- name: JobCountRunning :one
+SELECT count(*) FROM jobs WHERE status = 'running'
+`
+
+// Jobs agents hold now; the partial index on running jobs answers it.
+func (q *Queries) JobCountRunning(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, jobCountRunning)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const jobCreate = `-- name: JobCreate :one
 
 INSERT INTO jobs (organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent)

@@ -148,6 +148,12 @@ func (s *Service) Claimable(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
+// Running counts the jobs agents hold now, of every organization.
+func (s *Service) Running(ctx context.Context) (int, error) {
+	n, err := dbsqlc.New(s.db).JobCountRunning(ctx)
+	return int(n), err
+}
+
 // Claim long-polls for the next job: applies before plans before
 // speculative plans, oldest first.
 func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {

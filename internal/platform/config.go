@@ -33,6 +33,8 @@ type Config struct {
 	// EventQueue carries events to the events function on AWS; empty: the
 	// process delivers them itself.
 	EventQueue EventQueue
+	// AgentTasks is where the tick launches agents on AWS; empty: nowhere.
+	AgentTasks AgentTasks
 	// Events bounds event delivery; zero takes events.DefaultConfig.
 	Events events.Config
 	// MaxConns sizes the database pool when DATABASE_URL does not
@@ -69,6 +71,7 @@ func FromEnv(getenv func(string) string, d Defaults) (Config, error) {
 		Storage:    StorageFromEnv(getenv),
 		EventQueue: EventQueue{URL: getenv("RUNPLANE_EVENTS_QUEUE_URL"), Endpoint: getenv("RUNPLANE_SQS_ENDPOINT")},
 		Events:     events.DefaultConfig,
+		AgentTasks: agentTasksFromEnv(getenv),
 	}
 	var err error
 	if c.AgentPoolSize, err = wholeNumber(getenv, "RUNPLANE_AGENT_POOL_SIZE", d.PoolSize, 0); err != nil {
@@ -80,7 +83,7 @@ func FromEnv(getenv func(string) string, d Defaults) (Config, error) {
 	if c.Agent, err = agentConfig(getenv, d.Tick); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, c.AgentTasks.check(c.AgentPoolSize)
 }
 
 // Needs names the secrets a process uses.

@@ -57,6 +57,10 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
+	launcher, err := c.AgentTasks.open(loadAWS, c.AgentPoolSize)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(c.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -116,10 +120,11 @@ func Open(ctx context.Context, c Config) (*Platform, error) {
 			return err
 		},
 	})
-	return &Platform{
-		cfg: c, Pool: pool, Runs: runs, Jobs: agents, Events: dispatch, Handler: handler,
-		Scheduler: &schedule.Scheduler{DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize},
-	}, nil
+	scheduler := &schedule.Scheduler{DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize}
+	if launcher != nil {
+		scheduler.Launcher = launcher
+	}
+	return &Platform{cfg: c, Pool: pool, Runs: runs, Jobs: agents, Events: dispatch, Handler: handler, Scheduler: scheduler}, nil
 }
 
 // urlKey signs the TFE API's capability URLs. It derives from the admin

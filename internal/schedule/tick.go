@@ -25,6 +25,14 @@ type Agents interface {
 	Reap(ctx context.Context) (int, error)
 	// Claimable counts jobs an agent could claim now, up to max.
 	Claimable(ctx context.Context, max int) (int, error)
+	// Running counts the jobs agents hold now.
+	Running(ctx context.Context) (int, error)
+}
+
+// Launcher starts ephemeral agents (*fargate.Launcher): as many as the
+// claimable jobs need, given the running ones.
+type Launcher interface {
+	Launch(ctx context.Context, claimable, running int) (int, error)
 }
 
 // Events is the event log's side of the tick (*events.Dispatcher).
@@ -46,6 +54,8 @@ type Result struct {
 	// Agents is how many agents the claimable work could use now, capped
 	// at the pool size: what an autoscaler of agents should run.
 	Agents int `json:"agents"`
+	// Launched counts the agents the tick started (with a Launcher).
+	Launched int `json:"launched"`
 }
 
 // Add folds a later tick into r: its repairs add up, its Agents (a level,
@@ -58,11 +68,12 @@ func (r *Result) Add(later Result) {
 	r.Events.Pruned += later.Events.Pruned
 	r.Admitted += later.Admitted
 	r.Agents = later.Agents
+	r.Launched += later.Launched
 }
 
 // repaired reports whether the tick found anything to do.
 func (r Result) repaired() bool {
-	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0
+	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0 || r.Launched > 0
 }
 
 // Scheduler is the tick and its loops.
@@ -72,6 +83,8 @@ type Scheduler struct {
 	Events Events
 	// PoolSize caps Result.Agents (0: no cap).
 	PoolSize int
+	// Launcher, when set, starts agents for the claimable jobs each tick.
+	Launcher Launcher
 }
 
 // Tick runs the safety net once.
@@ -94,8 +107,21 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	}
 	if res.Agents, err = s.Agents.Claimable(ctx, pool); err != nil {
 		errs = append(errs, fmt.Errorf("tick: claimable: %w", err))
+	} else if s.Launcher != nil && res.Agents > 0 {
+		if err := s.launch(ctx, &res); err != nil {
+			errs = append(errs, fmt.Errorf("tick: launch agents: %w", err))
+		}
 	}
 	return res, errors.Join(errs...)
+}
+
+func (s *Scheduler) launch(ctx context.Context, res *Result) error {
+	running, err := s.Agents.Running(ctx)
+	if err != nil {
+		return err
+	}
+	res.Launched, err = s.Launcher.Launch(ctx, res.Agents, running)
+	return err
 }
 
 // Run ticks every interval until ctx ends: `runplane server`'s loop. A

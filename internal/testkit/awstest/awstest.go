@@ -1,16 +1,22 @@
-// Package awstest starts real S3-, KMS- and SQS-API servers for tests and
-// the benchmark: versitygw (a pinned Go tool, serving a folder over the S3
-// API) and moto's server for KMS and SQS. Each process starts its own pair once, on
+// Package awstest starts real S3-, KMS-, SQS- and ECS-API servers for tests
+// and the benchmark: versitygw (a pinned Go tool, serving a folder over the
+// S3 API) and moto's server for KMS, SQS and ECS. Each process starts its own pair once, on
 // loopback ports, and stops them when it exits.
 package awstest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +27,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -37,8 +46,9 @@ const (
 type Servers struct {
 	S3Endpoint  string
 	KMSEndpoint string
-	// SQSEndpoint is moto's server too.
-	SQSEndpoint string
+	// SQSEndpoint is moto's server too, ECSEndpoint moto's server behind a
+	// proxy that corrects its answers' types (motoECS).
+	SQSEndpoint, ECSEndpoint string
 	// S3Root is the folder versitygw serves: bucket/key is a file under it.
 	S3Root string
 	// S3Meta is where versitygw keeps object metadata.
@@ -93,7 +103,11 @@ func start() (Servers, error) {
 	if err != nil {
 		return Servers{}, err
 	}
-	return Servers{S3Endpoint: s3Endpoint, KMSEndpoint: kmsEndpoint, SQSEndpoint: kmsEndpoint, S3Root: filepath.Join(dir, "s3"), S3Meta: filepath.Join(dir, "sidecar")}, nil
+	ecsEndpoint, err := startECSProxy(kmsEndpoint)
+	if err != nil {
+		return Servers{}, err
+	}
+	return Servers{S3Endpoint: s3Endpoint, KMSEndpoint: kmsEndpoint, SQSEndpoint: kmsEndpoint, ECSEndpoint: ecsEndpoint, S3Root: filepath.Join(dir, "s3"), S3Meta: filepath.Join(dir, "sidecar")}, nil
 }
 
 // startVersityGW builds the pinned versitygw tool and serves dir/s3.
@@ -226,6 +240,110 @@ func (s Servers) KMS() *kms.Client {
 // SQS returns a client for the SQS server.
 func (s Servers) SQS() *sqs.Client {
 	return sqs.NewFromConfig(awsConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSEndpoint) })
+}
+
+// ECS returns a client for the ECS server.
+func (s Servers) ECS() *ecs.Client {
+	return ecs.NewFromConfig(awsConfig(), func(o *ecs.Options) { o.BaseEndpoint = aws.String(s.ECSEndpoint) })
+}
+
+// startECSProxy serves moto's ECS API through motoECS, for every client.
+func startECSProxy(moto string) (string, error) {
+	target, err := url.Parse(moto)
+	if err != nil {
+		return "", err
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = motoECS{http.DefaultTransport}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stops = append(stops, func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String(), nil
+}
+
+// motoECS corrects the one way moto's ECS answers differ from ECS's on the
+// wire: a task's containers (RunTask, DescribeTasks) carry cpu and memory
+// as JSON numbers where ECS sends strings, which the SDK refuses to decode.
+type motoECS struct{ next http.RoundTripper }
+
+var containerNumbers = regexp.MustCompile(`"(cpu|memory)": (\d+)`)
+
+func (m motoECS) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := m.next.RoundTrip(req)
+	target := req.Header.Get("X-Amz-Target")
+	if err != nil || !(strings.HasSuffix(target, ".RunTask") || strings.HasSuffix(target, ".DescribeTasks")) {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = containerNumbers.ReplaceAll(body, []byte(`"$1": "$2"`))
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// TaskDefinition creates a cluster of its own for a test and registers a
+// Fargate task definition in it; it returns both names.
+func (s Servers) TaskDefinition(t testing.TB) (cluster, taskDefinition string) {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("rp-test-%d-%s", os.Getpid(), strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if _, err := s.ECS().CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)}); err != nil {
+		t.Fatalf("create cluster: %v", err)
+	}
+	out, err := s.ECS().RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String(name), RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityFargate},
+		NetworkMode: ecstypes.NetworkModeAwsvpc, Cpu: aws.String("1024"), Memory: aws.String("2048"),
+		// moto counts container memory, and answers container CPU as a number where ECS has a string.
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("agent"), Image: aws.String("runplane-agent:test"), Essential: aws.Bool(true),
+			Memory: aws.Int32(2048)}},
+	})
+	if err != nil {
+		t.Fatalf("register task definition: %v", err)
+	}
+	return name, aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+}
+
+// DefaultNetwork returns a subnet and a security group of the ECS
+// server's default VPC, where awsvpc tasks may be placed.
+func (s Servers) DefaultNetwork(t testing.TB) (subnet, securityGroup string) {
+	t.Helper()
+	return s.ec2First(t, "DescribeSubnets", "subnetId"), s.ec2First(t, "DescribeSecurityGroups", "groupId")
+}
+
+// ec2First calls an EC2 query action and returns the first value of the
+// element named field in its answer.
+func (s Servers) ec2First(t testing.TB, action, field string) string {
+	t.Helper()
+	body := "Action=" + action + "&Version=2016-11-15"
+	req, err := http.NewRequest("POST", s.ECSEndpoint+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ec2", region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile("<" + field + ">([^<]+)</" + field + ">").FindSubmatch(answer)
+	if m == nil {
+		t.Fatalf("EC2 %s answered no %s: %d %s", action, field, resp.StatusCode, answer)
+	}
+	return string(m[1])
 }
 
 // Queue creates a new SQS queue for a test and returns its URL.
