@@ -326,3 +326,59 @@ func TestCfnLintIsClean(t *testing.T) {
 		t.Fatalf("cfn-lint: %v\n%s", err, out)
 	}
 }
+
+// The tick can launch agents, and an agent task gets only what it needs:
+// the scheduler function knows the cluster, task definition, network and
+// pool and may run and list tasks there and pass the execution role; the
+// task has no role of its own (a run's terraform gets no AWS credentials
+// from the platform) and receives the agent token as a secret, never as
+// plain environment.
+func TestAgentTasksAreWired(t *testing.T) {
+	t.Parallel()
+	fns := functions(t)
+	scheduler := fns["SchedulerFunction"]
+	for _, v := range []string{"RUNPLANE_AGENT_POOL_SIZE", "RUNPLANE_AGENT_ECS_CLUSTER", "RUNPLANE_AGENT_ECS_TASK_DEFINITION",
+		"RUNPLANE_AGENT_ECS_SUBNETS", "RUNPLANE_AGENT_ECS_SECURITY_GROUPS"} {
+		if scheduler.Properties.Environment.Variables[v] == nil {
+			t.Errorf("SchedulerFunction is not given %s", v)
+		}
+	}
+	policies := fmt.Sprint(scheduler.Properties.Policies)
+	for _, action := range []string{"ecs:RunTask", "ecs:ListTasks", "iam:PassRole"} {
+		if !strings.Contains(policies, action) {
+			t.Errorf("SchedulerFunction may not %s", action)
+		}
+	}
+	for name, fn := range fns {
+		if name != "SchedulerFunction" && strings.Contains(fmt.Sprint(fn.Properties.Policies), "ecs:") {
+			t.Errorf("%s may call ECS", name)
+		}
+	}
+	task := resources(t)["AgentTaskDefinition"]
+	if task.Type != "AWS::ECS::TaskDefinition" {
+		t.Fatalf("AgentTaskDefinition is %q", task.Type)
+	}
+	if task.Properties["TaskRoleArn"] != nil {
+		t.Error("agent tasks have a task role: a run's terraform could use its credentials")
+	}
+	names := func(list any) []string {
+		var out []string
+		items, _ := list.([]any)
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			out = append(out, fmt.Sprint(m["Name"]))
+		}
+		return out
+	}
+	containers, _ := task.Properties["ContainerDefinitions"].([]any)
+	if len(containers) != 1 {
+		t.Fatalf("agent task containers: %v", containers)
+	}
+	agent, _ := containers[0].(map[string]any)
+	if !slices.Contains(names(agent["Secrets"]), "RUNPLANE_AGENT_TOKEN") || slices.Contains(names(agent["Environment"]), "RUNPLANE_AGENT_TOKEN") {
+		t.Errorf("the agent token does not reach the task as a secret only: secrets %v, environment %v", names(agent["Secrets"]), names(agent["Environment"]))
+	}
+	if !slices.Contains(names(agent["Environment"]), "RUNPLANE_URL") {
+		t.Error("agent tasks are not told the API's URL")
+	}
+}

@@ -77,3 +77,25 @@ func TestRequireNamesWhatIsMissing(t *testing.T) {
 		t.Fatalf("missing database: %v", err)
 	}
 }
+
+// Agent tasks are launched only from a whole configuration: a cluster
+// needs its task definition and a pool that bounds it, and the lists are
+// read comma-separated.
+func TestFromEnvReadsAgentTasks(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{
+		"RUNPLANE_AGENT_ECS_CLUSTER": "agents", "RUNPLANE_AGENT_ECS_TASK_DEFINITION": "agent:3", "RUNPLANE_AGENT_POOL_SIZE": "20",
+		"RUNPLANE_AGENT_ECS_SUBNETS": "subnet-a, subnet-b", "RUNPLANE_AGENT_ECS_SECURITY_GROUPS": "sg-1", "RUNPLANE_AGENT_ECS_PUBLIC_IP": "true",
+	}), FunctionDefaults)
+	if err != nil || c.AgentTasks.Cluster != "agents" || strings.Join(c.AgentTasks.Subnets, "|") != "subnet-a|subnet-b" || !c.AgentTasks.PublicIP {
+		t.Fatalf("%+v, %v", c.AgentTasks, err)
+	}
+	for want, vars := range map[string]map[string]string{
+		"RUNPLANE_AGENT_ECS_TASK_DEFINITION": {"RUNPLANE_AGENT_ECS_CLUSTER": "agents", "RUNPLANE_AGENT_POOL_SIZE": "20"},
+		"RUNPLANE_AGENT_POOL_SIZE":           {"RUNPLANE_AGENT_ECS_CLUSTER": "agents", "RUNPLANE_AGENT_ECS_TASK_DEFINITION": "agent:3"},
+	} {
+		if _, err := FromEnv(env(vars), FunctionDefaults); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want an error naming %s", vars, err, want)
+		}
+	}
+}

@@ -7,7 +7,8 @@
 //
 // One tick, in order: reap expired agent leases, deliver due events (retries,
 // and whatever no process handed on), admit pending runs on free
-// workspaces, count the jobs agents could claim now.
+// workspaces, count the jobs agents could claim now and, with a Launcher
+// (ECS tasks on AWS), start agents for them.
 //
 // Invariants:
 //   - Any number of ticks may run at once, in any number of regions: each
