@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: setup run test chaos lint check-generate generate bench fuzz build
+.PHONY: setup run test chaos lint check-generate generate bench fuzz build build-ApiFunction build-ClaimFunction build-SchedulerFunction build-EventsFunction
 
 ## run: the whole platform in one process on embedded defaults (PostgreSQL it
 ## starts itself under RUNPLANE_DATA_DIR, default ./.runplane).
@@ -57,3 +57,15 @@ fuzz:
 
 build:
 	$(GO) build -o bin/ ./cmd/... ./functions/...
+
+## build-<Function>: what `sam build` runs for each function of template.yaml
+## (BuildMethod: makefile): a stripped linux/arm64 bootstrap in ARTIFACTS_DIR.
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap
+build-ApiFunction:
+	$(LAMBDA_BUILD) ./functions/api
+build-ClaimFunction:
+	$(LAMBDA_BUILD) ./functions/claim
+build-SchedulerFunction:
+	$(LAMBDA_BUILD) ./functions/scheduler
+build-EventsFunction:
+	$(LAMBDA_BUILD) ./functions/events

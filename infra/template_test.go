@@ -18,7 +18,6 @@ import (
 type function struct {
 	Type       string `yaml:"Type"`
 	Properties struct {
-		CodeUri     string `yaml:"CodeUri"`
 		Environment struct {
 			Variables map[string]any `yaml:"Variables"`
 		} `yaml:"Environment"`
@@ -59,17 +58,27 @@ func functions(t *testing.T) map[string]function {
 	return fns
 }
 
-// Every function's code is a main package under functions/, and every
-// main package there is deployed.
+// Every function is built by the Makefile's build-<Function> target (what
+// `sam build` runs for BuildMethod makefile) from a main package under
+// functions/, and every main package there is deployed.
 func TestEveryFunctionHasItsCode(t *testing.T) {
 	t.Parallel()
+	makefile, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
 	deployed := map[string]bool{}
-	for name, fn := range functions(t) {
-		dir := filepath.Clean(fn.Properties.CodeUri)
+	for name := range functions(t) {
+		target := regexp.MustCompile(`(?m)^build-` + name + `:\n\t\$\(LAMBDA_BUILD\) \./(functions/[a-z]+)$`).FindSubmatch(makefile)
+		if target == nil {
+			t.Errorf("%s: the Makefile has no build-%s target building a functions/ package", name, name)
+			continue
+		}
+		dir := string(target[1])
 		deployed[dir] = true
 		src, err := os.ReadFile(filepath.Join("..", dir, "main.go"))
 		if err != nil || !strings.Contains(string(src), "package main") {
-			t.Errorf("%s: CodeUri %q has no main package: %v", name, fn.Properties.CodeUri, err)
+			t.Errorf("%s: %s has no main package: %v", name, dir, err)
 		}
 	}
 	entries, err := os.ReadDir("../functions")
