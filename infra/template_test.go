@@ -125,7 +125,7 @@ func TestEventsQueueIsWired(t *testing.T) {
 }
 
 // grant is an IAM action on the state bucket's objects under a prefix, or
-// on the state key (prefix "").
+// on another resource (prefix "": the state key, a secret).
 type grant struct{ action, prefix string }
 
 // granted lists a function's grants from its inline policy statements.
@@ -157,6 +157,8 @@ func granted(fn function) map[grant]bool {
 					prefix := ""
 					if _, after, ok := strings.Cut(res, "${StateBucket.Arn}/"); ok {
 						prefix = strings.TrimSuffix(after, "*")
+					} else if strings.HasPrefix(action, "secretsmanager:") {
+						prefix = res // the secret's parameter
 					}
 					out[grant{action, prefix}] = true
 				}
@@ -220,14 +222,19 @@ func TestStoragePermissionsMatchTheCode(t *testing.T) {
 	}
 }
 
-// A secret resolves into the environment of the functions that use it and
-// no other: the scheduler and events functions serve no requests and get
-// neither token (platform.Needs says what each requires at start).
+// A secret reaches the functions that use it and no other: the API the
+// admin token, the claim function the agent token, every function the
+// database URL. Each is named by ARN and read at start, never resolved
+// into a function's configuration, and each function may read exactly
+// its own secrets (platform.Needs says what each requires at start).
 func TestSecretsReachOnlyTheFunctionsThatUseThem(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile("../template.yaml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(string(src), "{{resolve:secretsmanager") {
+		t.Error("a secret is resolved into the template's configuration")
 	}
 	var tpl struct {
 		Globals struct {
@@ -241,11 +248,18 @@ func TestSecretsReachOnlyTheFunctionsThatUseThem(t *testing.T) {
 	if err := yaml.Unmarshal(src, &tpl); err != nil {
 		t.Fatal(err)
 	}
-	users := map[string]string{"RUNPLANE_ADMIN_TOKEN": "ApiFunction", "RUNPLANE_AGENT_TOKEN": "ClaimFunction"}
+	if tpl.Globals.Function.Environment.Variables["DATABASE_URL_SECRET_ARN"] == nil {
+		t.Error("the functions are not told the database URL's secret")
+	}
+	users := map[string]string{"RUNPLANE_ADMIN_TOKEN_SECRET_ARN": "ApiFunction", "RUNPLANE_AGENT_TOKEN_SECRET_ARN": "ClaimFunction"}
 	for secret := range users {
 		if tpl.Globals.Function.Environment.Variables[secret] != nil {
 			t.Errorf("%s is in every function's environment (Globals)", secret)
 		}
+	}
+	readable := map[string][]string{
+		"ApiFunction": {"DatabaseUrlSecretArn", "AdminTokenSecretArn"}, "ClaimFunction": {"DatabaseUrlSecretArn", "AgentTokenSecretArn"},
+		"SchedulerFunction": {"DatabaseUrlSecretArn"}, "EventsFunction": {"DatabaseUrlSecretArn"},
 	}
 	for name, fn := range functions(t) {
 		for secret, user := range users {
@@ -253,6 +267,16 @@ func TestSecretsReachOnlyTheFunctionsThatUseThem(t *testing.T) {
 			if has != (name == user) {
 				t.Errorf("%s has %s: %v, want %v", name, secret, has, name == user)
 			}
+		}
+		var got []string
+		for g := range granted(fn) {
+			if g.action == "secretsmanager:GetSecretValue" {
+				got = append(got, g.prefix)
+			}
+		}
+		slices.Sort(got)
+		if want := slices.Sorted(slices.Values(readable[name])); !slices.Equal(got, want) {
+			t.Errorf("%s may read secrets %v, want %v", name, got, want)
 		}
 	}
 }

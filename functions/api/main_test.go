@@ -13,11 +13,16 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/runplane/runplane/internal/platform"
+	"github.com/runplane/runplane/internal/testkit/awstest"
 	"github.com/runplane/runplane/internal/testkit/lambdatest"
 	"github.com/runplane/runplane/internal/testkit/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	awstest.Stop()
+	os.Exit(code)
+}
 
 // A real API Gateway HTTP API (v2) event goes through the Lambda adapter to
 // the same handler the server runs, and creates an organization.
@@ -107,5 +112,30 @@ func TestTFEUploadURLThroughAPIGateway(t *testing.T) {
 	}
 	if _, got := attrs(call("GET", "/api/v2/configuration-versions/"+cv, token, nil), 200); got["status"] != "uploaded" {
 		t.Fatalf("after the upload: %v", got)
+	}
+}
+
+// On AWS the function is given its secrets by ARN and reads them from
+// Secrets Manager at start (moto's API here): the values are not in its
+// configuration. A secret without the expected key stops the start and
+// says which.
+func TestSecretsAreReadFromSecretsManager(t *testing.T) {
+	srv := awstest.Start(t)
+	env := map[string]string{
+		"DATABASE_URL_SECRET_ARN":          srv.Secret(t, `{"DATABASE_URL":"`+pgtest.URL(t)+`"}`),
+		"RUNPLANE_ADMIN_TOKEN_SECRET_ARN":  srv.Secret(t, `{"RUNPLANE_ADMIN_TOKEN":"from-secrets-manager"}`),
+		"RUNPLANE_SECRETSMANAGER_ENDPOINT": srv.KMSEndpoint, "RUNPLANE_DATA_DIR": t.TempDir(),
+	}
+	p, err := platform.OpenFromEnv(context.Background(), func(k string) string { return env[k] }, needs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Config().AdminToken != "from-secrets-manager" {
+		t.Fatalf("admin token %q", p.Config().AdminToken)
+	}
+	env["RUNPLANE_ADMIN_TOKEN_SECRET_ARN"] = srv.Secret(t, `{"OTHER":"x"}`)
+	if _, err := platform.OpenFromEnv(context.Background(), func(k string) string { return env[k] }, needs); err == nil || !strings.Contains(err.Error(), "RUNPLANE_ADMIN_TOKEN") {
+		t.Fatalf("a secret without the key: %v", err)
 	}
 }

@@ -28,8 +28,13 @@ func MustOpenFromEnv(function string, needs Needs) *Platform {
 	return p
 }
 
-// OpenFromEnv opens the platform from the environment a Lambda function gets.
+// OpenFromEnv opens the platform from the environment a Lambda function
+// gets, its secrets read from Secrets Manager where it names them by ARN.
 func OpenFromEnv(ctx context.Context, getenv func(string) string, needs Needs) (*Platform, error) {
+	getenv, err := withSecrets(ctx, getenv, awsConfig(ctx))
+	if err != nil {
+		return nil, err
+	}
 	c, err := FromEnv(getenv, FunctionDefaults)
 	if err == nil {
 		err = c.Require(needs)

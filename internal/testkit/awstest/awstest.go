@@ -1,6 +1,6 @@
-// Package awstest starts real S3-, KMS-, SQS- and ECS-API servers for tests
-// and the benchmark: versitygw (a pinned Go tool, serving a folder over the
-// S3 API) and moto's server for KMS, SQS and ECS. Each process starts its own pair once, on
+// Package awstest starts real S3-, KMS-, SQS-, ECS- and Secrets Manager-API
+// servers for tests and the benchmark: versitygw (a pinned Go tool, serving
+// a folder over the S3 API) and moto's server for the others. Each process starts its own pair once, on
 // loopback ports, and stops them when it exits.
 package awstest
 
@@ -32,6 +32,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -309,6 +310,18 @@ func (s Servers) TaskDefinition(t testing.TB) (cluster, taskDefinition string) {
 		t.Fatalf("register task definition: %v", err)
 	}
 	return name, aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+}
+
+// Secret stores a Secrets Manager secret for a test and returns its ARN.
+func (s Servers) Secret(t testing.TB, value string) string {
+	t.Helper()
+	client := secretsmanager.NewFromConfig(awsConfig(), func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(s.KMSEndpoint) })
+	name := fmt.Sprintf("rp-test-%d-%s-%d", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+	out, err := client.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
+	if err != nil {
+		t.Fatalf("create secret: %v", err)
+	}
+	return aws.ToString(out.ARN)
 }
 
 // DefaultNetwork returns a subnet and a security group of the ECS
