@@ -10,16 +10,22 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate brings the database to the newest schema version.
+// Migrate brings the database to the newest schema version. Migrations
+// run one process at a time: a deploy step and a starting server, or two
+// deploys, wait for each other on goose's lock table (a leased row, which
+// CockroachDB has where it lacks advisory locks); a holder that died
+// loses the lock when its lease runs out.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
@@ -27,7 +33,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir)
+	locker, err := lock.NewPostgresTableLocker(lock.WithTableLockTimeout(time.Second, 600))
+	if err != nil {
+		return err
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir, goose.WithLocker(locker))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
