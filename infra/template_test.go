@@ -284,6 +284,7 @@ func TestSecretsReachOnlyTheFunctionsThatUseThem(t *testing.T) {
 // resources reads every resource of the template with its policies.
 func resources(t *testing.T) map[string]struct {
 	Type                string         `yaml:"Type"`
+	Condition           string         `yaml:"Condition"`
 	DeletionPolicy      string         `yaml:"DeletionPolicy"`
 	UpdateReplacePolicy string         `yaml:"UpdateReplacePolicy"`
 	Properties          map[string]any `yaml:"Properties"`
@@ -296,6 +297,7 @@ func resources(t *testing.T) map[string]struct {
 	var tpl struct {
 		Resources map[string]struct {
 			Type                string         `yaml:"Type"`
+			Condition           string         `yaml:"Condition"`
 			DeletionPolicy      string         `yaml:"DeletionPolicy"`
 			UpdateReplacePolicy string         `yaml:"UpdateReplacePolicy"`
 			Properties          map[string]any `yaml:"Properties"`
@@ -413,5 +415,37 @@ func TestAgentTasksAreWired(t *testing.T) {
 	}
 	if !slices.Contains(names(agent["Environment"]), "RUNPLANE_URL") {
 		t.Error("agent tasks are not told the API's URL")
+	}
+}
+
+// Every function's failures raise an alarm, as do the events queue's dead
+// letters, when an operator names a topic; none exist without one.
+func TestFailuresRaiseAlarms(t *testing.T) {
+	t.Parallel()
+	res := resources(t)
+	alarmed := map[string]bool{}
+	deadLetters := false
+	for name, r := range res {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		if r.Condition != "HasAlarms" {
+			t.Errorf("%s is created without an alarm topic", name)
+		}
+		dims := fmt.Sprint(r.Properties["Dimensions"])
+		for fn := range functions(t) {
+			if r.Properties["MetricName"] == "Errors" && strings.Contains(dims, "Value:"+fn+"]") {
+				alarmed[fn] = true
+			}
+		}
+		deadLetters = deadLetters || strings.Contains(dims, "EventsDeadLetterQueue")
+	}
+	for fn := range functions(t) {
+		if !alarmed[fn] {
+			t.Errorf("%s has no Errors alarm", fn)
+		}
+	}
+	if !deadLetters {
+		t.Error("the events queue's dead letters raise no alarm")
 	}
 }
