@@ -152,7 +152,9 @@ func serve(ctx context.Context) error {
 	}
 	cfg.Storage.DataDir = dataDir
 	pool := cfg.AgentPoolSize
-	cfg.MaxConns = serverConns(pool)
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = serverConns(pool)
+	}
 	p, err := platform.Open(ctx, cfg)
 	if err != nil {
 		return err

@@ -49,14 +49,19 @@ type Defaults struct {
 	PoolSize int
 	// Tick is RUNPLANE_TICK_INTERVAL's default.
 	Tick time.Duration
+	// MaxConns is RUNPLANE_DB_MAX_CONNS's default (0: pgx's).
+	MaxConns int
 }
 
 var (
 	// ServerDefaults: `runplane server` runs four agents and ticks every 5 s.
 	ServerDefaults = Defaults{PoolSize: 4, Tick: 5 * time.Second}
-	// FunctionDefaults: on AWS the pool is uncapped unless set, and the
-	// scheduler function ticks every 10 s (EventBridge fires once a minute).
-	FunctionDefaults = Defaults{PoolSize: 0, Tick: 10 * time.Second}
+	// FunctionDefaults: on AWS the pool is uncapped unless set, the
+	// scheduler function ticks every 10 s (EventBridge fires once a
+	// minute), and an instance, which serves one request at a time, keeps
+	// two database connections: hundreds of instances must not hold
+	// thousands.
+	FunctionDefaults = Defaults{PoolSize: 0, Tick: 10 * time.Second, MaxConns: 2}
 )
 
 // FromEnv reads the configuration: DATABASE_URL, RUNPLANE_ADMIN_TOKEN,
@@ -80,6 +85,11 @@ func FromEnv(getenv func(string) string, d Defaults) (Config, error) {
 	if c.TicksPerInvocation, err = wholeNumber(getenv, "RUNPLANE_TICKS_PER_INVOCATION", 6, 1); err != nil {
 		return c, err
 	}
+	maxConns, err := wholeNumber(getenv, "RUNPLANE_DB_MAX_CONNS", d.MaxConns, 0)
+	if err != nil {
+		return c, err
+	}
+	c.MaxConns = int32(maxConns)
 	if c.Agent, err = agentConfig(getenv, d.Tick); err != nil {
 		return c, err
 	}

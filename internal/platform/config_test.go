@@ -99,3 +99,19 @@ func TestFromEnvReadsAgentTasks(t *testing.T) {
 		}
 	}
 }
+
+// A function instance serves one request at a time and keeps two database
+// connections unless told otherwise; hundreds of instances must not hold
+// thousands of CockroachDB connections.
+func TestFunctionsKeepFewDatabaseConnections(t *testing.T) {
+	t.Parallel()
+	for vars, want := range map[string]int32{"": 2, "8": 8} {
+		c, err := FromEnv(env(map[string]string{"RUNPLANE_DB_MAX_CONNS": vars}), FunctionDefaults)
+		if err != nil || c.MaxConns != want {
+			t.Errorf("RUNPLANE_DB_MAX_CONNS=%q: %d, %v; want %d", vars, c.MaxConns, err, want)
+		}
+	}
+	if c, err := FromEnv(env(nil), ServerDefaults); err != nil || c.MaxConns != 0 {
+		t.Errorf("the server's default: %d, %v; want 0 (it sizes its own pool)", c.MaxConns, err)
+	}
+}
