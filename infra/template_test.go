@@ -3,6 +3,8 @@ package infra_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -447,5 +449,60 @@ func TestFailuresRaiseAlarms(t *testing.T) {
 	}
 	if !deadLetters {
 		t.Error("the events queue's dead letters raise no alarm")
+	}
+}
+
+// The template as CloudFormation will run it: translated by the SAM
+// translator (infra/samcheck/translate.py), every function has its role
+// carrying the inline statements the other tests check, VPC access when
+// placed in one, and the tick's schedule its per-stack name.
+func TestSAMTranslation(t *testing.T) {
+	t.Parallel()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is not on PATH: the deploy check translates template.yaml with the SAM translator (Python package aws-sam-translator, which cfn-lint brings)")
+	}
+	out, err := exec.Command(python, "samcheck/translate.py", "../template.yaml", "{}").Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("SAM translation failed: %v\n%s", err, exit.Stderr)
+		}
+		t.Fatalf("SAM translation: %v", err)
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string         `json:"Type"`
+			Properties map[string]any `json:"Properties"`
+		} `json:"Resources"`
+	}
+	if err := json.Unmarshal(out, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	for name := range functions(t) {
+		fn, role := tpl.Resources[name], tpl.Resources[name+"Role"]
+		if fn.Type != "AWS::Lambda::Function" || role.Type != "AWS::IAM::Role" {
+			t.Errorf("%s translates to %q with role %q", name, fn.Type, role.Type)
+			continue
+		}
+		policies := fmt.Sprint(role.Properties["Policies"])
+		if !strings.Contains(policies, "secretsmanager:GetSecretValue") {
+			t.Errorf("%s's role lost its inline statements: %s", name, policies)
+		}
+		if fn.Properties["VpcConfig"] != nil && !strings.Contains(fmt.Sprint(role.Properties["ManagedPolicyArns"]), "AWSLambdaVPCAccessExecutionRole") {
+			t.Errorf("%s may be placed in a VPC but its role cannot create network interfaces", name)
+		}
+	}
+	schedules := 0
+	for _, r := range tpl.Resources {
+		if r.Type == "AWS::Scheduler::Schedule" {
+			schedules++
+			if !strings.Contains(fmt.Sprint(r.Properties["Name"]), "${AWS::StackName}") {
+				t.Errorf("the translated schedule is named %v", r.Properties["Name"])
+			}
+		}
+	}
+	if schedules != 1 {
+		t.Errorf("%d schedules, want the tick's", schedules)
 	}
 }
