@@ -21,11 +21,37 @@ import (
 	"github.com/runplane/runplane/internal/agent"
 )
 
+const usage = `usage: runplane-agent
+
+Claims one job from a Runplane server, runs terraform for it and exits.
+Configured by the environment:
+  RUNPLANE_URL               the server's URL (required)
+  RUNPLANE_AGENT_TOKEN       the agents' token (required)
+  RUNPLANE_TERRAFORM         the terraform binary (default: terraform on PATH)
+  RUNPLANE_AGENT_NAME        the name jobs record (default: host/pid)
+  RUNPLANE_AGENT_CLAIM_WAIT  how long to wait for a job (default 1m)
+  RUNPLANE_AGENT_SANDBOX     bwrap (default) or off (docs/security.md)
+  RUNPLANE_AGENT_SANDBOX_BIND  extra folders terraform may use, colon-separated
+  RUNPLANE_AGENT_CA_FILE     a PEM certificate terraform trusts besides the system's
+`
+
 func main() {
+	if len(os.Args) > 1 {
+		fmt.Fprint(os.Stderr, usage)
+		if a := os.Args[1]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	cfg := agent.ConfigFromEnv(os.Getenv)
+	if err := cfg.Check(); err != nil {
+		fmt.Fprintf(os.Stderr, "runplane-agent: %v\n\n%s", err, usage)
+		os.Exit(2)
+	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := agent.Run(ctx, agent.ConfigFromEnv(os.Getenv)); err != nil {
+	if err := agent.Run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "runplane-agent:", err)
 		os.Exit(1)
 	}

@@ -70,7 +70,10 @@ func main() {
 	case "migrate":
 		err = migrate(ctx)
 	case "agent":
-		err = agent.Run(ctx, agent.ConfigFromEnv(os.Getenv))
+		cfg := agent.ConfigFromEnv(os.Getenv)
+		if err = cfg.Check(); err == nil {
+			err = agent.Run(ctx, cfg)
+		}
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		if cmd != "" && cmd != "help" && cmd != "-h" && cmd != "--help" {

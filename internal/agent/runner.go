@@ -56,6 +56,21 @@ const overrideTF = `terraform {
 }
 `
 
+// Check reports what the agent cannot start without.
+func (c Config) Check() error {
+	var missing []string
+	if c.URL == "" {
+		missing = append(missing, "RUNPLANE_URL")
+	}
+	if c.AgentToken == "" {
+		missing = append(missing, "RUNPLANE_AGENT_TOKEN")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("set %s", strings.Join(missing, " and "))
+	}
+	return nil
+}
+
 // Run claims one job and executes it. It returns nil when it finished the
 // job, lost its lease, found no job within ClaimWait or was stopped while
 // waiting for one.

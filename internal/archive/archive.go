@@ -44,7 +44,7 @@ func Extract(r io.Reader, dir string, lim Limits) error {
 func extract(r io.Reader, root *os.Root, lim Limits) error {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
-		return unsafe("not a gzip stream: %v", err)
+		return unsafe("not a gzip stream (%v): a configuration is a .tar.gz of the folder with the .tf files, e.g. tar -czf config.tar.gz -C path/to/folder .", err)
 	}
 	defer gz.Close()
 	tr := tar.NewReader(gz)

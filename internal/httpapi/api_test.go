@@ -326,3 +326,15 @@ func TestTriggerEdges(t *testing.T) {
 	c.newOrg("globex").do("POST", "/api/v1/workspaces/"+ws["app"]+"/triggers", `{"upstream_workspace_id":"`+ws["net"]+`"}`, 404)
 	c.do("DELETE", "/api/v1/workspaces/"+ws["app"]+"/triggers/"+ws["net"], "", 204)
 }
+
+// A newcomer uploading a bare main.tf is told what a configuration is and
+// how to make one, not only that the bytes are no gzip stream.
+func TestAPlainFileUploadSaysToTarIt(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	id := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"w"}`, 201)["id"].(string)
+	res := c.do("POST", "/api/v1/workspaces/"+id+"/configuration-versions", `resource "terraform_data" "x" {}`, 400)
+	if msg, _ := json.Marshal(res["error"]); !strings.Contains(string(msg), ".tar.gz") || !strings.Contains(string(msg), "tar -czf") {
+		t.Fatalf("refusal of a plain file: %s", msg)
+	}
+}
