@@ -815,3 +815,17 @@ func TestPoliciesCheckTheRealPlan(t *testing.T) {
 	s.do("POST", "/api/v1/runs/"+second+"/actions/confirm", "", 200)
 	s.wait(second, time.Minute, "applied")
 }
+
+// A failed run's error carries terraform's own diagnostic, not only its
+// exit code: the cause is on the run, where a person looks first.
+func TestAFailedRunSaysWhy(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := s.workspace("broken", true, map[string]string{"main.tf": `output "x" { value = var.nope }`})
+	r := s.wait(s.run(ws, ""), time.Minute, "errored")
+	msg, _ := r["error"].(string)
+	if !strings.Contains(msg, "terraform plan exited with code 1") || !strings.Contains(msg, "Error: Reference to undeclared input variable") ||
+		!strings.Contains(msg, `An input variable with the name "nope" has not been declared`) {
+		t.Fatalf("the run's error: %q", msg)
+	}
+}

@@ -29,6 +29,40 @@ type logStream struct {
 	flushMu  sync.Mutex
 	// closed: the finish carries what is left; held under flushMu.
 	closed bool
+	// recent is the running command's latest output, masked: where a
+	// failure's error finds terraform's diagnostics.
+	recent []byte
+}
+
+// recentMax bounds what is remembered of a command's output.
+const recentMax = 32 << 10
+
+// command starts remembering a new command's output.
+func (l *logStream) command() {
+	l.mu.Lock()
+	l.recent = l.recent[:0]
+	l.mu.Unlock()
+}
+
+// diagnostics is what the last command's terraform reported as errors,
+// masked like the log.
+func (l *logStream) diagnostics() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	text := append([]byte(nil), l.recent...)
+	if l.redactor != nil {
+		text = append(text, l.redactor.redact(append([]byte(nil), l.raw...))...)
+	} else {
+		text = append(text, l.raw...)
+	}
+	return terraformErrors(text)
+}
+
+func (l *logStream) remember(p []byte) {
+	l.recent = append(l.recent, p...)
+	if over := len(l.recent) - recentMax; over > 0 {
+		l.recent = append(l.recent[:0], l.recent[over:]...)
+	}
 }
 
 // truncated ends a log that reached the server's limit.
@@ -53,11 +87,13 @@ func (l *logStream) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	if l.redactor == nil {
 		l.keep(p)
+		l.remember(p)
 		return len(p), nil
 	}
 	l.raw = l.redactor.redact(append(l.raw, p...))
 	if cut := len(l.raw) - l.redactor.hold; cut > 0 {
 		l.keep(l.raw[:cut])
+		l.remember(l.raw[:cut])
 		l.raw = append([]byte(nil), l.raw[cut:]...)
 	}
 	return len(p), nil

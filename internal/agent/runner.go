@@ -512,6 +512,7 @@ func (e *execution) start(ctx context.Context, dir string, stdout io.Writer, arg
 		return -1, err
 	}
 	cmd.Stdout, cmd.Stderr = stdout, e.log
+	e.log.command()
 	began := time.Now()
 	err = cmd.Start()
 	if info != nil {
@@ -542,6 +543,10 @@ func (e *execution) start(ctx context.Context, dir string, stdout io.Writer, arg
 	e.mu.Unlock()
 	code := cmd.ProcessState.ExitCode()
 	if err != nil {
+		// The cause is in terraform's own words, not only in the log.
+		if d := e.log.diagnostics(); d != "" {
+			return code, fmt.Errorf("terraform %s exited with code %d:\n%s", args[0], code, d)
+		}
 		return code, fmt.Errorf("terraform %s exited with code %d", args[0], code)
 	}
 	return code, nil
