@@ -57,14 +57,16 @@ SELECT * FROM runs WHERE id = @id AND organization_id = @organization_id FOR NO 
 
 -- name: RunGetWithWorkspace :one
 -- A run with the workspace and organization facts its wait reason is derived from.
-SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o)
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o),
+    EXISTS (SELECT 1 FROM state_locks sl WHERE sl.workspace_id = w.id) AS state_locked
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
 WHERE r.id = @id AND r.organization_id = @organization_id;
 
 -- name: RunListByWorkspace :many
-SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o)
+SELECT sqlc.embed(r), w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, sqlc.embed(o),
+    EXISTS (SELECT 1 FROM state_locks sl WHERE sl.workspace_id = w.id) AS state_locked
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id

@@ -146,7 +146,8 @@ func (q *Queries) RunGetForUpdate(ctx context.Context, arg RunGetForUpdateParams
 }
 
 const runGetWithWorkspace = `-- name: RunGetWithWorkspace :one
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
+    EXISTS (SELECT 1 FROM state_locks sl WHERE sl.workspace_id = w.id) AS state_locked
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -163,6 +164,7 @@ type RunGetWithWorkspaceRow struct {
 	WorkspaceLocked      bool
 	WorkspaceActiveRunID *uuid.UUID
 	Organization         Organization
+	StateLocked          bool
 }
 
 // A run with the workspace and organization facts its wait reason is derived from.
@@ -208,12 +210,14 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 		&i.Organization.BucketRefillPerSecond,
 		&i.Organization.Tokens,
 		&i.Organization.TokensAt,
+		&i.StateLocked,
 	)
 	return i, err
 }
 
 const runListByWorkspace = `-- name: RunListByWorkspace :many
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
+    EXISTS (SELECT 1 FROM state_locks sl WHERE sl.workspace_id = w.id) AS state_locked
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 JOIN organizations o ON o.id = r.organization_id
@@ -234,6 +238,7 @@ type RunListByWorkspaceRow struct {
 	WorkspaceLocked      bool
 	WorkspaceActiveRunID *uuid.UUID
 	Organization         Organization
+	StateLocked          bool
 }
 
 func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspaceParams) ([]RunListByWorkspaceRow, error) {
@@ -289,6 +294,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 			&i.Organization.BucketRefillPerSecond,
 			&i.Organization.Tokens,
 			&i.Organization.TokensAt,
+			&i.StateLocked,
 		); err != nil {
 			return nil, err
 		}

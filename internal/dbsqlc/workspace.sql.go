@@ -194,6 +194,7 @@ SELECT DISTINCT r.organization_id, r.workspace_id
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
 WHERE r.status = 'pending' AND w.active_run_id IS NULL AND NOT w.locked
+    AND NOT EXISTS (SELECT 1 FROM state_locks sl WHERE sl.workspace_id = r.workspace_id)
 LIMIT $1
 `
 
@@ -202,8 +203,9 @@ type WorkspaceListAdmittableRow struct {
 	WorkspaceID    uuid.UUID
 }
 
-// Workspaces with a pending run but no holder and no lock: only a lost event
-// leaves one behind. Scans the pending-runs index, not the workspaces.
+// Workspaces with a pending run but no holder, no lock and nobody holding
+// the state lock: only a lost event leaves one behind. Scans the
+// pending-runs index, not the workspaces.
 func (q *Queries) WorkspaceListAdmittable(ctx context.Context, maxRows int32) ([]WorkspaceListAdmittableRow, error) {
 	rows, err := q.db.Query(ctx, workspaceListAdmittable, maxRows)
 	if err != nil {

@@ -383,3 +383,31 @@ func TestStateBackendRefusals(t *testing.T) {
 	c.do("UNLOCK", stateURL, "", 200)
 	c.do("UNLOCK", stateURL, "", 409)
 }
+
+// A run on a workspace whose state someone holds locked with terraform's
+// own backend waits, saying why, instead of failing its plan on the lock;
+// releasing the lock admits it at once, and so does an admin's
+// force-unlock.
+func TestRunsWaitForAStateLockHeldOutsideThem(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	ws := c.workspace("acme", "net")
+	state := "/api/v1/workspaces/" + ws + "/state"
+	c.do("LOCK", state, `{"ID":"laptop","Operation":"OperationTypeApply","Who":"me@laptop"}`, 200)
+	r := c.do("POST", "/api/v1/workspaces/"+ws+"/runs", `{}`, 201)
+	if r["status"] != "pending" || r["wait_reason"] != "state_locked" {
+		t.Fatalf("a run under a held state lock: %v / %v", r["status"], r["wait_reason"])
+	}
+	c.do("UNLOCK", state, `{"ID":"laptop"}`, 200)
+	if got := c.do("GET", "/api/v1/runs/"+r["id"].(string), "", 200); got["status"] != "plan_queued" {
+		t.Fatalf("after the unlock: %v / %v", got["status"], got["wait_reason"])
+	}
+	c.do("POST", "/api/v1/runs/"+r["id"].(string)+"/actions/cancel", `{}`, 200)
+
+	c.do("LOCK", state, `{"ID":"stale","Operation":"OperationTypeApply"}`, 200)
+	second := c.do("POST", "/api/v1/workspaces/"+ws+"/runs", `{}`, 201)["id"].(string)
+	c.do("UNLOCK", state, ``, 200) // force-unlock: no lock info, an admin token
+	if got := c.do("GET", "/api/v1/runs/"+second, "", 200); got["status"] != "plan_queued" {
+		t.Fatalf("after a force-unlock: %v / %v", got["status"], got["wait_reason"])
+	}
+}

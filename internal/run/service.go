@@ -78,6 +78,10 @@ const (
 	WaitNone            WaitReason = ""
 	WaitWorkspaceBusy   WaitReason = "workspace_busy"
 	WaitWorkspaceLocked WaitReason = "workspace_locked"
+	// WaitStateLocked: someone outside the platform (terraform with the
+	// http backend) holds the workspace's state lock; the run is admitted
+	// when it is released.
+	WaitStateLocked WaitReason = "state_locked"
 	// WaitAdmission: the workspace is free; admission is due (a tick does it if no event did).
 	WaitAdmission WaitReason = "admission"
 	WaitAgent     WaitReason = "agent"
@@ -298,7 +302,7 @@ func (s *Service) List(ctx context.Context, orgID, workspaceID uuid.UUID, before
 	}
 	out := make([]Run, 0, len(rows))
 	for _, row := range rows {
-		r, err := withUpstreamWait(ctx, q, view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())))
+		r, err := withUpstreamWait(ctx, q, view(row.Run, wsFacts{locked: row.WorkspaceLocked, active: row.WorkspaceActiveRunID, stateLocked: row.StateLocked}, atCapacity(row.Organization, time.Now())))
 		if err != nil {
 			return nil, err
 		}
@@ -584,6 +588,13 @@ func AdmitNext(ctx context.Context, q *dbsqlc.Queries, orgID, workspaceID uuid.U
 	if ws.ActiveRunID != nil || ws.Locked {
 		return false, nil
 	}
+	// A state lock held outside any run (a person's terraform) would fail
+	// the run's plan at once: it waits for the lock instead.
+	if _, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: workspaceID, OrganizationID: orgID}); err == nil {
+		return false, nil
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return false, err
+	}
 	admitted := false
 	for {
 		next, err := q.RunNextPending(ctx, dbsqlc.RunNextPendingParams{WorkspaceID: workspaceID, OrganizationID: orgID})
@@ -623,7 +634,7 @@ func get(ctx context.Context, q *dbsqlc.Queries, orgID, runID uuid.UUID) (Run, e
 	if err != nil {
 		return Run{}, err
 	}
-	return withUpstreamWait(ctx, q, view(row.Run, row.WorkspaceLocked, row.WorkspaceActiveRunID, atCapacity(row.Organization, time.Now())))
+	return withUpstreamWait(ctx, q, view(row.Run, wsFacts{locked: row.WorkspaceLocked, active: row.WorkspaceActiveRunID, stateLocked: row.StateLocked}, atCapacity(row.Organization, time.Now())))
 }
 
 // withUpstreamWait names the wait of a triggered run held back by its upstreams.
@@ -644,7 +655,14 @@ func atCapacity(o dbsqlc.Organization, now time.Time) bool {
 	return o.Running >= o.MaxConcurrency || org.Bucket(o).Refilled(now).Tokens < 1
 }
 
-func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID, orgAtCapacity bool) Run {
+// wsFacts are what a run's wait reason reads of its workspace.
+type wsFacts struct {
+	locked      bool
+	active      *uuid.UUID
+	stateLocked bool
+}
+
+func view(r dbsqlc.Run, ws wsFacts, orgAtCapacity bool) Run {
 	stamps := map[Status]time.Time{}
 	_ = json.Unmarshal(r.StatusTimestamps, &stamps)
 	status := Status(r.Status)
@@ -654,7 +672,7 @@ func view(r dbsqlc.Run, wsLocked bool, wsActive *uuid.UUID, orgAtCapacity bool) 
 		WorkspaceID:            r.WorkspaceID,
 		Number:                 r.Number,
 		Status:                 status,
-		WaitReason:             waitReason(status, wsLocked, wsActive != nil && *wsActive != r.ID, orgAtCapacity),
+		WaitReason:             waitReason(status, ws, ws.active != nil && *ws.active != r.ID, orgAtCapacity),
 		PlanOnly:               r.PlanOnly,
 		IsDestroy:              r.IsDestroy,
 		AutoApply:              r.AutoApply,
@@ -688,14 +706,16 @@ func planSummary(r dbsqlc.Run) *PlanSummary {
 	return p
 }
 
-func waitReason(s Status, wsLocked, wsHeldByOther, orgAtCapacity bool) WaitReason {
+func waitReason(s Status, ws wsFacts, wsHeldByOther, orgAtCapacity bool) WaitReason {
 	switch s {
 	case StatusPending:
 		switch {
 		case wsHeldByOther:
 			return WaitWorkspaceBusy
-		case wsLocked:
+		case ws.locked:
 			return WaitWorkspaceLocked
+		case ws.stateLocked:
+			return WaitStateLocked
 		default:
 			return WaitAdmission
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/validate"
 )
 
@@ -88,8 +89,11 @@ func (s *Service) Unlock(ctx context.Context, p org.Principal, wsID uuid.UUID, i
 			return err
 		}
 		n, err := q.StateLockDelete(ctx, dbsqlc.StateLockDeleteParams{WorkspaceID: wsID, OrganizationID: p.OrgID, LockID: li.ID})
-		if err != nil || n == 1 {
+		if err != nil {
 			return err
+		}
+		if n == 1 {
+			return admitWaiting(ctx, q, p.OrgID, wsID)
 		}
 		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -109,10 +113,23 @@ func (s *Service) ForceUnlock(ctx context.Context, p org.Principal, wsID uuid.UU
 	if _, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID); err != nil {
 		return err
 	}
-	n, err := dbsqlc.New(s.db).StateLockForceDelete(ctx, dbsqlc.StateLockForceDeleteParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
-	if err == nil && n == 0 {
-		return ErrNotLocked
-	}
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		n, err := q.StateLockForceDelete(ctx, dbsqlc.StateLockForceDeleteParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
+		if err == nil && n == 0 {
+			return ErrNotLocked
+		}
+		if err != nil {
+			return err
+		}
+		return admitWaiting(ctx, q, p.OrgID, wsID)
+	})
+}
+
+// admitWaiting admits the run that waited for the state lock just
+// released, in the releasing transaction: it starts within the agents'
+// claim, not at the next tick.
+func admitWaiting(ctx context.Context, q *dbsqlc.Queries, orgID, wsID uuid.UUID) error {
+	_, err := run.AdmitNext(ctx, q, orgID, wsID, time.Now().UTC())
 	return err
 }
 
