@@ -76,3 +76,9 @@ ORDER BY consumer_id;
 
 -- name: StateVersionCount :one
 SELECT count(*) FROM state_versions WHERE workspace_id = @workspace_id AND organization_id = @organization_id;
+
+-- name: StateConsumerListMany :many
+-- The allow-lists of a page of workspaces, for a list answer.
+SELECT workspace_id, consumer_id FROM workspace_state_consumers
+WHERE organization_id = @organization_id AND workspace_id = ANY(@workspace_ids::UUID[])
+ORDER BY workspace_id, consumer_id;

@@ -79,6 +79,43 @@ func (q *Queries) StateConsumerList(ctx context.Context, arg StateConsumerListPa
 	return items, nil
 }
 
+const stateConsumerListMany = `-- name: StateConsumerListMany :many
+SELECT workspace_id, consumer_id FROM workspace_state_consumers
+WHERE organization_id = $1 AND workspace_id = ANY($2::UUID[])
+ORDER BY workspace_id, consumer_id
+`
+
+type StateConsumerListManyParams struct {
+	OrganizationID uuid.UUID
+	WorkspaceIds   []uuid.UUID
+}
+
+type StateConsumerListManyRow struct {
+	WorkspaceID uuid.UUID
+	ConsumerID  uuid.UUID
+}
+
+// The allow-lists of a page of workspaces, for a list answer.
+func (q *Queries) StateConsumerListMany(ctx context.Context, arg StateConsumerListManyParams) ([]StateConsumerListManyRow, error) {
+	rows, err := q.db.Query(ctx, stateConsumerListMany, arg.OrganizationID, arg.WorkspaceIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StateConsumerListManyRow
+	for rows.Next() {
+		var i StateConsumerListManyRow
+		if err := rows.Scan(&i.WorkspaceID, &i.ConsumerID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const stateLockCreate = `-- name: StateLockCreate :execrows
 INSERT INTO state_locks (workspace_id, organization_id, lock_id, info, token_id, run_id)
 VALUES ($1, $2, $3, $4, $5, $6)

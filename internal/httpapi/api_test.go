@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -336,5 +337,36 @@ func TestAPlainFileUploadSaysToTarIt(t *testing.T) {
 	res := c.do("POST", "/api/v1/workspaces/"+id+"/configuration-versions", `resource "terraform_data" "x" {}`, 400)
 	if msg, _ := json.Marshal(res["error"]); !strings.Contains(string(msg), ".tar.gz") || !strings.Contains(string(msg), "tar -czf") {
 		t.Fatalf("refusal of a plain file: %s", msg)
+	}
+}
+
+// Shapes a script can rely on: a workspace lists its consumers wherever
+// it is answered (the list, a lock, none at all), and a run gives its
+// status times in order beside the map.
+func TestShapesAreTheSameEverywhere(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	a := c.workspace("acme", "a")
+	b := c.workspace("acme", "b")
+	c.do("PATCH", "/api/v1/workspaces/"+a, `{"remote_state_consumers":["`+b+`"]}`, 200)
+	items := c.do("GET", "/api/v1/organizations/acme/workspaces", "", 200)["items"].([]any)
+	for _, it := range items {
+		ws := it.(map[string]any)
+		consumers, ok := ws["remote_state_consumers"].([]any)
+		if !ok || (ws["id"] == a && (len(consumers) != 1 || consumers[0] != b)) || (ws["id"] == b && len(consumers) != 0) {
+			t.Fatalf("a listed workspace's consumers: %v", ws)
+		}
+	}
+	if locked := c.do("POST", "/api/v1/workspaces/"+a+"/actions/lock", `{"reason":"x"}`, 200); fmt.Sprint(locked["remote_state_consumers"]) != "["+b+"]" {
+		t.Fatalf("the lock answer's consumers: %v", locked["remote_state_consumers"])
+	}
+	r := c.do("POST", "/api/v1/workspaces/"+b+"/runs", `{}`, 201)
+	r = c.do("POST", "/api/v1/runs/"+r["id"].(string)+"/actions/cancel", `{}`, 200)
+	var got []string
+	for _, e := range r["timeline"].([]any) {
+		got = append(got, e.(map[string]any)["status"].(string))
+	}
+	if strings.Join(got, ",") != "pending,plan_queued,canceled" {
+		t.Fatalf("timeline %v", got)
 	}
 }

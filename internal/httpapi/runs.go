@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,6 +26,8 @@ type runJSON struct {
 	Message           string                   `json:"message"`
 	CancelRequestedAt *time.Time               `json:"cancel_requested_at,omitempty"`
 	StatusTimestamps  map[run.Status]time.Time `json:"status_timestamps"`
+	// Timeline is the same in the order the run went through it.
+	Timeline []timelineJSON `json:"timeline"`
 	CreatedAt         time.Time                `json:"created_at"`
 	// Configuration is the uploaded Terraform configuration the run plans.
 	ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
@@ -32,6 +36,27 @@ type runJSON struct {
 	Triggered              bool       `json:"triggered"`
 	// Attempts, on a single run only: its jobs as agents ran them.
 	Attempts []attemptJSON `json:"attempts,omitempty"`
+}
+
+type timelineJSON struct {
+	Status run.Status `json:"status"`
+	At     time.Time  `json:"at"`
+}
+
+// timeline orders a run's status times: by time, and by the lifecycle's
+// order where two share a moment.
+func timeline(stamps map[run.Status]time.Time) []timelineJSON {
+	out := make([]timelineJSON, 0, len(stamps))
+	for s, at := range stamps {
+		out = append(out, timelineJSON{Status: s, At: at})
+	}
+	slices.SortFunc(out, func(a, b timelineJSON) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(slices.Index(run.AllStatuses, a.Status), slices.Index(run.AllStatuses, b.Status))
+	})
+	return out
 }
 
 type attemptJSON struct {
@@ -53,7 +78,7 @@ func runView(r run.Run) runJSON {
 	out := runJSON{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, Number: r.Number, Status: r.Status,
 		PlanOnly: r.PlanOnly, IsDestroy: r.IsDestroy, AutoApply: r.AutoApply, Message: r.Message,
-		CancelRequestedAt: r.CancelRequestedAt, StatusTimestamps: r.StatusTimestamps, CreatedAt: r.CreatedAt,
+		CancelRequestedAt: r.CancelRequestedAt, StatusTimestamps: r.StatusTimestamps, Timeline: timeline(r.StatusTimestamps), CreatedAt: r.CreatedAt,
 		ConfigurationVersionID: r.ConfigurationVersionID, Error: r.Error, Triggered: r.Triggered,
 	}
 	if r.Plan != nil {

@@ -19,23 +19,19 @@ type workspaceJSON struct {
 	LockReason          string     `json:"lock_reason"`
 	CurrentRunID        *uuid.UUID `json:"current_run_id"`
 	// Omitted from lists, which do not load it.
-	RemoteStateConsumers  []uuid.UUID `json:"remote_state_consumers,omitempty"`
+	RemoteStateConsumers  []uuid.UUID `json:"remote_state_consumers"`
 	CurrentStateVersionID *uuid.UUID  `json:"current_state_version_id"`
 	CreatedAt             time.Time   `json:"created_at"`
 }
 
+// workspaceView always lists the consumers, even when there are none.
 func workspaceView(ws workspace.Workspace) workspaceJSON {
-	return workspaceJSON{
+	v := workspaceJSON{
 		ID: ws.ID, Name: ws.Name, AutoApply: ws.AutoApply, AutoApplyRunTrigger: ws.AutoApplyRunTrigger,
 		Locked: ws.Locked, LockReason: ws.LockReason, CurrentRunID: ws.CurrentRunID,
 		RemoteStateConsumers: ws.RemoteStateConsumers, CurrentStateVersionID: ws.CurrentStateVersionID,
 		CreatedAt: ws.CreatedAt,
 	}
-}
-
-// fullWorkspaceView always lists the consumers, even when there are none.
-func fullWorkspaceView(ws workspace.Workspace) workspaceJSON {
-	v := workspaceView(ws)
 	if v.RemoteStateConsumers == nil {
 		v.RemoteStateConsumers = []uuid.UUID{}
 	}
@@ -66,7 +62,7 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, fullWorkspaceView(ws))
+	writeJSON(w, http.StatusCreated, workspaceView(ws))
 	return nil
 }
 
@@ -92,7 +88,7 @@ func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, fullWorkspaceView(ws))
+	writeJSON(w, http.StatusOK, workspaceView(ws))
 	return nil
 }
 
@@ -128,7 +124,7 @@ func (a *api) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p org.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, fullWorkspaceView(ws))
+	writeJSON(w, http.StatusOK, workspaceView(ws))
 	return nil
 }
 
@@ -144,7 +140,7 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, fullWorkspaceView(ws))
+	writeJSON(w, http.StatusOK, workspaceView(ws))
 	return nil
 }
 

@@ -37,7 +37,7 @@ type Workspace struct {
 	// CurrentStateVersionID is the workspace's current state, nil before the first write.
 	CurrentStateVersionID *uuid.UUID
 	// RemoteStateConsumers are the workspaces whose runs may read this one's
-	// state; filled by Get, GetByName, Create and Update, not by List.
+	// state; every method that returns workspaces fills it.
 	RemoteStateConsumers []uuid.UUID
 	CreatedAt            time.Time
 }
@@ -178,8 +178,21 @@ func (s *Service) List(ctx context.Context, orgID uuid.UUID, afterName string, l
 		return nil, err
 	}
 	out := make([]Workspace, 0, len(rows))
+	ids := make([]uuid.UUID, 0, len(rows))
 	for _, w := range rows {
 		out = append(out, view(w))
+		ids = append(ids, w.ID)
+	}
+	consumers, err := dbsqlc.New(s.db).StateConsumerListMany(ctx, dbsqlc.StateConsumerListManyParams{OrganizationID: orgID, WorkspaceIds: ids})
+	if err != nil {
+		return nil, err
+	}
+	byWorkspace := map[uuid.UUID][]uuid.UUID{}
+	for _, c := range consumers {
+		byWorkspace[c.WorkspaceID] = append(byWorkspace[c.WorkspaceID], c.ConsumerID)
+	}
+	for i := range out {
+		out[i].RemoteStateConsumers = byWorkspace[out[i].ID]
 	}
 	return out, nil
 }
@@ -201,7 +214,10 @@ func (s *Service) Lock(ctx context.Context, orgID, id, tokenID uuid.UUID, reason
 		out, err = found(q.WorkspaceLock(ctx, dbsqlc.WorkspaceLockParams{Reason: reason, LockedBy: &tokenID, ID: id, OrganizationID: orgID}))
 		return err
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return s.withConsumers(ctx, out)
 }
 
 // Unlock releases the lock and admits the next pending run. Without force,
@@ -240,7 +256,10 @@ func (s *Service) Unlock(ctx context.Context, orgID, id, tokenID uuid.UUID, forc
 		out, err = found(q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: id, OrganizationID: orgID}))
 		return err
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return s.withConsumers(ctx, out)
 }
 
 func found(w dbsqlc.Workspace, err error) (Workspace, error) {
