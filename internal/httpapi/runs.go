@@ -27,8 +27,8 @@ type runJSON struct {
 	CancelRequestedAt *time.Time               `json:"cancel_requested_at,omitempty"`
 	StatusTimestamps  map[run.Status]time.Time `json:"status_timestamps"`
 	// Timeline is the same in the order the run went through it.
-	Timeline []timelineJSON `json:"timeline"`
-	CreatedAt         time.Time                `json:"created_at"`
+	Timeline  []timelineJSON `json:"timeline"`
+	CreatedAt time.Time      `json:"created_at"`
 	// Configuration is the uploaded Terraform configuration the run plans.
 	ConfigurationVersionID *uuid.UUID `json:"configuration_version_id"`
 	Plan                   *planJSON  `json:"plan"`
