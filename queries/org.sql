@@ -39,3 +39,7 @@ WHERE t.secret_hash = @secret_hash
     AND (t.expires_at IS NULL OR t.expires_at > now())
     AND (t.job_id IS NULL OR j.status = 'running'
         OR (j.status = 'lost' AND j.phase = 'apply' AND w.locked_for_run_id = j.run_id));
+
+-- name: OrganizationList :many
+-- Organizations by name, after a cursor name: the site admin's list.
+SELECT * FROM organizations WHERE name > @after_name ORDER BY name LIMIT @max_rows;

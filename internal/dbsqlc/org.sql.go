@@ -78,6 +78,47 @@ func (q *Queries) OrganizationGetByName(ctx context.Context, name string) (Organ
 	return i, err
 }
 
+const organizationList = `-- name: OrganizationList :many
+SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM organizations WHERE name > $1 ORDER BY name LIMIT $2
+`
+
+type OrganizationListParams struct {
+	AfterName string
+	MaxRows   int32
+}
+
+// Organizations by name, after a cursor name: the site admin's list.
+func (q *Queries) OrganizationList(ctx context.Context, arg OrganizationListParams) ([]Organization, error) {
+	rows, err := q.db.Query(ctx, organizationList, arg.AfterName, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Organization
+	for rows.Next() {
+		var i Organization
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.MaxConcurrency,
+			&i.Weight,
+			&i.CreatedAt,
+			&i.Running,
+			&i.BucketBurst,
+			&i.BucketRefillPerSecond,
+			&i.Tokens,
+			&i.TokensAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const organizationUpdateLimits = `-- name: OrganizationUpdateLimits :one
 UPDATE organizations SET
     max_concurrency = $1, weight = $2::INT,

@@ -370,3 +370,28 @@ func TestShapesAreTheSameEverywhere(t *testing.T) {
 		t.Fatalf("timeline %v", got)
 	}
 }
+
+// The site admin lists every organization, a page at a time; an
+// organization's token sees only its own.
+func TestOrganizationsAreListed(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	c.newOrg("beta")
+	c.newOrg("gamma")
+	admin := c.as(adminToken)
+	first := admin.do("GET", "/api/v1/organizations?limit=2", "", 200)
+	second := admin.do("GET", "/api/v1/organizations?limit=2&cursor="+first["next_cursor"].(string), "", 200)
+	var names []string
+	for _, page := range []map[string]any{first, second} {
+		for _, o := range page["items"].([]any) {
+			names = append(names, o.(map[string]any)["name"].(string))
+		}
+	}
+	if strings.Join(names, ",") != "acme,beta,gamma" || second["next_cursor"] != nil {
+		t.Fatalf("the site admin's pages: %v (%v)", names, second["next_cursor"])
+	}
+	own := c.do("GET", "/api/v1/organizations", "", 200)["items"].([]any)
+	if len(own) != 1 || own[0].(map[string]any)["name"] != "acme" {
+		t.Fatalf("an organization's token lists %v", own)
+	}
+}

@@ -47,6 +47,24 @@ func (a *api) getOrganization(w http.ResponseWriter, r *http.Request, p org.Prin
 	return nil
 }
 
+// listOrganizations pages organizations by name: all of them for the site
+// admin, its own for an organization's token.
+func (a *api) listOrganizations(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if !p.SiteAdmin && !p.Can(org.RoleRead) {
+		return org.ErrForbidden
+	}
+	limit, cursor, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, err := a.Orgs.List(r.Context(), p, cursor, limit+1)
+	if err != nil {
+		return err
+	}
+	writePage(w, list, limit, func(o org.Organization) string { return o.Name }, organizationView)
+	return nil
+}
+
 // updateOrganization sets an organization's share of the agent pool.
 func (a *api) updateOrganization(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	if !p.SiteAdmin {

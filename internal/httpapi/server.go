@@ -71,6 +71,7 @@ func New(s Services) http.Handler {
 		mux.Handle(pattern, a.authenticated(h))
 	}
 	handle("POST /api/v1/organizations", a.createOrganization)
+	handle("GET /api/v1/organizations", a.listOrganizations)
 	handle("GET /api/v1/organizations/{org}", a.getOrganization)
 	handle("PATCH /api/v1/organizations/{org}", a.updateOrganization)
 	handle("POST /api/v1/organizations/{org}/tokens", a.createToken)

@@ -269,6 +269,24 @@ func (s *Service) Get(ctx context.Context, p Principal, name string) (Organizati
 	return o, s.countQueued(ctx, &o)
 }
 
+// List returns organizations by name after afterName: every one for the
+// site admin, only its own for an organization's token.
+func (s *Service) List(ctx context.Context, p Principal, afterName string, limit int) ([]Organization, error) {
+	if !p.SiteAdmin {
+		if p.OrgName <= afterName {
+			return []Organization{}, nil
+		}
+		o, err := s.Get(ctx, p, p.OrgName)
+		return []Organization{o}, err
+	}
+	rows, err := dbsqlc.New(s.db).OrganizationList(ctx, dbsqlc.OrganizationListParams{AfterName: afterName, MaxRows: int32(limit)})
+	out := make([]Organization, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, view(r))
+	}
+	return out, err
+}
+
 func (s *Service) countQueued(ctx context.Context, o *Organization) error {
 	n, err := dbsqlc.New(s.db).OrganizationCountQueued(ctx, o.ID)
 	o.Queued = int(n)
