@@ -395,3 +395,31 @@ func TestOrganizationsAreListed(t *testing.T) {
 		t.Fatalf("an organization's token lists %v", own)
 	}
 }
+
+// A script follows a run without polling: ?wait= answers as soon as the
+// run reaches one of the statuses (or ends), or as it is at the timeout;
+// a status that does not exist is a 400.
+func TestARunReadCanWaitForAStatus(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	ws := c.workspace("acme", "net")
+	id := c.do("POST", "/api/v1/workspaces/"+ws+"/runs", `{}`, 201)["id"].(string)
+	start := time.Now()
+	if r := c.do("GET", "/api/v1/runs/"+id+"?wait=applied&timeout=300ms", "", 200); r["status"] != "plan_queued" || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("a wait that times out: %v after %s", r["status"], time.Since(start))
+	}
+	done := make(chan map[string]any)
+	go func() { done <- c.do("GET", "/api/v1/runs/"+id+"?wait=planned", "", 200) }()
+	time.Sleep(300 * time.Millisecond)
+	c.do("POST", "/api/v1/runs/"+id+"/actions/cancel", `{}`, 200)
+	select {
+	case r := <-done:
+		if r["status"] != "canceled" {
+			t.Fatalf("the waiting read answered %v", r["status"])
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting read did not answer when the run ended")
+	}
+	c.do("GET", "/api/v1/runs/"+id+"?wait=finished", "", 400)
+	c.do("GET", "/api/v1/runs/"+id+"?wait=planned&timeout=1h", "", 400)
+}

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"strconv"
 	"time"
 
@@ -155,7 +157,11 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) er
 	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
-	got, err := a.Runs.Get(r.Context(), p.OrgID, id)
+	want, wait, err := awaitParams(r)
+	if err != nil {
+		return err
+	}
+	got, err := a.Runs.Await(r.Context(), p.OrgID, id, want, wait)
 	if err != nil {
 		return err
 	}
@@ -170,6 +176,35 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) er
 	}
 	writeJSON(w, http.StatusOK, view)
 	return nil
+}
+
+// maxWait bounds a long-polling run read (API Gateway cuts requests at 29 s).
+const maxWait = 25 * time.Second
+
+// awaitParams reads ?wait=<status>[,<status>…]&timeout=<duration>: answer
+// once the run is in one of the statuses (or terminal), or after timeout
+// (default and at most 25 s). Without wait, the run is answered at once.
+func awaitParams(r *http.Request) ([]run.Status, time.Duration, error) {
+	q := r.URL.Query()
+	if q.Get("wait") == "" {
+		return nil, 0, nil
+	}
+	var want []run.Status
+	for _, s := range strings.Split(q.Get("wait"), ",") {
+		if !slices.Contains(run.AllStatuses, run.Status(s)) {
+			return nil, 0, errorf(http.StatusBadRequest, "invalid_request", fmt.Sprintf("wait: %q is not a run status", s))
+		}
+		want = append(want, run.Status(s))
+	}
+	wait := maxWait
+	if t := q.Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 || d > maxWait {
+			return nil, 0, errorf(http.StatusBadRequest, "invalid_request", "timeout must be a duration up to 25s, e.g. 10s")
+		}
+		wait = d
+	}
+	return want, wait, nil
 }
 
 // runActions maps the user actions to lifecycle events and the role they need.

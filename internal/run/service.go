@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -278,6 +279,27 @@ func configurationVersion(ctx context.Context, q *dbsqlc.Queries, orgID, workspa
 		return nil, false, err
 	}
 	return &cv.ID, false, nil
+}
+
+// awaitPoll is how often Await reads the run again.
+const awaitPoll = 200 * time.Millisecond
+
+// Await returns the run once its status is one of want or terminal, or as
+// it is when wait runs out: a client follows a run without polling.
+func (s *Service) Await(ctx context.Context, orgID, runID uuid.UUID, want []Status, wait time.Duration) (Run, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		r, err := s.Get(context.WithoutCancel(ctx), orgID, runID)
+		if err != nil || r.Status.Terminal() || slices.Contains(want, r.Status) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, nil
+		case <-time.After(awaitPoll):
+		}
+	}
 }
 
 // Get returns one run of the organization.
