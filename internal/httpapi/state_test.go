@@ -260,7 +260,7 @@ func TestTerraformUsesRunplaneAsItsBackend(t *testing.T) {
 			}
 			outsider := newTF(t, bin, c.base, other, job(other), consumerTF(networkURL))
 			outsider.must("init", "-no-color")
-			if out, err := outsider.run("plan", "-no-color"); err == nil || strings.Contains(out, "10.0.0.0/16") || !strings.Contains(out, "Unable to find remote state") {
+			if out, err := outsider.run("plan", "-no-color"); err == nil || strings.Contains(out, "10.0.0.0/16") || !strings.Contains(out, "HTTP remote state endpoint invalid auth") {
 				t.Fatalf("a workspace off the allow-list read the state: %v\n%s", err, out)
 			}
 			// The job credential reaches nothing else of the API.

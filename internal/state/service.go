@@ -44,6 +44,9 @@ var (
 	ErrTooLarge = fault.New(fault.TooLarge, "state_too_large", "state too large")
 	// ErrReadOnly: a job credential tried to change another workspace's state.
 	ErrReadOnly = fault.New(fault.Forbidden, "read_only", "this credential may only read this workspace's state")
+	// ErrNotShared: a run read a workspace of its organization whose
+	// remote_state_consumers do not list the run's workspace.
+	ErrNotShared = fault.New(fault.Forbidden, "not_shared", "this workspace's state is not shared with the reading workspace: add the reader to its remote_state_consumers")
 	// ErrCorrupt: a stored version failed its integrity checks.
 	ErrCorrupt = sealed.ErrCorrupt
 )
@@ -262,8 +265,13 @@ func (s *Service) workspace(ctx context.Context, q *dbsqlc.Queries, p org.Princi
 	w, err := q.StateWorkspaceGet(ctx, dbsqlc.StateWorkspaceGetParams{
 		WorkspaceID: wsID, OrganizationID: p.OrgID, Reader: p.WorkspaceID,
 	})
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !w.Readable) {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return w, ErrNotFound
+	}
+	if err == nil && !w.Readable {
+		// Refused, not missing: terraform would otherwise read "no state"
+		// and carry on without the outputs it asked for.
+		return w, ErrNotShared
 	}
 	return w, err
 }

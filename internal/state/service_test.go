@@ -429,11 +429,11 @@ func TestJobCredentialReachesAllowListedStateOnly(t *testing.T) {
 		if _, data, err := f.svc.Current(f.ctx, cred(allowed.ID), f.wsID); err != nil || len(data) == 0 {
 			t.Fatalf("allowed consumer: %v", err)
 		}
-		if _, _, err := f.svc.Current(f.ctx, cred(other.ID), f.wsID); !errors.Is(err, state.ErrNotFound) {
-			t.Fatalf("other workspace: got %v, want ErrNotFound", err)
+		if _, _, err := f.svc.Current(f.ctx, cred(other.ID), f.wsID); !errors.Is(err, state.ErrNotShared) {
+			t.Fatalf("other workspace: got %v, want ErrNotShared", err)
 		}
-		if _, err := f.svc.Outputs(f.ctx, cred(other.ID), f.wsID); !errors.Is(err, state.ErrNotFound) {
-			t.Fatalf("other workspace outputs: got %v, want ErrNotFound", err)
+		if _, err := f.svc.Outputs(f.ctx, cred(other.ID), f.wsID); !errors.Is(err, state.ErrNotShared) {
+			t.Fatalf("other workspace outputs: got %v, want ErrNotShared", err)
 		}
 		if err := f.svc.Lock(f.ctx, cred(allowed.ID), f.wsID, []byte(`{"ID":"x"}`)); !errors.Is(err, state.ErrReadOnly) {
 			t.Fatalf("consumer locking: got %v, want ErrReadOnly", err)
