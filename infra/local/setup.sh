@@ -4,6 +4,11 @@
 # agent and the platform. Installed with apt-get when running as root;
 # otherwise this says what to install.
 set -euo pipefail
+# The Python tools the AWS tests use are not Debian packages: say so early.
+for tool in moto_server cfn-lint; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		echo "note: $tool is not on PATH; the AWS tests need it (pip install 'moto[server]' cfn-lint)" >&2
+done
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 if [ ${#missing[@]} -eq 0 ]; then
