@@ -31,7 +31,8 @@ func MustOpenFromEnv(function string, needs Needs) *Platform {
 // OpenFromEnv opens the platform from the environment a Lambda function
 // gets, its secrets read from Secrets Manager where it names them by ARN.
 func OpenFromEnv(ctx context.Context, getenv func(string) string, needs Needs) (*Platform, error) {
-	getenv, err := withSecrets(ctx, getenv, awsConfig(ctx))
+	loadAWS := awsConfig(ctx)
+	getenv, err := withSecrets(ctx, getenv, loadAWS)
 	if err != nil {
 		return nil, err
 	}
@@ -42,5 +43,5 @@ func OpenFromEnv(ctx context.Context, getenv func(string) string, needs Needs) (
 	if err != nil {
 		return nil, err
 	}
-	return Open(ctx, c)
+	return open(ctx, c, loadAWS)
 }

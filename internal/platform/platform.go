@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
@@ -45,10 +46,15 @@ type Platform struct {
 // does not migrate: the server migrates at start, a deployment runs
 // `runplane migrate`.
 func Open(ctx context.Context, c Config) (*Platform, error) {
+	return open(ctx, c, awsConfig(ctx))
+}
+
+// open is Open with the AWS configuration loaded once for every client,
+// however many ask for it.
+func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*Platform, error) {
 	if err := c.Require(Needs{Database: true}); err != nil {
 		return nil, err
 	}
-	loadAWS := awsConfig(ctx)
 	blobs, keys, err := c.Storage.open(loadAWS)
 	if err != nil {
 		return nil, err

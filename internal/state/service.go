@@ -166,22 +166,24 @@ func (s *Service) Outputs(ctx context.Context, p org.Principal, wsID uuid.UUID) 
 	if w.CurrentStateVersionID == nil {
 		return []NamedOutput{}, nil
 	}
-	return s.VersionOutputs(ctx, p.OrgID, *w.CurrentStateVersionID, false)
+	_, outputs, err := s.VersionOutputs(ctx, p.OrgID, *w.CurrentStateVersionID, false)
+	return outputs, err
 }
 
-// VersionOutputs returns one version's outputs in name order, sensitive
-// values only when asked: whoever may download the version may read them.
-func (s *Service) VersionOutputs(ctx context.Context, orgID, versionID uuid.UUID, withSensitive bool) ([]NamedOutput, error) {
+// VersionOutputs returns one version with its outputs in name order,
+// sensitive values only when asked: whoever may download the version may
+// read them.
+func (s *Service) VersionOutputs(ctx context.Context, orgID, versionID uuid.UUID, withSensitive bool) (Version, []NamedOutput, error) {
 	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: versionID, OrganizationID: orgID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return Version{}, nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return Version{}, nil, err
 	}
 	outputs, err := s.outputsOf(ctx, v)
 	if err != nil {
-		return nil, err
+		return Version{}, nil, err
 	}
 	list := make([]NamedOutput, 0, len(outputs))
 	for name, o := range outputs {
@@ -192,7 +194,7 @@ func (s *Service) VersionOutputs(ctx context.Context, orgID, versionID uuid.UUID
 		list = append(list, n)
 	}
 	sortOutputs(list)
-	return list, nil
+	return view(v), list, nil
 }
 
 // outputsOf opens a version's sealed outputs.

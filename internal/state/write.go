@@ -138,32 +138,23 @@ func admitWaiting(ctx context.Context, q *dbsqlc.Queries, orgID, wsID uuid.UUID)
 // current version's bytes again returns it unchanged, so a retried upload
 // after a lost answer succeeds instead of failing on its own serial.
 func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lockID string, data []byte) (Version, error) {
-	if len(data) > MaxSize {
-		return Version{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), MaxSize)
-	}
-	file, err := Parse(data)
-	if err != nil {
-		return Version{}, err
-	}
-	sum := sha256.Sum256(data)
-	check := func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error) {
+	return s.write(ctx, p, wsID, uuid.New(), data, func(ctx context.Context, q *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error) {
 		w, err := s.writable(ctx, q, p, wsID)
 		if err != nil {
-			return nil, err
+			return w, err
 		}
 		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, ErrLockRequired
+			return w, ErrLockRequired
 		}
 		if err != nil {
-			return nil, err
+			return w, err
 		}
 		if held.LockID != lockID {
-			return nil, &LockedError{Info: held.Info, ID: held.LockID}
+			return w, &LockedError{Info: held.Info, ID: held.LockID}
 		}
-		return successor(ctx, q, p.OrgID, w, file, sum)
-	}
-	return s.store(ctx, p, wsID, uuid.New(), data, sum, file, nil, check)
+		return w, nil
+	})
 }
 
 // WriteAsLocker stores a state version from the holder of the workspace's
@@ -172,6 +163,15 @@ func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lo
 // state lock, which nobody may hold meanwhile. id names the new version;
 // writing the current version's bytes again returns it unchanged.
 func (s *Service) WriteAsLocker(ctx context.Context, p org.Principal, wsID, id uuid.UUID, data []byte) (Version, error) {
+	return s.write(ctx, p, wsID, id, data, func(ctx context.Context, q *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error) {
+		return s.locker(ctx, q, p, wsID)
+	})
+}
+
+// write checks and stores data as version id once may, run before the
+// upload and again in the storing transaction, says p may write now.
+func (s *Service) write(ctx context.Context, p org.Principal, wsID, id uuid.UUID, data []byte,
+	may func(context.Context, *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error)) (Version, error) {
 	if len(data) > MaxSize {
 		return Version{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), MaxSize)
 	}
@@ -181,7 +181,7 @@ func (s *Service) WriteAsLocker(ctx context.Context, p org.Principal, wsID, id u
 	}
 	sum := sha256.Sum256(data)
 	check := func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error) {
-		w, err := s.locker(ctx, q, p, wsID)
+		w, err := may(ctx, q)
 		if err != nil {
 			return nil, err
 		}

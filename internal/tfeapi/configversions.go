@@ -3,7 +3,6 @@ package tfeapi
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -148,16 +147,9 @@ func (a *api) uploadConfiguration(w http.ResponseWriter, r *http.Request) error 
 	if err := a.urls.verify("upload", orgID.String()+"/"+id.String(), r.PathValue("token")); err != nil {
 		return err
 	}
-	if r.ContentLength > configversion.MaxSize {
-		return errArchiveTooLarge
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, configversion.MaxSize))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return errArchiveTooLarge
-	}
+	data, err := readBody(r, configversion.MaxSize, errArchiveTooLarge, "the archive")
 	if err != nil {
-		return validate.Errorf("reading the archive: %v", err)
+		return err
 	}
 	v, err := a.Configs.Complete(r.Context(), orgID, id, data)
 	if err != nil {

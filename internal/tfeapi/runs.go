@@ -330,18 +330,20 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request, p org.Principal) 
 		return err
 	}
 	// A workspace's runs are numbered 1, 2, … with no gap: the newest
-	// one's number is their count, and a page starts at a number.
-	newest, err := a.Runs.List(r.Context(), p.OrgID, wsID, 1<<62, 1)
+	// one's number is their count, and a page starts at a number. The
+	// first page (what the CLI reads) starts at the newest run itself.
+	list, err := a.Runs.List(r.Context(), p.OrgID, wsID, 1<<62, size)
 	if err != nil {
 		return err
 	}
 	total := int64(0)
-	if len(newest) > 0 {
-		total = newest[0].Number
+	if len(list) > 0 {
+		total = list[0].Number
 	}
-	list, err := a.Runs.List(r.Context(), p.OrgID, wsID, total-int64((number-1)*size)+1, size)
-	if err != nil {
-		return err
+	if number > 1 {
+		if list, err = a.Runs.List(r.Context(), p.OrgID, wsID, total-int64((number-1)*size)+1, size); err != nil {
+			return err
+		}
 	}
 	wsView := workspaceView(ws, p.OrgName, p)
 	items := []any{}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -116,11 +115,7 @@ func (a *api) getStateVersion(w http.ResponseWriter, r *http.Request, p org.Prin
 }
 
 func (a *api) writeStateVersion(w http.ResponseWriter, r *http.Request, p org.Principal, id uuid.UUID) error {
-	v, err := a.State.Get(r.Context(), p.OrgID, id)
-	if err != nil {
-		return err
-	}
-	outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, false)
+	v, outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, false)
 	if err != nil {
 		return err
 	}
@@ -208,7 +203,7 @@ func (a *api) stateVersionOutputs(w http.ResponseWriter, r *http.Request, p org.
 
 // writeOutputs lists a version's outputs, sensitive values withheld.
 func (a *api) writeOutputs(w http.ResponseWriter, r *http.Request, p org.Principal, id uuid.UUID) error {
-	outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, false)
+	_, outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, false)
 	if err != nil {
 		return err
 	}
@@ -230,7 +225,7 @@ func (a *api) getStateVersionOutput(w http.ResponseWriter, r *http.Request, p or
 	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
-	outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, true)
+	_, outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, true)
 	if err != nil {
 		return err
 	}
@@ -332,16 +327,9 @@ func (a *api) uploadState(w http.ResponseWriter, r *http.Request) error {
 	if err := a.urls.verify("state-upload", subject, r.PathValue("token")); err != nil {
 		return err
 	}
-	if r.ContentLength > state.MaxSize {
-		return state.ErrTooLarge
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, state.MaxSize))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return state.ErrTooLarge
-	}
+	data, err := readBody(r, state.MaxSize, state.ErrTooLarge, "the state")
 	if err != nil {
-		return validate.Errorf("reading the state: %v", err)
+		return err
 	}
 	if kind == "state" {
 		// The capability carries the authority of the token that created it.

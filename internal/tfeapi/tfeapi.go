@@ -1,9 +1,11 @@
 package tfeapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -214,18 +216,32 @@ func write(w http.ResponseWriter, status int, v any) error {
 func decode(r *http.Request, v any) error { return decodeLimit(r, v, 1<<20) }
 
 func decodeLimit(r *http.Request, v any, limit int64) error {
-	if r.ContentLength > limit {
-		return fmt.Errorf("%w: the document is larger than %d bytes", errTooLarge, limit)
-	}
-	err := jsonapi.UnmarshalPayload(http.MaxBytesReader(nil, r.Body, limit), v)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return fmt.Errorf("%w: the document is larger than %d bytes", errTooLarge, limit)
-	}
+	doc, err := readBody(r, limit, fmt.Errorf("%w: the document is larger than %d bytes", errTooLarge, limit), "the document")
 	if err != nil {
+		return err
+	}
+	if err := jsonapi.UnmarshalPayload(bytes.NewReader(doc), v); err != nil {
 		return validate.Errorf("the body is not a JSON:API document of the expected type: %v", err)
 	}
 	return nil
+}
+
+// readBody reads a request body of at most limit bytes: one that declares
+// more is refused with tooLarge before a byte is read, one that sends more
+// once it passes the limit.
+func readBody(r *http.Request, limit int64, tooLarge error, what string) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, tooLarge
+	}
+	if err != nil {
+		return nil, validate.Errorf("reading %s: %v", what, err)
+	}
+	return data, nil
 }
 
 type user struct {

@@ -42,6 +42,23 @@ func variableView(v variable.Variable) *variableResource {
 	return out
 }
 
+// input is a create document as the service takes it.
+func (in variableInput) input() variable.Input {
+	return variable.Input{
+		Key: deref(in.Key), Value: deref(in.Value), Category: variable.Category(deref(in.Category)), HCL: deref(in.HCL),
+		Sensitive: deref(in.Sensitive), Description: deref(in.Description),
+	}
+}
+
+// patch is an update document of v as the service takes it; a variable's
+// category cannot change.
+func (in variableInput) patch(v variable.Variable) (variable.Patch, error) {
+	if in.Category != nil && *in.Category != string(v.Category) {
+		return variable.Patch{}, errCategory
+	}
+	return variable.Patch{Key: in.Key, Value: in.Value, HCL: in.HCL, Sensitive: in.Sensitive, Description: in.Description}, nil
+}
+
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {
@@ -62,10 +79,7 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	v, err := a.Variables.Create(r.Context(), p.OrgID, ws, variable.Input{
-		Key: deref(in.Key), Value: deref(in.Value), Category: variable.Category(deref(in.Category)), HCL: deref(in.HCL),
-		Sensitive: deref(in.Sensitive), Description: deref(in.Description),
-	})
+	v, err := a.Variables.Create(r.Context(), p.OrgID, ws, in.input())
 	if err != nil {
 		return err
 	}
@@ -135,12 +149,11 @@ func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if in.Category != nil && *in.Category != string(v.Category) {
-		return errCategory
+	patch, err := in.patch(v)
+	if err != nil {
+		return err
 	}
-	v, err = a.Variables.Update(r.Context(), p.OrgID, v.ID, variable.Patch{
-		Key: in.Key, Value: in.Value, HCL: in.HCL, Sensitive: in.Sensitive, Description: in.Description,
-	})
+	v, err = a.Variables.Update(r.Context(), p.OrgID, v.ID, patch)
 	if err != nil {
 		return err
 	}

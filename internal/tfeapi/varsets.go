@@ -295,10 +295,7 @@ func (a *api) createVarsetVariable(w http.ResponseWriter, r *http.Request, p org
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	v, err := a.Variables.CreateInSet(r.Context(), p.OrgID, s.ID, variable.Input{
-		Key: deref(in.Key), Value: deref(in.Value), Category: variable.Category(deref(in.Category)), HCL: deref(in.HCL),
-		Sensitive: deref(in.Sensitive), Description: deref(in.Description),
-	})
+	v, err := a.Variables.CreateInSet(r.Context(), p.OrgID, s.ID, in.input())
 	if err != nil {
 		return err
 	}
@@ -355,12 +352,11 @@ func (a *api) updateVarsetVariable(w http.ResponseWriter, r *http.Request, p org
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if in.Category != nil && *in.Category != string(v.Category) {
-		return errCategory
+	patch, err := in.patch(v)
+	if err != nil {
+		return err
 	}
-	v, err = a.Variables.Update(r.Context(), p.OrgID, v.ID, variable.Patch{
-		Key: in.Key, Value: in.Value, HCL: in.HCL, Sensitive: in.Sensitive, Description: in.Description,
-	})
+	v, err = a.Variables.Update(r.Context(), p.OrgID, v.ID, patch)
 	if err != nil {
 		return err
 	}
