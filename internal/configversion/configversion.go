@@ -208,16 +208,33 @@ func createParams(orgID, wsID uuid.UUID, obj sealed.Object, createdBy *uuid.UUID
 
 // Download returns a configuration version's archive, verified.
 func (s *Service) Download(ctx context.Context, orgID, id uuid.UUID) ([]byte, error) {
-	row, err := dbsqlc.New(s.db).ConfigurationVersionGet(ctx, dbsqlc.ConfigurationVersionGetParams{ID: id, OrganizationID: orgID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
-	}
+	row, err := s.get(ctx, orgID, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.objects.Get(ctx, sealed.Object{
+	return s.objects.Get(ctx, object(row), envelope.WorkspaceContext(row.OrganizationID, row.WorkspaceID))
+}
+
+// Object returns where a version's archive lies sealed, for a caller that
+// reads it or grants its direct fetch; it is sealed under its workspace's
+// context.
+func (s *Service) Object(ctx context.Context, orgID, id uuid.UUID) (sealed.Object, error) {
+	row, err := s.get(ctx, orgID, id)
+	return object(row), err
+}
+
+func (s *Service) get(ctx context.Context, orgID, id uuid.UUID) (dbsqlc.ConfigurationVersion, error) {
+	row, err := dbsqlc.New(s.db).ConfigurationVersionGet(ctx, dbsqlc.ConfigurationVersionGetParams{ID: id, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return row, ErrNotFound
+	}
+	return row, err
+}
+
+func object(row dbsqlc.ConfigurationVersion) sealed.Object {
+	return sealed.Object{
 		ID: row.ID, BlobKey: row.BlobKey, SHA256: row.Sha256, Size: row.Size, KeyID: row.KeyID, WrappedKey: row.WrappedKey,
-	}, envelope.WorkspaceContext(row.OrganizationID, row.WorkspaceID))
+	}
 }
 
 func view(r dbsqlc.ConfigurationVersion) Version {

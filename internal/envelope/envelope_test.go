@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/envelope/awskms"
 	"github.com/runplane/runplane/internal/testkit/awstest"
 )
 
@@ -25,7 +26,7 @@ func providers(t *testing.T) map[string]envelope.Provider {
 		t.Fatal(err)
 	}
 	srv := awstest.Start(t)
-	return map[string]envelope.Provider{"local": local, "kms": envelope.NewKMS(srv.KMS(), srv.Key(t))}
+	return map[string]envelope.Provider{"local": local, "kms": awskms.New(srv.KMS(), srv.Key(t))}
 }
 
 // A data key unwraps only under the context it was made for, and a sealed

@@ -115,7 +115,7 @@ func (a *api) agentPutArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data, err := readBody(w, r, 200<<20)
+	data, err := readBody(w, r, jobs.MaxArtifact)
 	if err != nil {
 		return err
 	}
@@ -131,11 +131,56 @@ func (a *api) agentGetArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data, err := a.Agents.Artifact(r.Context(), id, lease, r.PathValue("name"))
+	data, grant, err := a.Agents.ArtifactDirect(r.Context(), id, lease, r.PathValue("name"), acceptsObjectDownload(r))
 	if err != nil {
 		return err
 	}
+	if grant != nil {
+		writeObjectDownload(w, *grant)
+		return nil
+	}
 	writeBytes(w, "application/octet-stream", data)
+	return nil
+}
+
+// agentGrantArtifactUpload hands the plan job a grant to put a large
+// artifact straight into storage.
+func (a *api) agentGrantArtifactUpload(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	var req agentapi.ObjectUploadRequest
+	if err := decode(w, r, &req, false); err != nil {
+		return err
+	}
+	grant, err := a.Agents.GrantArtifactUpload(r.Context(), id, lease, r.PathValue("name"), req.Size)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, grant)
+	return nil
+}
+
+// agentCommitArtifact records an artifact uploaded under a grant.
+func (a *api) agentCommitArtifact(w http.ResponseWriter, r *http.Request) error {
+	id, lease, err := jobLease(r)
+	if err != nil {
+		return err
+	}
+	object, err := pathID(r, "object")
+	if err != nil {
+		return err
+	}
+	var c agentapi.ObjectCommit
+	if err := decode(w, r, &c, false); err != nil {
+		return err
+	}
+	if err := a.Agents.PutArtifactObject(r.Context(), id, lease, r.PathValue("name"), object, c); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "stored"})
 	return nil
 }
 
@@ -144,9 +189,13 @@ func (a *api) agentConfiguration(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data, err := a.Agents.Configuration(r.Context(), id, lease)
+	data, grant, err := a.Agents.Configuration(r.Context(), id, lease, acceptsObjectDownload(r))
 	if err != nil {
 		return err
+	}
+	if grant != nil {
+		writeObjectDownload(w, *grant)
+		return nil
 	}
 	writeBytes(w, "application/gzip", data)
 	return nil

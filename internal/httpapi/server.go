@@ -121,6 +121,8 @@ func New(s Services) http.Handler {
 	mux.Handle("PUT /api/agent/v1/jobs/{id}/logs", a.agentAuth(a.agentLogs))
 	mux.Handle("PUT /api/agent/v1/jobs/{id}/artifacts/{name}", a.agentAuth(a.agentPutArtifact))
 	mux.Handle("GET /api/agent/v1/jobs/{id}/artifacts/{name}", a.agentAuth(a.agentGetArtifact))
+	mux.Handle("POST /api/agent/v1/jobs/{id}/artifacts/{name}/objects", a.agentAuth(a.agentGrantArtifactUpload))
+	mux.Handle("PUT /api/agent/v1/jobs/{id}/artifacts/{name}/objects/{object}", a.agentAuth(a.agentCommitArtifact))
 	mux.Handle("GET /api/agent/v1/jobs/{id}/configuration", a.agentAuth(a.agentConfiguration))
 	mux.Handle("GET /api/agent/v1/jobs/{id}/variables", a.agentAuth(a.agentVariables))
 	mux.Handle("POST /api/agent/v1/jobs/{id}/finish", a.agentAuth(a.agentFinish))
@@ -133,6 +135,9 @@ func New(s Services) http.Handler {
 	// …/state/lock, TF_HTTP_UNLOCK_METHOD=POST and …/state/unlock.
 	mux.Handle("POST /api/v1/workspaces/{id}/state/lock", a.backend(a.stateLock))
 	mux.Handle("POST /api/v1/workspaces/{id}/state/unlock", a.backend(a.stateUnlock))
+	// Large states straight to and from storage (agentapi.ObjectUpload).
+	mux.Handle("POST /api/v1/workspaces/{id}/state/objects", a.backend(a.stateGrantUpload))
+	mux.Handle("PUT /api/v1/workspaces/{id}/state/objects/{object}", a.backend(a.stateCommitObject))
 	return recoverer(logRequests(unmatchedAsJSON(mux)))
 }
 

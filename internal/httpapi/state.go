@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/agentapi"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/state"
 )
@@ -52,7 +54,16 @@ func (a *api) stateGet(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
-	v, data, err := a.State.Current(r.Context(), p, id)
+	var (
+		v     state.Version
+		data  []byte
+		grant *agentapi.ObjectDownload
+	)
+	if acceptsObjectDownload(r) {
+		v, data, grant, err = a.State.CurrentDirect(r.Context(), p, id)
+	} else {
+		v, data, err = a.State.Current(r.Context(), p, id)
+	}
 	if errors.Is(err, state.ErrNoState) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -60,7 +71,74 @@ func (a *api) stateGet(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err != nil {
 		return err
 	}
+	if grant != nil {
+		writeObjectDownload(w, *grant)
+		return nil
+	}
 	writeState(w, v, data)
+	return nil
+}
+
+// acceptsObjectDownload: the client fetches large objects itself.
+func acceptsObjectDownload(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), agentapi.ObjectDownloadType)
+}
+
+// writeObjectDownload answers with a grant to fetch an object instead of
+// its bytes; the grant holds a data key, so no cache may keep it.
+func writeObjectDownload(w http.ResponseWriter, grant agentapi.ObjectDownload) {
+	w.Header().Set("Content-Type", agentapi.ObjectDownloadType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(grant)
+}
+
+// stateGrantUpload hands a writer a grant to put a large state straight
+// into storage.
+func (a *api) stateGrantUpload(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleWrite); err != nil {
+		return err
+	}
+	var req agentapi.ObjectUploadRequest
+	if err := decode(w, r, &req, false); err != nil {
+		return err
+	}
+	grant, err := a.State.GrantUpload(r.Context(), p, id, req.Size)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, grant)
+	return nil
+}
+
+// stateCommitObject makes a state uploaded under a grant the new version,
+// as a POST of its bytes would (?ID= is the state lock's ID).
+func (a *api) stateCommitObject(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	object, err := pathID(r, "object")
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleWrite); err != nil {
+		return err
+	}
+	var c agentapi.ObjectCommit
+	if err := decode(w, r, &c, false); err != nil {
+		return err
+	}
+	v, err := a.State.WriteObject(r.Context(), p, id, r.URL.Query().Get("ID"), object, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, versionView(v))
 	return nil
 }
 

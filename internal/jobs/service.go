@@ -397,40 +397,107 @@ func (s *Service) Heartbeat(ctx context.Context, jobID, lease uuid.UUID) (Beat, 
 
 // PutArtifact stores a plan job's plan file or plan JSON, sealed like state.
 func (s *Service) PutArtifact(ctx context.Context, jobID, lease uuid.UUID, name string, data []byte) error {
+	j, err := s.artifactWriter(ctx, jobID, lease, name)
+	if err != nil {
+		return err
+	}
+	id := uuid.New()
+	obj, _, err := s.objects.Put(ctx, id, artifactKey(j, name, id), envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), data)
+	if err != nil {
+		return err
+	}
+	return s.recordArtifact(ctx, j, lease, name, obj)
+}
+
+// MaxArtifact bounds a plan file or plan JSON.
+const MaxArtifact = 200 << 20
+
+// GrantArtifactUpload lets the plan job put an artifact of size bytes
+// straight into storage; PutArtifactObject commits it.
+func (s *Service) GrantArtifactUpload(ctx context.Context, jobID, lease uuid.UUID, name string, size int64) (agentapi.ObjectUpload, error) {
+	if size <= 0 || size > MaxArtifact {
+		return agentapi.ObjectUpload{}, fmt.Errorf("%w: an artifact is 1 to %d bytes", ErrInvalid, MaxArtifact)
+	}
+	j, err := s.artifactWriter(ctx, jobID, lease, name)
+	if err != nil {
+		return agentapi.ObjectUpload{}, err
+	}
+	id := uuid.New()
+	return s.objects.GrantPut(ctx, id, artifactKey(j, name, id), envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), size)
+}
+
+// PutArtifactObject records an artifact uploaded under a grant as object
+// id, once it opens with its key and matches c.
+func (s *Service) PutArtifactObject(ctx context.Context, jobID, lease uuid.UUID, name string, id uuid.UUID, c agentapi.ObjectCommit) error {
+	j, err := s.artifactWriter(ctx, jobID, lease, name)
+	if err != nil {
+		return err
+	}
+	obj, _, _, err := s.objects.Adopt(ctx, id, artifactKey(j, name, id), envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), c)
+	if err != nil {
+		return err
+	}
+	return s.recordArtifact(ctx, j, lease, name, obj)
+}
+
+// artifactWriter returns the live plan job that may store artifact name.
+func (s *Service) artifactWriter(ctx context.Context, jobID, lease uuid.UUID, name string) (dbsqlc.Job, error) {
 	if name != agentapi.ArtifactPlanFile && name != agentapi.ArtifactPlanJSON {
-		return fmt.Errorf("%w: artifact must be %s or %s", ErrInvalid, agentapi.ArtifactPlanFile, agentapi.ArtifactPlanJSON)
+		return dbsqlc.Job{}, fmt.Errorf("%w: artifact must be %s or %s", ErrInvalid, agentapi.ArtifactPlanFile, agentapi.ArtifactPlanJSON)
 	}
 	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
 	if err != nil {
-		return err
+		return j, err
 	}
 	if Phase(j.Phase) != PhasePlan {
-		return fmt.Errorf("%w: only a plan job uploads a plan", ErrInvalid)
+		return j, fmt.Errorf("%w: only a plan job uploads a plan", ErrInvalid)
 	}
-	id := uuid.New()
-	obj, _, err := s.objects.Put(ctx, id, fmt.Sprintf("runs/%s/%s/%s/%s", j.OrganizationID, j.RunID, name, id), envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), data)
-	if err != nil {
-		return err
-	}
+	return j, nil
+}
+
+func artifactKey(j dbsqlc.Job, name string, id uuid.UUID) string {
+	return fmt.Sprintf("runs/%s/%s/%s/%s", j.OrganizationID, j.RunID, name, id)
+}
+
+func (s *Service) recordArtifact(ctx context.Context, j dbsqlc.Job, lease uuid.UUID, name string, obj sealed.Object) error {
 	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		if _, err := s.live(ctx, q, jobID, lease); err != nil {
+		if _, err := s.live(ctx, q, j.ID, lease); err != nil {
 			return err
 		}
 		return q.RunArtifactPut(ctx, dbsqlc.RunArtifactPutParams{
-			RunID: j.RunID, Name: name, OrganizationID: j.OrganizationID, JobID: j.ID, ID: id,
+			RunID: j.RunID, Name: name, OrganizationID: j.OrganizationID, JobID: j.ID, ID: obj.ID,
 			Sha256: obj.SHA256, Size: obj.Size, BlobKey: obj.BlobKey, KeyID: obj.KeyID, WrappedKey: obj.WrappedKey,
 		})
 	})
 }
 
-// Artifact returns a run artifact to the run's live job (the apply job
-// fetches the plan file of the plan phase).
-func (s *Service) Artifact(ctx context.Context, jobID, lease uuid.UUID, name string) ([]byte, error) {
+// ArtifactDirect returns a run artifact to the run's live job (the apply
+// job fetches the plan file of the plan phase); for a job that fetches
+// large objects itself (direct), a large artifact in storage that signs
+// requests comes back as a grant instead of its bytes.
+func (s *Service) ArtifactDirect(ctx context.Context, jobID, lease uuid.UUID, name string, direct bool) ([]byte, *agentapi.ObjectDownload, error) {
 	j, err := s.live(ctx, dbsqlc.New(s.db), jobID, lease)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.artifact(ctx, j.OrganizationID, j.WorkspaceID, j.RunID, name)
+	o, err := s.artifactObject(ctx, j.OrganizationID, j.RunID, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.fetch(ctx, o, envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), direct)
+}
+
+// fetch reads o, or grants its direct fetch when direct is asked and o is large.
+func (s *Service) fetch(ctx context.Context, o sealed.Object, ec envelope.Context, direct bool) ([]byte, *agentapi.ObjectDownload, error) {
+	if direct && s.objects.Direct(o.Size) {
+		g, err := s.objects.GrantGet(ctx, o, ec)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, &g, nil
+	}
+	data, err := s.objects.Get(ctx, o, ec)
+	return data, nil, err
 }
 
 // PlanJSON returns a run's plan as `terraform show -json`, as its plan job
@@ -445,33 +512,46 @@ func (s *Service) PlanJSON(ctx context.Context, orgID, workspaceID, runID uuid.U
 }
 
 func (s *Service) artifact(ctx context.Context, orgID, workspaceID, runID uuid.UUID, name string) ([]byte, error) {
-	a, err := dbsqlc.New(s.db).RunArtifactGet(ctx, dbsqlc.RunArtifactGetParams{RunID: runID, OrganizationID: orgID, Name: name})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: the run has no %s", ErrNotFound, name)
-	}
+	o, err := s.artifactObject(ctx, orgID, runID, name)
 	if err != nil {
 		return nil, err
 	}
-	return s.objects.Get(ctx, sealed.Object{
-		ID: a.ID, BlobKey: a.BlobKey, SHA256: a.Sha256, Size: a.Size, KeyID: a.KeyID, WrappedKey: a.WrappedKey,
-	}, envelope.WorkspaceContext(orgID, workspaceID))
+	return s.objects.Get(ctx, o, envelope.WorkspaceContext(orgID, workspaceID))
 }
 
-// Configuration returns the job's configuration archive.
-func (s *Service) Configuration(ctx context.Context, jobID, lease uuid.UUID) ([]byte, error) {
+func (s *Service) artifactObject(ctx context.Context, orgID, runID uuid.UUID, name string) (sealed.Object, error) {
+	a, err := dbsqlc.New(s.db).RunArtifactGet(ctx, dbsqlc.RunArtifactGetParams{RunID: runID, OrganizationID: orgID, Name: name})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sealed.Object{}, fmt.Errorf("%w: the run has no %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return sealed.Object{}, err
+	}
+	return sealed.Object{
+		ID: a.ID, BlobKey: a.BlobKey, SHA256: a.Sha256, Size: a.Size, KeyID: a.KeyID, WrappedKey: a.WrappedKey,
+	}, nil
+}
+
+// Configuration returns the job's configuration archive, or, for a job
+// that fetches large objects itself (direct), a grant when it is large.
+func (s *Service) Configuration(ctx context.Context, jobID, lease uuid.UUID, direct bool) ([]byte, *agentapi.ObjectDownload, error) {
 	q := dbsqlc.New(s.db)
 	j, err := s.live(ctx, q, jobID, lease)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r, err := q.RunGetForUpdate(ctx, dbsqlc.RunGetForUpdateParams{ID: j.RunID, OrganizationID: j.OrganizationID})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if r.ConfigurationVersionID == nil {
-		return nil, fmt.Errorf("%w: the run has no configuration version; upload one to the workspace", ErrNotFound)
+		return nil, nil, fmt.Errorf("%w: the run has no configuration version; upload one to the workspace", ErrNotFound)
 	}
-	return s.configs.Download(ctx, j.OrganizationID, *r.ConfigurationVersionID)
+	o, err := s.configs.Object(ctx, j.OrganizationID, *r.ConfigurationVersionID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.fetch(ctx, o, envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), direct)
 }
 
 // Variables returns the variables of the job's workspace, sensitive values

@@ -198,7 +198,7 @@ func TestProtocolCarriesARunToApplied(t *testing.T) {
 	if a.Phase != jobs.PhaseApply || a.RunID != r.ID {
 		t.Fatalf("apply job %+v", a)
 	}
-	if plan, err := f.agents.Artifact(f.ctx, a.ID, a.LeaseToken, agentapi.ArtifactPlanFile); err != nil || string(plan) != "plan bytes" {
+	if plan, _, err := f.agents.ArtifactDirect(f.ctx, a.ID, a.LeaseToken, agentapi.ArtifactPlanFile, false); err != nil || string(plan) != "plan bytes" {
 		t.Fatalf("apply reads the plan: %q %v", plan, err)
 	}
 	if err := f.agents.Finish(f.ctx, a.ID, a.LeaseToken, jobs.Outcome{Result: "succeeded"}); err != nil {

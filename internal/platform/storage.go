@@ -15,6 +15,7 @@ import (
 
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/envelope/awskms"
 )
 
 // Storage says where sealed state goes and which master key wraps its data
@@ -88,7 +89,7 @@ func (s Storage) open(loadAWS func() (aws.Config, error)) (blob.Store, *envelope
 				o.BaseEndpoint = aws.String(s.KMSEndpoint)
 			}
 		})
-		keys = envelope.NewKMS(client, s.KMSKeyID)
+		keys = awskms.New(client, s.KMSKeyID)
 	} else {
 		local, err := envelope.OpenLocalKey(filepath.Join(s.DataDir, "keys", "state.key"))
 		if err != nil {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/agentapi"
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/fault"
@@ -121,4 +124,97 @@ func (s *Store) NewKey(ctx context.Context, ec envelope.Context) (Key, error) {
 // UnwrapKey returns the plaintext of a key NewKey made.
 func (s *Store) UnwrapKey(ctx context.Context, keyID string, wrapped []byte, ec envelope.Context) ([]byte, error) {
 	return s.DataKey(ctx, Object{KeyID: keyID, WrappedKey: wrapped}, ec)
+}
+
+// ErrNoDirectTransfer: the blob store cannot sign requests (a folder), so
+// objects go through the API.
+var ErrNoDirectTransfer = fault.New(fault.Conflict, agentapi.CodeNoDirectTransfer, "this server's storage takes objects through the API only; send the bytes in the request")
+
+// ErrBadUpload: a committed upload is missing, or does not open with the
+// key and match the size and SHA-256 its committer declared.
+var ErrBadUpload = fault.New(fault.Invalid, "bad_upload", "the uploaded object is missing or does not match what was committed (its key, size or SHA-256)")
+
+// grantTTL bounds a signed request: long enough for 50 MB on a slow link.
+const grantTTL = 15 * time.Minute
+
+// GrantPut makes a data key bound to ec and a signed request to create
+// blobKey with exactly the sealed size of size bytes: the client seals and
+// uploads itself, then commits through Adopt.
+func (s *Store) GrantPut(ctx context.Context, id uuid.UUID, blobKey string, ec envelope.Context, size int64) (agentapi.ObjectUpload, error) {
+	signer, ok := s.blobs.(blob.Presigner)
+	if !ok {
+		return agentapi.ObjectUpload{}, ErrNoDirectTransfer
+	}
+	dk, err := s.keys.GenerateDataKey(ctx, ec)
+	if err != nil {
+		return agentapi.ObjectUpload{}, err
+	}
+	req, err := signer.PresignPut(ctx, blobKey, agentapi.SealedSize(size), grantTTL)
+	if err != nil {
+		return agentapi.ObjectUpload{}, err
+	}
+	return agentapi.ObjectUpload{
+		ObjectID: id, Method: req.Method, URL: req.URL, Header: req.Header, Size: size,
+		DataKey: dk.Plaintext, WrappedKey: dk.Wrapped, ExpiresAt: time.Now().Add(grantTTL).UTC(),
+	}, nil
+}
+
+// Adopt takes an object a client sealed and uploaded under a GrantPut: it
+// unwraps the committed key under ec (a key made for another workspace
+// does not unwrap), opens the object and checks the declared size and
+// SHA-256. It returns the object to record, its plaintext for the caller's
+// own checks, and the data key.
+func (s *Store) Adopt(ctx context.Context, id uuid.UUID, blobKey string, ec envelope.Context, c agentapi.ObjectCommit) (Object, []byte, []byte, error) {
+	sum, err := hex.DecodeString(c.SHA256)
+	if err != nil || len(sum) != sha256.Size || c.Size < 0 {
+		return Object{}, nil, nil, fmt.Errorf("%w: sha256 must be 64 hexadecimal digits and size not negative", ErrBadUpload)
+	}
+	o := Object{ID: id, BlobKey: blobKey, SHA256: sum, Size: c.Size, KeyID: s.keys.KeyID(), WrappedKey: c.WrappedKey}
+	key, err := s.keys.Decrypt(ctx, c.WrappedKey, ec)
+	if err != nil {
+		slog.WarnContext(ctx, "committed object's key does not unwrap", "object", id, "err", err)
+		return Object{}, nil, nil, fmt.Errorf("%w: its key is not one this server made for it", ErrBadUpload)
+	}
+	data, err := s.blobs.Get(ctx, blobKey, agentapi.SealedSize(c.Size))
+	if errors.Is(err, blob.ErrNotFound) {
+		return Object{}, nil, nil, fmt.Errorf("%w: nothing was uploaded as object %s", ErrBadUpload, id)
+	}
+	if err != nil {
+		return Object{}, nil, nil, err
+	}
+	plain, err := envelope.Open(key, id[:], data)
+	if err != nil {
+		return Object{}, nil, nil, fmt.Errorf("%w: it does not open with its key", ErrBadUpload)
+	}
+	if got := sha256.Sum256(plain); !bytes.Equal(got[:], sum) || int64(len(plain)) != c.Size {
+		return Object{}, nil, nil, fmt.Errorf("%w: %d bytes with SHA-256 %x, committed as %d with %s", ErrBadUpload, len(plain), got, c.Size, c.SHA256)
+	}
+	return o, plain, key, nil
+}
+
+// GrantGet returns a signed request to fetch o and the key that opens it.
+func (s *Store) GrantGet(ctx context.Context, o Object, ec envelope.Context) (agentapi.ObjectDownload, error) {
+	signer, ok := s.blobs.(blob.Presigner)
+	if !ok {
+		return agentapi.ObjectDownload{}, ErrNoDirectTransfer
+	}
+	key, err := s.DataKey(ctx, o, ec)
+	if err != nil {
+		return agentapi.ObjectDownload{}, err
+	}
+	req, err := signer.PresignGet(ctx, o.BlobKey, grantTTL)
+	if err != nil {
+		return agentapi.ObjectDownload{}, err
+	}
+	return agentapi.ObjectDownload{
+		ObjectID: o.ID, Method: req.Method, URL: req.URL, Header: req.Header, DataKey: key,
+		SHA256: hex.EncodeToString(o.SHA256), Size: o.Size,
+	}, nil
+}
+
+// Direct tells whether an object of size bytes should travel directly rather than through the
+// API: it is large and the store can sign requests.
+func (s *Store) Direct(size int64) bool {
+	_, ok := s.blobs.(blob.Presigner)
+	return ok && size > agentapi.LargeObject
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runplane/runplane/internal/agentapi"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
@@ -280,10 +281,7 @@ func (s *Service) workspace(ctx context.Context, q *dbsqlc.Queries, p org.Princi
 
 // read fetches, unwraps, opens and verifies one version.
 func (s *Service) read(ctx context.Context, orgID, versionID uuid.UUID) (Version, []byte, error) {
-	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: versionID, OrganizationID: orgID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Version{}, nil, ErrNotFound
-	}
+	v, err := s.version(ctx, orgID, versionID)
 	if err != nil {
 		return Version{}, nil, err
 	}
@@ -292,6 +290,39 @@ func (s *Service) read(ctx context.Context, orgID, versionID uuid.UUID) (Version
 		return Version{}, nil, err
 	}
 	return view(v), plain, nil
+}
+
+func (s *Service) version(ctx context.Context, orgID, versionID uuid.UUID) (dbsqlc.StateVersion, error) {
+	v, err := dbsqlc.New(s.db).StateVersionGet(ctx, dbsqlc.StateVersionGetParams{ID: versionID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, ErrNotFound
+	}
+	return v, err
+}
+
+// CurrentDirect is Current for a client that fetches large objects itself
+// (the agent's state proxy): a large state in storage that signs requests
+// comes back as a grant to fetch and open it, with no bytes; anything else
+// as Current returns it.
+func (s *Service) CurrentDirect(ctx context.Context, p org.Principal, wsID uuid.UUID) (Version, []byte, *agentapi.ObjectDownload, error) {
+	w, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID)
+	if err != nil {
+		return Version{}, nil, nil, err
+	}
+	if w.CurrentStateVersionID == nil {
+		return Version{}, nil, nil, ErrNoState
+	}
+	v, err := s.version(ctx, p.OrgID, *w.CurrentStateVersionID)
+	if err != nil {
+		return Version{}, nil, nil, err
+	}
+	ec := envelope.WorkspaceContext(v.OrganizationID, v.WorkspaceID)
+	if !s.objects.Direct(v.Size) {
+		plain, err := s.objects.Get(ctx, object(v), ec)
+		return view(v), plain, nil, err
+	}
+	g, err := s.objects.GrantGet(ctx, object(v), ec)
+	return view(v), nil, &g, err
 }
 
 func view(v dbsqlc.StateVersion) Version {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/runplane/runplane/internal/blob"
 	"github.com/runplane/runplane/internal/envelope"
+	"github.com/runplane/runplane/internal/envelope/awskms"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/sealed"
@@ -57,7 +58,7 @@ var backends = []backend{
 	{"s3+kms", func(t *testing.T) (blob.Store, envelope.Provider, string) {
 		srv := awstest.Start(t)
 		bucket := srv.Bucket(t)
-		keys := envelope.NewKMS(srv.KMS(), srv.Key(t))
+		keys := awskms.New(srv.KMS(), srv.Key(t))
 		return blob.NewS3(srv.S3(), bucket), envelope.NewCache(keys, time.Minute, 100), filepath.Join(srv.S3Root, bucket)
 	}},
 }

@@ -14,11 +14,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runplane/runplane/internal/agentapi"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/sealed"
 	"github.com/runplane/runplane/internal/validate"
 )
 
@@ -138,7 +140,47 @@ func admitWaiting(ctx context.Context, q *dbsqlc.Queries, orgID, wsID uuid.UUID)
 // current version's bytes again returns it unchanged, so a retried upload
 // after a lost answer succeeds instead of failing on its own serial.
 func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lockID string, data []byte) (Version, error) {
-	return s.write(ctx, p, wsID, uuid.New(), data, func(ctx context.Context, q *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error) {
+	return s.write(ctx, p, wsID, newVersion{id: uuid.New(), data: data}, s.lockHolder(p, wsID, lockID))
+}
+
+// GrantUpload lets p, who may write wsID's state now, upload a state of
+// size bytes straight to storage (sealed under the data key it hands out);
+// WriteObject then commits it. The grant is for one object of that size.
+func (s *Service) GrantUpload(ctx context.Context, p org.Principal, wsID uuid.UUID, size int64) (agentapi.ObjectUpload, error) {
+	if size > MaxSize {
+		return agentapi.ObjectUpload{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, size, MaxSize)
+	}
+	if size <= 0 {
+		return agentapi.ObjectUpload{}, validate.Errorf("size must be a positive number of bytes")
+	}
+	if _, err := s.writable(ctx, dbsqlc.New(s.db), p, wsID); err != nil {
+		return agentapi.ObjectUpload{}, err
+	}
+	id := uuid.New()
+	return s.objects.GrantPut(ctx, id, blobKey(p.OrgID, wsID, id), envelope.WorkspaceContext(p.OrgID, wsID), size)
+}
+
+// WriteObject is Write for a state uploaded under GrantUpload as object
+// id: the object is opened and checked against c, then Write's checks
+// apply to its content and it becomes the new version as it lies.
+func (s *Service) WriteObject(ctx context.Context, p org.Principal, wsID uuid.UUID, lockID string, id uuid.UUID, c agentapi.ObjectCommit) (Version, error) {
+	if c.Size > MaxSize {
+		return Version{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, c.Size, MaxSize)
+	}
+	may := s.lockHolder(p, wsID, lockID)
+	if _, err := may(ctx, dbsqlc.New(s.db)); err != nil {
+		return Version{}, err
+	}
+	obj, data, key, err := s.objects.Adopt(ctx, id, blobKey(p.OrgID, wsID, id), envelope.WorkspaceContext(p.OrgID, wsID), c)
+	if err != nil {
+		return Version{}, err
+	}
+	return s.write(ctx, p, wsID, newVersion{id: id, data: data, stored: &obj, key: key}, may)
+}
+
+// lockHolder says p may write while holding the state lock lockID.
+func (s *Service) lockHolder(p org.Principal, wsID uuid.UUID, lockID string) func(context.Context, *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error) {
+	return func(ctx context.Context, q *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error) {
 		w, err := s.writable(ctx, q, p, wsID)
 		if err != nil {
 			return w, err
@@ -154,8 +196,10 @@ func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lo
 			return w, &LockedError{Info: held.Info, ID: held.LockID}
 		}
 		return w, nil
-	})
+	}
 }
+
+func blobKey(orgID, wsID, id uuid.UUID) string { return fmt.Sprintf("state/%s/%s/%s", orgID, wsID, id) }
 
 // WriteAsLocker stores a state version from the holder of the workspace's
 // lock, the Terraform Cloud API's rule (its clients lock the workspace,
@@ -163,23 +207,24 @@ func (s *Service) Write(ctx context.Context, p org.Principal, wsID uuid.UUID, lo
 // state lock, which nobody may hold meanwhile. id names the new version;
 // writing the current version's bytes again returns it unchanged.
 func (s *Service) WriteAsLocker(ctx context.Context, p org.Principal, wsID, id uuid.UUID, data []byte) (Version, error) {
-	return s.write(ctx, p, wsID, id, data, func(ctx context.Context, q *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error) {
+	return s.write(ctx, p, wsID, newVersion{id: id, data: data}, func(ctx context.Context, q *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error) {
 		return s.locker(ctx, q, p, wsID)
 	})
 }
 
-// write checks and stores data as version id once may, run before the
-// upload and again in the storing transaction, says p may write now.
-func (s *Service) write(ctx context.Context, p org.Principal, wsID, id uuid.UUID, data []byte,
+// write checks and stores nv once may, run before the upload and again in
+// the storing transaction, says p may write now.
+func (s *Service) write(ctx context.Context, p org.Principal, wsID uuid.UUID, nv newVersion,
 	may func(context.Context, *dbsqlc.Queries) (dbsqlc.StateWorkspaceGetRow, error)) (Version, error) {
-	if len(data) > MaxSize {
-		return Version{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), MaxSize)
+	if len(nv.data) > MaxSize {
+		return Version{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(nv.data), MaxSize)
 	}
-	file, err := Parse(data)
+	file, err := Parse(nv.data)
 	if err != nil {
 		return Version{}, err
 	}
-	sum := sha256.Sum256(data)
+	nv.file = file
+	sum := sha256.Sum256(nv.data)
 	check := func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error) {
 		w, err := may(ctx, q)
 		if err != nil {
@@ -187,7 +232,19 @@ func (s *Service) write(ctx context.Context, p org.Principal, wsID, id uuid.UUID
 		}
 		return successor(ctx, q, p.OrgID, w, file, sum)
 	}
-	return s.store(ctx, p, wsID, id, data, sum, file, nil, check)
+	return s.store(ctx, p, wsID, nv, check)
+}
+
+// newVersion is a state about to become a version.
+type newVersion struct {
+	id         uuid.UUID
+	data       []byte
+	file       File
+	rollbackOf *uuid.UUID
+	// stored and key are set when the client sealed and uploaded the
+	// object itself (WriteObject): it is recorded as it lies.
+	stored *sealed.Object
+	key    []byte
 }
 
 // CheckLocker tells, before any bytes arrive, whether WriteAsLocker would
@@ -292,7 +349,7 @@ func (s *Service) Rollback(ctx context.Context, p org.Principal, wsID, versionID
 		}
 		return nil, nil
 	}
-	return s.store(ctx, p, wsID, uuid.New(), data, sha256.Sum256(data), file, &versionID, check)
+	return s.store(ctx, p, wsID, newVersion{id: uuid.New(), data: data, file: file, rollbackOf: &versionID}, check)
 }
 
 // writable loads the workspace and refuses writers other than its own
@@ -348,16 +405,22 @@ func runHolds(runID uuid.UUID, now time.Time) *LockedError {
 // current version when the write repeats it exactly.
 type writeCheck func(ctx context.Context, q *dbsqlc.Queries) (*dbsqlc.StateVersion, error)
 
-// store seals and uploads data, then records the version and moves the
-// current pointer in one transaction. check runs before the upload, to
-// refuse cheaply, and again inside the transaction, where it decides.
-func (s *Service) store(ctx context.Context, p org.Principal, wsID, id uuid.UUID, data []byte, sum [32]byte, file File, rollbackOf *uuid.UUID, check writeCheck) (Version, error) {
+// store seals and uploads nv (unless its client did), then records the
+// version and moves the current pointer in one transaction. check runs
+// before the upload, to refuse cheaply, and again inside the transaction,
+// where it decides.
+func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, nv newVersion, check writeCheck) (Version, error) {
 	if same, err := check(ctx, dbsqlc.New(s.db)); err != nil || same != nil {
 		return viewOrZero(same), err
 	}
-	obj, dataKey, err := s.objects.Put(ctx, id, fmt.Sprintf("state/%s/%s/%s", p.OrgID, wsID, id), envelope.WorkspaceContext(p.OrgID, wsID), data)
-	if err != nil {
-		return Version{}, err
+	id, file := nv.id, nv.file
+	obj, dataKey := nv.stored, nv.key
+	if obj == nil {
+		put, key, err := s.objects.Put(ctx, id, blobKey(p.OrgID, wsID, id), envelope.WorkspaceContext(p.OrgID, wsID), nv.data)
+		if err != nil {
+			return Version{}, err
+		}
+		obj, dataKey = &put, key
 	}
 	outputs, err := json.Marshal(file.Outputs)
 	if err != nil {
@@ -377,7 +440,7 @@ func (s *Service) store(ctx context.Context, p org.Principal, wsID, id uuid.UUID
 		v, err := q.StateVersionCreate(ctx, dbsqlc.StateVersionCreateParams{
 			ID: id, OrganizationID: p.OrgID, WorkspaceID: wsID, Serial: file.Serial, Lineage: file.Lineage,
 			Sha256: obj.SHA256, Size: obj.Size, BlobKey: obj.BlobKey, KeyID: obj.KeyID, WrappedKey: obj.WrappedKey,
-			OutputsSealed: sealedOutputs, CreatedBy: &p.TokenID, RunID: p.RunID, RollbackOf: rollbackOf,
+			OutputsSealed: sealedOutputs, CreatedBy: &p.TokenID, RunID: p.RunID, RollbackOf: nv.rollbackOf,
 		})
 		if err != nil {
 			return err
