@@ -36,6 +36,13 @@ Configured by the environment:
 `
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == agent.StateProxyCommand {
+		if err := agent.ServeStateProxy(); err != nil {
+			fmt.Fprintln(os.Stderr, "runplane-agent state proxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 {
 		fmt.Fprint(os.Stderr, usage)
 		if a := os.Args[1]; a == "-h" || a == "-help" || a == "--help" || a == "help" {

@@ -70,6 +70,10 @@ func main() {
 	case "migrate":
 		err = migrate(ctx)
 	case "agent":
+		if len(os.Args) > 2 && os.Args[2] == agent.StateProxyCommand {
+			err = agent.ServeStateProxy()
+			break
+		}
 		cfg := agent.ConfigFromEnv(os.Getenv)
 		if err = cfg.Check(); err == nil {
 			err = agent.Run(ctx, cfg)

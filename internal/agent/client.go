@@ -26,38 +26,60 @@ type client struct {
 	http        *http.Client
 }
 
+// reply is a server's answer.
+type reply struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
 // call sends one request; lease is the job's lease token, or uuid.Nil for
 // the claim.
 func (c *client) call(ctx context.Context, method, path string, lease uuid.UUID, body []byte, out any) (int, []byte, error) {
+	r, err := c.send(ctx, method, path, lease, nil, body, out)
+	return r.status, r.body, err
+}
+
+// send is call with extra request headers, answering the whole reply.
+func (c *client) send(ctx context.Context, method, path string, lease uuid.UUID, header map[string]string, body []byte, out any) (reply, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return reply{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if lease != uuid.Nil {
 		req.Header.Set(agentapi.LeaseHeader, lease.String())
 	}
-	resp, err := c.http.Do(req)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return exchange(c.http, req, out)
+}
+
+// exchange sends req and reads the answer; one of 300 or more is an error
+// carrying the answer's body.
+func exchange(hc *http.Client, req *http.Request, out any) (reply, error) {
+	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return reply{}, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, nil, err
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if r.body, err = io.ReadAll(resp.Body); err != nil {
+		return r, err
 	}
-	if resp.StatusCode == http.StatusConflict && bytes.Contains(raw, []byte(`"`+agentapi.CodeLeaseLost+`"`)) {
-		return resp.StatusCode, raw, errLeaseLost
+	if r.status == http.StatusConflict && bytes.Contains(r.body, []byte(`"`+agentapi.CodeLeaseLost+`"`)) {
+		return r, errLeaseLost
 	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, raw, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+	if r.status >= 300 {
+		return r, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, r.status, bytes.TrimSpace(r.body))
 	}
-	if out != nil && resp.StatusCode != http.StatusNoContent {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, raw, fmt.Errorf("%s %s: %w", method, path, err)
+	if out != nil && r.status != http.StatusNoContent {
+		if err := json.Unmarshal(r.body, out); err != nil {
+			return r, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 		}
 	}
-	return resp.StatusCode, raw, nil
+	return r, nil
 }
 
 // retryBudget is how long a call is repeated: longer than a server restart
@@ -67,20 +89,34 @@ const retryBudget = 3 * time.Minute
 // retry repeats a call that failed for a reason other than a definite
 // answer (network errors, 5xx) for up to retryBudget, backing off to 5 s.
 func (c *client) retry(ctx context.Context, method, path string, lease uuid.UUID, body []byte, out any) ([]byte, error) {
+	r, err := c.retrySend(ctx, method, path, lease, nil, body, out)
+	return r.body, err
+}
+
+// retrySend is retry with extra request headers, answering the whole reply.
+func (c *client) retrySend(ctx context.Context, method, path string, lease uuid.UUID, header map[string]string, body []byte, out any) (reply, error) {
+	return retrying(ctx, method+" "+path, func() (reply, error) {
+		return c.send(ctx, method, path, lease, header, body, out)
+	})
+}
+
+// retrying repeats do while it fails for a reason other than a definite
+// answer (network errors, 5xx), for up to retryBudget, backing off to 5 s.
+func retrying(ctx context.Context, what string, do func() (reply, error)) (reply, error) {
 	deadline := time.Now().Add(retryBudget)
 	wait := 100 * time.Millisecond
 	for {
-		status, raw, err := c.call(ctx, method, path, lease, body, out)
-		if err == nil || errors.Is(err, errLeaseLost) || (status >= 400 && status < 500) {
-			return raw, err
+		r, err := do()
+		if err == nil || errors.Is(err, errLeaseLost) || (r.status >= 400 && r.status < 500) {
+			return r, err
 		}
-		slog.Warn("call failed; retrying", "method", method, "path", path, "status", status, "err", err)
+		slog.Warn("call failed; retrying", "call", what, "status", r.status, "err", err)
 		if time.Now().Add(wait).After(deadline) {
-			return nil, err
+			return r, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return r, ctx.Err()
 		case <-time.After(wait/2 + rand.N(wait)):
 		}
 		wait = min(2*wait, 5*time.Second)

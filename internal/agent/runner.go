@@ -233,6 +233,14 @@ type execution struct {
 func (e *execution) run(ctx context.Context) error {
 	jobCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
+	// Terraform reaches the state through the agent's state proxy, which
+	// takes a large one straight to storage; without it, directly.
+	if url, stopProxy, err := startStateProxy(e.stateURL, e.job.Credential); err != nil {
+		slog.Warn("no state proxy; terraform talks to the server directly", "err", err)
+	} else {
+		defer stopProxy()
+		e.stateURL = url
+	}
 	e.environ = e.terraformEnv()
 	e.log = &logStream{c: e.c, job: e.job, lost: func() { e.loseLease(stop) }}
 	go e.log.flushEvery(jobCtx, 500*time.Millisecond)
@@ -420,15 +428,16 @@ func planArgs(j agentapi.Job, out string) []string {
 	return args
 }
 
-// get fetches one of the job's inputs.
+// get fetches one of the job's inputs, a large one straight from storage
+// when the server grants it.
 func (e *execution) get(ctx context.Context, what string) ([]byte, error) {
-	return e.c.retry(ctx, "GET", agentapi.JobPath(e.job.ID, what), e.job.LeaseToken, nil, nil)
+	return e.c.fetch(ctx, agentapi.JobPath(e.job.ID, what), e.job.LeaseToken)
 }
 
-// put stores one of the job's artifacts.
+// put stores one of the job's artifacts, a large one straight into
+// storage when the server grants it.
 func (e *execution) put(ctx context.Context, what string, body []byte) error {
-	_, err := e.c.retry(ctx, "PUT", agentapi.JobPath(e.job.ID, what), e.job.LeaseToken, body, nil)
-	return err
+	return e.c.store(ctx, agentapi.JobPath(e.job.ID, what), e.job.LeaseToken, body)
 }
 
 // summarize counts the resource changes of `terraform show -json`.

@@ -1,0 +1,284 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/runplane/runplane/internal/agentapi"
+)
+
+// maxStateBody bounds what terraform may post: above the server's 50 MB
+// limit, which is the one that decides.
+const maxStateBody = 64 << 20
+
+// stateProxy is terraform's HTTP backend inside the agent's task. Terraform
+// speaks the backend protocol to it on the loopback, and it passes each
+// call to the server with the job's credential, except that a large state
+// goes straight to or from storage under a grant (behind API Gateway the
+// server takes and answers at most 6 MB; states go to 50 MB). It answers
+// only a caller that presents the job's credential, because the terraform
+// of other jobs on the same host reaches the loopback too.
+//
+// It runs as a process of its own (the agent's binary with
+// StateProxyCommand), so that an agent that freezes leaves the terraform
+// it started able to save state, as when terraform spoke to the server
+// directly; it dies with the agent, as terraform does.
+type stateProxy struct {
+	upstream   string
+	credential string
+	http       *http.Client
+}
+
+// StateProxyCommand, appended to the agent's command line, makes the
+// agent's binary serve one job's state proxy instead of claiming jobs.
+const StateProxyCommand = "state-proxy"
+
+// proxySettings is what the agent hands its state proxy on stdin.
+type proxySettings struct {
+	Upstream   string `json:"upstream"`
+	Credential string `json:"credential"`
+}
+
+// ServeStateProxy is the state proxy's process: it reads its settings from
+// stdin, prints the state's address for terraform, and serves until stdin
+// closes (the agent is done with it, or gone).
+func ServeStateProxy() error {
+	in := bufio.NewReader(os.Stdin)
+	line, err := in.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("state proxy settings: %w", err)
+	}
+	var set proxySettings
+	if err := json.Unmarshal(line, &set); err != nil {
+		return fmt.Errorf("state proxy settings: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	p := &stateProxy{upstream: set.Upstream, credential: set.Credential, http: &http.Client{Timeout: 2 * time.Minute}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /state", p.get)
+	mux.HandleFunc("POST /state", p.post)
+	mux.HandleFunc("POST /state/lock", func(w http.ResponseWriter, r *http.Request) { p.forward(w, r, "/lock") })
+	mux.HandleFunc("POST /state/unlock", func(w http.ResponseWriter, r *http.Request) { p.forward(w, r, "/unlock") })
+	srv := &http.Server{Handler: p.authenticated(mux), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	if _, err := fmt.Printf("http://%s/state\n", ln.Addr()); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, in)
+	return srv.Close()
+}
+
+// startStateProxy starts the state proxy process for the state at upstream
+// (the workspace's state URL on the server) and returns terraform's
+// address for it and how to stop it.
+func startStateProxy(upstream, credential string) (string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, append(os.Args[1:], StateProxyCommand)...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}
+	set, _ := json.Marshal(proxySettings{Upstream: upstream, Credential: credential})
+	if _, err := stdin.Write(append(set, '\n')); err != nil {
+		stop()
+		return "", nil, err
+	}
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("state proxy did not start: %w", err)
+	}
+	return strings.TrimSpace(addr), stop, nil
+}
+
+func (p *stateProxy) authenticated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pw, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(pw), []byte(p.credential)) != 1 {
+			http.Error(w, "this is a job's state; it answers that job's credential only", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// get reads the state, a large one straight from storage.
+func (p *stateProxy) get(w http.ResponseWriter, r *http.Request) {
+	resp, body, err := p.call(r.Context(), "GET", p.upstream, acceptObject, nil)
+	if err != nil {
+		unreachable(w, err)
+		return
+	}
+	if resp.StatusCode != http.StatusOK || !isGrant(resp.Header) {
+		relay(w, resp, body)
+		return
+	}
+	var g agentapi.ObjectDownload
+	if err := json.Unmarshal(body, &g); err != nil {
+		unreachable(w, err)
+		return
+	}
+	data, err := download(r.Context(), p.http, g)
+	if err != nil {
+		unreachable(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
+}
+
+// post writes the state (?ID= names the lock), a large one straight into
+// storage when the server grants it.
+func (p *stateProxy) post(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxStateBody))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if len(data) > agentapi.LargeObject {
+		done, err := p.postDirect(w, r, data)
+		if err != nil {
+			unreachable(w, err)
+			return
+		}
+		if done {
+			return
+		}
+	}
+	p.forwardBody(w, r, "", data)
+}
+
+// postDirect uploads the state under a grant and commits it, relaying the
+// server's answer; false when the server takes states through the API only.
+func (p *stateProxy) postDirect(w http.ResponseWriter, r *http.Request, data []byte) (bool, error) {
+	req, _ := json.Marshal(agentapi.ObjectUploadRequest{Size: int64(len(data))})
+	resp, body, err := p.call(r.Context(), "POST", p.upstream+"/objects", nil, req)
+	if err != nil {
+		return false, err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		if noDirectTransfer(reply{status: resp.StatusCode, body: body}) {
+			return false, nil
+		}
+		relay(w, resp, body)
+		return true, nil
+	}
+	var g agentapi.ObjectUpload
+	if err := json.Unmarshal(body, &g); err != nil {
+		return false, err
+	}
+	commit, err := upload(r.Context(), p.http, g, data)
+	if err != nil {
+		return false, err
+	}
+	raw, _ := json.Marshal(commit)
+	target := p.upstream + "/objects/" + g.ObjectID.String()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	resp, body, err = p.call(r.Context(), "PUT", target, nil, raw)
+	if err != nil {
+		return false, err
+	}
+	relay(w, resp, body)
+	return true, nil
+}
+
+func (p *stateProxy) forward(w http.ResponseWriter, r *http.Request, suffix string) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	p.forwardBody(w, r, suffix, data)
+}
+
+// forwardBody passes a call to the server as it came.
+func (p *stateProxy) forwardBody(w http.ResponseWriter, r *http.Request, suffix string, data []byte) {
+	target := p.upstream + suffix
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	header := map[string]string{}
+	for _, k := range []string{"Content-Type", "Content-MD5"} {
+		if v := r.Header.Get(k); v != "" {
+			header[k] = v
+		}
+	}
+	resp, body, err := p.call(r.Context(), r.Method, target, header, data)
+	if err != nil {
+		unreachable(w, err)
+		return
+	}
+	relay(w, resp, body)
+}
+
+// call sends one request to the server with the job's credential and
+// reads the whole answer.
+func (p *stateProxy) call(ctx context.Context, method, target string, header map[string]string, body []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.SetBasicAuth("runplane", p.credential)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp, raw, err
+}
+
+// relay answers terraform with the server's answer.
+func relay(w http.ResponseWriter, resp *http.Response, body []byte) {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+}
+
+// unreachable answers 502, which terraform retries like any 5xx.
+func unreachable(w http.ResponseWriter, err error) {
+	if !errors.Is(err, context.Canceled) {
+		slog.Warn("state proxy: call failed", "err", err)
+	}
+	http.Error(w, "state proxy: "+err.Error(), http.StatusBadGateway)
+}
