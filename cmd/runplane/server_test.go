@@ -829,3 +829,28 @@ func TestAFailedRunSaysWhy(t *testing.T) {
 		t.Fatalf("the run's error: %q", msg)
 	}
 }
+
+// A state above the size that goes straight to storage on AWS (4 MiB)
+// travels through the API on runplane server, whose folder storage signs
+// no requests: the agent's state proxy falls back, the state is saved,
+// the next plan reads it (no changes), and it downloads whole.
+func TestLargeStateThroughTheAPIOnEmbeddedStorage(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "terraform")
+	ws := s.workspace("big", true, map[string]string{"main.tf": `
+resource "terraform_data" "big" {
+  input = sensitive(format("%3000000s", "x"))
+}
+`})
+	if r := s.wait(s.run(ws, ""), 2*time.Minute, "applied", "errored"); r["status"] != "applied" {
+		t.Fatalf("run %v: %v\n%s", r["status"], r["error"], s.log)
+	}
+	if r := s.wait(s.run(ws, ""), 2*time.Minute, "planned_and_finished", "errored"); r["status"] != "planned_and_finished" {
+		t.Fatalf("second run %v: %v\n%s", r["status"], r["error"], s.log)
+	}
+	cur := s.do("GET", "/api/v1/workspaces/"+ws+"/state-versions", "", 200)["items"].([]any)[0].(map[string]any)
+	state := s.request("GET", "/api/v1/state-versions/"+cur["id"].(string)+"/download", nil, 200)
+	if size := cur["size"].(float64); size < 6e6 || len(state) != int(size) {
+		t.Fatalf("state of %v bytes, %d downloaded", size, len(state))
+	}
+}

@@ -179,4 +179,3 @@ func download(g agentapi.ObjectDownload) ([]byte, error) {
 	}
 	return g.Open(sealed)
 }
-

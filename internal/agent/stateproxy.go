@@ -71,12 +71,7 @@ func ServeStateProxy() error {
 		return err
 	}
 	p := &stateProxy{upstream: set.Upstream, credential: set.Credential, http: &http.Client{Timeout: 2 * time.Minute}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /state", p.get)
-	mux.HandleFunc("POST /state", p.post)
-	mux.HandleFunc("POST /state/lock", func(w http.ResponseWriter, r *http.Request) { p.forward(w, r, "/lock") })
-	mux.HandleFunc("POST /state/unlock", func(w http.ResponseWriter, r *http.Request) { p.forward(w, r, "/unlock") })
-	srv := &http.Server{Handler: p.authenticated(mux), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	if _, err := fmt.Printf("http://%s/state\n", ln.Addr()); err != nil {
 		return err
@@ -122,6 +117,17 @@ func startStateProxy(upstream, credential string) (string, func(), error) {
 		return "", nil, fmt.Errorf("state proxy did not start: %w", err)
 	}
 	return strings.TrimSpace(addr), stop, nil
+}
+
+// handler serves terraform's HTTP backend calls, with the lock verbs
+// terraform is told to use (POST to …/lock and …/unlock).
+func (p *stateProxy) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /state", p.get)
+	mux.HandleFunc("POST /state", p.post)
+	mux.HandleFunc("POST /state/lock", func(w http.ResponseWriter, r *http.Request) { p.forward(w, r, "/lock") })
+	mux.HandleFunc("POST /state/unlock", func(w http.ResponseWriter, r *http.Request) { p.forward(w, r, "/unlock") })
+	return p.authenticated(mux)
 }
 
 func (p *stateProxy) authenticated(next http.Handler) http.Handler {
