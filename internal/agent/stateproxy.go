@@ -80,15 +80,21 @@ func ServeStateProxy() error {
 	return srv.Close()
 }
 
-// startStateProxy starts the state proxy process for the state at upstream
-// (the workspace's state URL on the server) and returns terraform's
-// address for it and how to stop it.
+// startStateProxy starts this agent's state proxy process: its own
+// command line with StateProxyCommand appended.
 func startStateProxy(upstream, credential string) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(self, append(os.Args[1:], StateProxyCommand)...)
+	return StartStateProxy(append([]string{self}, append(os.Args[1:], StateProxyCommand)...), upstream, credential)
+}
+
+// StartStateProxy runs command (an agent binary's state proxy) for the
+// state at upstream (the workspace's state URL on the server) and returns
+// terraform's address for it and how to stop it.
+func StartStateProxy(command []string, upstream, credential string) (string, func(), error) {
+	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
