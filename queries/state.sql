@@ -37,7 +37,7 @@ SELECT w.current_state_version_id, w.active_run_id, w.locked, w.locked_by, w.loc
         WHERE c.workspace_id = w.id AND c.consumer_id = sqlc.narg(reader)::UUID
     ))::BOOL AS readable
 FROM workspaces w
-WHERE w.id = @workspace_id AND w.organization_id = @organization_id;
+WHERE w.id = @workspace_id AND w.organization_id = @organization_id AND w.deleted_at IS NULL;
 
 -- name: WorkspaceSetCurrentState :exec
 UPDATE workspaces SET current_state_version_id = @state_version_id
@@ -66,7 +66,7 @@ DELETE FROM workspace_state_consumers WHERE workspace_id = @workspace_id AND org
 INSERT INTO workspace_state_consumers (organization_id, workspace_id, consumer_id)
 SELECT @organization_id, @workspace_id, w.id
 FROM workspaces w
-WHERE w.id = @consumer_id AND w.organization_id = @organization_id
+WHERE w.id = @consumer_id AND w.organization_id = @organization_id AND w.deleted_at IS NULL
 ON CONFLICT DO NOTHING;
 
 -- name: StateConsumerList :many

@@ -11,6 +11,31 @@ import (
 	"github.com/google/uuid"
 )
 
+const checkWorkspaceLeftovers = `-- name: CheckWorkspaceLeftovers :one
+SELECT ((SELECT count(*) FROM workspaces w WHERE w.id = $1::UUID)
+    + (SELECT count(*) FROM runs r WHERE r.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM jobs j WHERE j.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM state_versions sv WHERE sv.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM state_locks sl WHERE sl.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM workspace_state_consumers c WHERE c.workspace_id = $1::UUID OR c.consumer_id = $1::UUID)
+    + (SELECT count(*) FROM workspace_triggers t WHERE t.upstream_id = $1::UUID OR t.downstream_id = $1::UUID)
+    + (SELECT count(*) FROM configuration_versions cv WHERE cv.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM configuration_uploads cu WHERE cu.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM variables v WHERE v.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM variable_set_workspaces vs WHERE vs.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM events e WHERE e.workspace_id = $1::UUID)
+    + (SELECT count(*) FROM run_causes rc WHERE rc.upstream_workspace_id = $1::UUID)
+    + (SELECT count(*) FROM tokens tk WHERE tk.workspace_id = $1::UUID))::BIGINT AS rows_left
+`
+
+// Rows that still belong to a workspace; after its purge, none.
+func (q *Queries) CheckWorkspaceLeftovers(ctx context.Context, id uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, checkWorkspaceLeftovers, id)
+	var rows_left int64
+	err := row.Scan(&rows_left)
+	return rows_left, err
+}
+
 const invariantDuplicateCascadeRuns = `-- name: InvariantDuplicateCascadeRuns :many
 SELECT c.event_id AS key_id, r.workspace_id, count(*)::INT AS runs
 FROM run_causes c JOIN runs r ON r.id = c.run_id

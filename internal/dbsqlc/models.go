@@ -269,6 +269,7 @@ type Workspace struct {
 	CreatedAt             time.Time
 	CurrentStateVersionID *uuid.UUID
 	LockedForRunID        *uuid.UUID
+	DeletedAt             *time.Time
 }
 
 type WorkspaceStateConsumer struct {

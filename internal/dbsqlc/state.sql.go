@@ -15,7 +15,7 @@ const stateConsumerAdd = `-- name: StateConsumerAdd :execrows
 INSERT INTO workspace_state_consumers (organization_id, workspace_id, consumer_id)
 SELECT $1, $2, w.id
 FROM workspaces w
-WHERE w.id = $3 AND w.organization_id = $1
+WHERE w.id = $3 AND w.organization_id = $1 AND w.deleted_at IS NULL
 ON CONFLICT DO NOTHING
 `
 
@@ -422,7 +422,7 @@ SELECT w.current_state_version_id, w.active_run_id, w.locked, w.locked_by, w.loc
         WHERE c.workspace_id = w.id AND c.consumer_id = $1::UUID
     ))::BOOL AS readable
 FROM workspaces w
-WHERE w.id = $2 AND w.organization_id = $3
+WHERE w.id = $2 AND w.organization_id = $3 AND w.deleted_at IS NULL
 `
 
 type StateWorkspaceGetParams struct {

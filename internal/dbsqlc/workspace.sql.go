@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -15,7 +16,7 @@ const workspaceCreate = `-- name: WorkspaceCreate :one
 
 INSERT INTO workspaces (organization_id, name, auto_apply, auto_apply_run_trigger)
 VALUES ($1, $2, $3, $4)
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
 `
 
 type WorkspaceCreateParams struct {
@@ -48,12 +49,46 @@ func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const workspaceDelete = `-- name: WorkspaceDelete :one
+UPDATE workspaces SET deleted_at = now(), name = name || '~' || id::TEXT
+WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+`
+
+type WorkspaceDeleteParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) WorkspaceDelete(ctx context.Context, arg WorkspaceDeleteParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceDelete, arg.ID, arg.OrganizationID)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.AutoApply,
+		&i.AutoApplyRunTrigger,
+		&i.Locked,
+		&i.LockReason,
+		&i.LockedBy,
+		&i.ActiveRunID,
+		&i.NextRunNumber,
+		&i.CreatedAt,
+		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
+		&i.DeletedAt,
 	)
 	return i, err
 }
 
 const workspaceGet = `-- name: WorkspaceGet :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
 `
 
 type WorkspaceGetParams struct {
@@ -78,12 +113,13 @@ func (q *Queries) WorkspaceGet(ctx context.Context, arg WorkspaceGetParams) (Wor
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
+		&i.DeletedAt,
 	)
 	return i, err
 }
 
 const workspaceGetByName = `-- name: WorkspaceGetByName :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces WHERE organization_id = $1 AND name = $2
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE organization_id = $1 AND name = $2 AND deleted_at IS NULL
 `
 
 type WorkspaceGetByNameParams struct {
@@ -108,12 +144,44 @@ func (q *Queries) WorkspaceGetByName(ctx context.Context, arg WorkspaceGetByName
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const workspaceGetDeleted = `-- name: WorkspaceGetDeleted :one
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NOT NULL FOR NO KEY UPDATE
+`
+
+type WorkspaceGetDeletedParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) WorkspaceGetDeleted(ctx context.Context, arg WorkspaceGetDeletedParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceGetDeleted, arg.ID, arg.OrganizationID)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.AutoApply,
+		&i.AutoApplyRunTrigger,
+		&i.Locked,
+		&i.LockReason,
+		&i.LockedBy,
+		&i.ActiveRunID,
+		&i.NextRunNumber,
+		&i.CreatedAt,
+		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
+		&i.DeletedAt,
 	)
 	return i, err
 }
 
 const workspaceGetForUpdate = `-- name: WorkspaceGetForUpdate :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE
 `
 
 type WorkspaceGetForUpdateParams struct {
@@ -138,13 +206,14 @@ func (q *Queries) WorkspaceGetForUpdate(ctx context.Context, arg WorkspaceGetFor
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
+		&i.DeletedAt,
 	)
 	return i, err
 }
 
 const workspaceList = `-- name: WorkspaceList :many
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id FROM workspaces
-WHERE organization_id = $1 AND name > $2
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces
+WHERE organization_id = $1 AND name > $2 AND deleted_at IS NULL
 ORDER BY name
 LIMIT $3
 `
@@ -178,6 +247,7 @@ func (q *Queries) WorkspaceList(ctx context.Context, arg WorkspaceListParams) ([
 			&i.CreatedAt,
 			&i.CurrentStateVersionID,
 			&i.LockedForRunID,
+			&i.DeletedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -226,11 +296,95 @@ func (q *Queries) WorkspaceListAdmittable(ctx context.Context, maxRows int32) ([
 	return items, nil
 }
 
+const workspaceListDeleted = `-- name: WorkspaceListDeleted :many
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces
+WHERE organization_id = $1 AND deleted_at IS NOT NULL
+ORDER BY deleted_at DESC, id
+LIMIT $2
+`
+
+type WorkspaceListDeletedParams struct {
+	OrganizationID uuid.UUID
+	MaxRows        int32
+}
+
+func (q *Queries) WorkspaceListDeleted(ctx context.Context, arg WorkspaceListDeletedParams) ([]Workspace, error) {
+	rows, err := q.db.Query(ctx, workspaceListDeleted, arg.OrganizationID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Workspace
+	for rows.Next() {
+		var i Workspace
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.AutoApply,
+			&i.AutoApplyRunTrigger,
+			&i.Locked,
+			&i.LockReason,
+			&i.LockedBy,
+			&i.ActiveRunID,
+			&i.NextRunNumber,
+			&i.CreatedAt,
+			&i.CurrentStateVersionID,
+			&i.LockedForRunID,
+			&i.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const workspaceListPurgeable = `-- name: WorkspaceListPurgeable :many
+SELECT id, organization_id FROM workspaces
+WHERE deleted_at IS NOT NULL AND deleted_at < $1::TIMESTAMPTZ
+ORDER BY deleted_at
+LIMIT $2
+`
+
+type WorkspaceListPurgeableParams struct {
+	DeletedBefore time.Time
+	MaxRows       int32
+}
+
+type WorkspaceListPurgeableRow struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) WorkspaceListPurgeable(ctx context.Context, arg WorkspaceListPurgeableParams) ([]WorkspaceListPurgeableRow, error) {
+	rows, err := q.db.Query(ctx, workspaceListPurgeable, arg.DeletedBefore, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WorkspaceListPurgeableRow
+	for rows.Next() {
+		var i WorkspaceListPurgeableRow
+		if err := rows.Scan(&i.ID, &i.OrganizationID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const workspaceLock = `-- name: WorkspaceLock :one
 UPDATE workspaces SET locked = true, lock_reason = $1, locked_by = $2,
     locked_for_run_id = $3
-WHERE id = $4 AND organization_id = $5
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
+WHERE id = $4 AND organization_id = $5 AND deleted_at IS NULL
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
 `
 
 type WorkspaceLockParams struct {
@@ -264,8 +418,189 @@ func (q *Queries) WorkspaceLock(ctx context.Context, arg WorkspaceLockParams) (W
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
+		&i.DeletedAt,
 	)
 	return i, err
+}
+
+const workspacePurgeConfigurationUploads = `-- name: WorkspacePurgeConfigurationUploads :exec
+DELETE FROM configuration_uploads WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeConfigurationUploads(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeConfigurationUploads, id)
+	return err
+}
+
+const workspacePurgeConfigurationVersions = `-- name: WorkspacePurgeConfigurationVersions :exec
+DELETE FROM configuration_versions WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeConfigurationVersions(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeConfigurationVersions, id)
+	return err
+}
+
+const workspacePurgeConsumers = `-- name: WorkspacePurgeConsumers :exec
+DELETE FROM workspace_state_consumers WHERE workspace_id = $1 OR consumer_id = $1
+`
+
+func (q *Queries) WorkspacePurgeConsumers(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeConsumers, id)
+	return err
+}
+
+const workspacePurgeCurrentState = `-- name: WorkspacePurgeCurrentState :exec
+UPDATE workspaces SET current_state_version_id = NULL WHERE id = $1
+`
+
+func (q *Queries) WorkspacePurgeCurrentState(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeCurrentState, id)
+	return err
+}
+
+const workspacePurgeEvents = `-- name: WorkspacePurgeEvents :exec
+DELETE FROM events WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeEvents(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeEvents, id)
+	return err
+}
+
+const workspacePurgeJobLogChunks = `-- name: WorkspacePurgeJobLogChunks :exec
+DELETE FROM job_log_chunks WHERE job_id IN (SELECT j.id FROM jobs j WHERE j.workspace_id = $1)
+`
+
+func (q *Queries) WorkspacePurgeJobLogChunks(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeJobLogChunks, id)
+	return err
+}
+
+const workspacePurgeJobLogs = `-- name: WorkspacePurgeJobLogs :exec
+DELETE FROM job_logs WHERE job_id IN (SELECT j.id FROM jobs j WHERE j.workspace_id = $1)
+`
+
+func (q *Queries) WorkspacePurgeJobLogs(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeJobLogs, id)
+	return err
+}
+
+const workspacePurgeJobs = `-- name: WorkspacePurgeJobs :exec
+DELETE FROM jobs WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeJobs(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeJobs, id)
+	return err
+}
+
+const workspacePurgePolicyResults = `-- name: WorkspacePurgePolicyResults :exec
+DELETE FROM policy_results WHERE run_id IN (SELECT r.id FROM runs r WHERE r.workspace_id = $1)
+`
+
+func (q *Queries) WorkspacePurgePolicyResults(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgePolicyResults, id)
+	return err
+}
+
+const workspacePurgeRow = `-- name: WorkspacePurgeRow :exec
+DELETE FROM workspaces WHERE id = $1 AND deleted_at IS NOT NULL
+`
+
+func (q *Queries) WorkspacePurgeRow(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeRow, id)
+	return err
+}
+
+const workspacePurgeRunArtifacts = `-- name: WorkspacePurgeRunArtifacts :exec
+DELETE FROM run_artifacts WHERE run_id IN (SELECT r.id FROM runs r WHERE r.workspace_id = $1)
+`
+
+func (q *Queries) WorkspacePurgeRunArtifacts(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeRunArtifacts, id)
+	return err
+}
+
+const workspacePurgeRunCauses = `-- name: WorkspacePurgeRunCauses :exec
+
+DELETE FROM run_causes
+WHERE upstream_workspace_id = $1
+   OR run_id IN (SELECT r.id FROM runs r WHERE r.workspace_id = $1)
+`
+
+// Purging removes every row that belongs to the workspace, in the order
+// the foreign keys need, in one transaction. It is the one place that
+// writes other packages tables: what a workspace owned goes with it.
+// The sealed objects stay in blob storage without their data keys, which
+// go with the rows, so they can no longer be opened.
+func (q *Queries) WorkspacePurgeRunCauses(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeRunCauses, id)
+	return err
+}
+
+const workspacePurgeRuns = `-- name: WorkspacePurgeRuns :exec
+DELETE FROM runs WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeRuns(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeRuns, id)
+	return err
+}
+
+const workspacePurgeStateLock = `-- name: WorkspacePurgeStateLock :exec
+DELETE FROM state_locks WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeStateLock(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeStateLock, id)
+	return err
+}
+
+const workspacePurgeStateVersions = `-- name: WorkspacePurgeStateVersions :exec
+DELETE FROM state_versions WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeStateVersions(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeStateVersions, id)
+	return err
+}
+
+const workspacePurgeTokens = `-- name: WorkspacePurgeTokens :exec
+DELETE FROM tokens t
+WHERE t.workspace_id = $1::UUID OR t.job_id IN (SELECT j.id FROM jobs j WHERE j.workspace_id = $1::UUID)
+`
+
+func (q *Queries) WorkspacePurgeTokens(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeTokens, id)
+	return err
+}
+
+const workspacePurgeTriggers = `-- name: WorkspacePurgeTriggers :exec
+DELETE FROM workspace_triggers WHERE upstream_id = $1 OR downstream_id = $1
+`
+
+func (q *Queries) WorkspacePurgeTriggers(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeTriggers, id)
+	return err
+}
+
+const workspacePurgeVariableSetLinks = `-- name: WorkspacePurgeVariableSetLinks :exec
+DELETE FROM variable_set_workspaces WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeVariableSetLinks(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeVariableSetLinks, id)
+	return err
+}
+
+const workspacePurgeVariables = `-- name: WorkspacePurgeVariables :exec
+DELETE FROM variables WHERE workspace_id = $1::UUID
+`
+
+func (q *Queries) WorkspacePurgeVariables(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeVariables, id)
+	return err
 }
 
 const workspaceReleaseRun = `-- name: WorkspaceReleaseRun :execrows
@@ -285,6 +620,40 @@ func (q *Queries) WorkspaceReleaseRun(ctx context.Context, arg WorkspaceReleaseR
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const workspaceRestore = `-- name: WorkspaceRestore :one
+UPDATE workspaces SET deleted_at = NULL, name = $1
+WHERE id = $2 AND organization_id = $3 AND deleted_at IS NOT NULL
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+`
+
+type WorkspaceRestoreParams struct {
+	Name           string
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) WorkspaceRestore(ctx context.Context, arg WorkspaceRestoreParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceRestore, arg.Name, arg.ID, arg.OrganizationID)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.AutoApply,
+		&i.AutoApplyRunTrigger,
+		&i.Locked,
+		&i.LockReason,
+		&i.LockedBy,
+		&i.ActiveRunID,
+		&i.NextRunNumber,
+		&i.CreatedAt,
+		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
+		&i.DeletedAt,
+	)
+	return i, err
 }
 
 const workspaceSetActiveRun = `-- name: WorkspaceSetActiveRun :execrows
@@ -308,7 +677,7 @@ func (q *Queries) WorkspaceSetActiveRun(ctx context.Context, arg WorkspaceSetAct
 
 const workspaceTakeRunNumber = `-- name: WorkspaceTakeRunNumber :one
 UPDATE workspaces SET next_run_number = next_run_number + 1
-WHERE id = $1 AND organization_id = $2
+WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
 RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply, auto_apply_run_trigger
 `
 
@@ -338,10 +707,41 @@ func (q *Queries) WorkspaceTakeRunNumber(ctx context.Context, arg WorkspaceTakeR
 	return i, err
 }
 
+const workspaceTriggerCount = `-- name: WorkspaceTriggerCount :one
+SELECT count(*) FROM workspace_triggers WHERE upstream_id = $1 OR downstream_id = $1
+`
+
+func (q *Queries) WorkspaceTriggerCount(ctx context.Context, id uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, workspaceTriggerCount, id)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const workspaceUnfinishedRunCount = `-- name: WorkspaceUnfinishedRunCount :one
+
+SELECT count(*) FROM runs
+WHERE workspace_id = $1 AND organization_id = $2
+  AND status NOT IN ('applied', 'planned_and_finished', 'errored', 'canceled', 'force_canceled', 'discarded')
+`
+
+type WorkspaceUnfinishedRunCountParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// Deletion (internal/workspace): soft, then purged after the retention.
+func (q *Queries) WorkspaceUnfinishedRunCount(ctx context.Context, arg WorkspaceUnfinishedRunCountParams) (int64, error) {
+	row := q.db.QueryRow(ctx, workspaceUnfinishedRunCount, arg.ID, arg.OrganizationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const workspaceUnlock = `-- name: WorkspaceUnlock :one
 UPDATE workspaces SET locked = false, lock_reason = '', locked_by = NULL, locked_for_run_id = NULL
-WHERE id = $1 AND organization_id = $2
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
+WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
 `
 
 type WorkspaceUnlockParams struct {
@@ -366,6 +766,7 @@ func (q *Queries) WorkspaceUnlock(ctx context.Context, arg WorkspaceUnlockParams
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
+		&i.DeletedAt,
 	)
 	return i, err
 }
@@ -374,8 +775,8 @@ const workspaceUpdateSettings = `-- name: WorkspaceUpdateSettings :one
 UPDATE workspaces SET
     auto_apply = COALESCE($1::BOOL, auto_apply),
     auto_apply_run_trigger = COALESCE($2::BOOL, auto_apply_run_trigger)
-WHERE id = $3 AND organization_id = $4
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id
+WHERE id = $3 AND organization_id = $4 AND deleted_at IS NULL
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
 `
 
 type WorkspaceUpdateSettingsParams struct {
@@ -407,6 +808,7 @@ func (q *Queries) WorkspaceUpdateSettings(ctx context.Context, arg WorkspaceUpda
 		&i.CreatedAt,
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
+		&i.DeletedAt,
 	)
 	return i, err
 }

@@ -183,3 +183,76 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 	writeJSON(w, http.StatusOK, workspaceView(ws))
 	return nil
 }
+
+type deletedWorkspaceJSON struct {
+	ID         uuid.UUID  `json:"id"`
+	Name       string     `json:"name"`
+	StateID    *uuid.UUID `json:"current_state_version_id"`
+	DeletedAt  time.Time  `json:"deleted_at"`
+	PurgeAfter time.Time  `json:"purge_after"`
+}
+
+func deletedView(d workspace.Deleted) deletedWorkspaceJSON {
+	return deletedWorkspaceJSON{ID: d.ID, Name: d.Name, StateID: d.CurrentStateVersionID, DeletedAt: d.DeletedAt, PurgeAfter: d.PurgeAfter}
+}
+
+// deleteWorkspace deletes a workspace, restorable until it is purged.
+func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleAdmin); err != nil {
+		return err
+	}
+	d, err := a.Workspaces.Delete(r.Context(), p.OrgID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, deletedView(d))
+	return nil
+}
+
+func (a *api) listDeletedWorkspaces(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleAdmin); err != nil {
+		return err
+	}
+	limit, _, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, err := a.Workspaces.ListDeleted(r.Context(), o.ID, limit)
+	if err != nil {
+		return err
+	}
+	items := make([]deletedWorkspaceJSON, 0, len(list))
+	for _, d := range list {
+		items = append(items, deletedView(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+func (a *api) restoreWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleAdmin); err != nil {
+		return err
+	}
+	ws, err := a.Workspaces.Restore(r.Context(), o.ID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, workspaceView(ws))
+	return nil
+}

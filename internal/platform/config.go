@@ -41,6 +41,9 @@ type Config struct {
 	// (pool_max_conns); 0 keeps pgx's default, the larger of 4 and the
 	// CPU count.
 	MaxConns int32
+	// WorkspaceRetention is how long a deleted workspace stays restorable
+	// (RUNPLANE_WORKSPACE_RETENTION); 0 takes workspace.DefaultRetention.
+	WorkspaceRetention time.Duration
 }
 
 // Defaults are what FromEnv takes for unset variables.
@@ -92,6 +95,11 @@ func FromEnv(getenv func(string) string, d Defaults) (Config, error) {
 	c.MaxConns = int32(maxConns)
 	if c.Agent, err = agentConfig(getenv, d.Tick); err != nil {
 		return c, err
+	}
+	if v := getenv("RUNPLANE_WORKSPACE_RETENTION"); v != "" {
+		if c.WorkspaceRetention, err = time.ParseDuration(v); err != nil || c.WorkspaceRetention <= 0 {
+			return c, fmt.Errorf("RUNPLANE_WORKSPACE_RETENTION must be a positive duration such as 720h, not %q", v)
+		}
 	}
 	return c, c.AgentTasks.check(c.AgentPoolSize)
 }

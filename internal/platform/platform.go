@@ -102,6 +102,9 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 	dispatch.Handle(events.RunNeedsPolicyCheck, policies.HandleNeedsCheck)
 	dispatch.Handle(events.StateChanged, cascade.Deliver)
 	orgs, workspaces, triggers := org.NewService(pool, c.AdminToken), workspace.NewService(pool), trigger.NewService(pool)
+	if c.WorkspaceRetention > 0 {
+		workspaces.Retention = c.WorkspaceRetention
+	}
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       orgs,
 		Workspaces: workspaces,
@@ -126,7 +129,10 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 			return err
 		},
 	})
-	scheduler := &schedule.Scheduler{DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize}
+	scheduler := &schedule.Scheduler{
+		DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize,
+		Workspaces: workspaces,
+	}
 	if launcher != nil {
 		scheduler.Launcher = launcher
 	}

@@ -40,6 +40,12 @@ type Events interface {
 	DeliverDue(ctx context.Context, max int) (events.Result, error)
 }
 
+// Workspaces purges deleted workspaces past their retention
+// (*workspace.Service).
+type Workspaces interface {
+	Purge(ctx context.Context, max int) (int, error)
+}
+
 // batch bounds one tick's work so a tick stays short; the next tick continues.
 const batch = 500
 
@@ -56,6 +62,8 @@ type Result struct {
 	Agents int `json:"agents"`
 	// Launched counts the agents the tick started (with a Launcher).
 	Launched int `json:"launched"`
+	// Purged counts deleted workspaces removed for good.
+	Purged int `json:"purged"`
 }
 
 // Add folds a later tick into r: its repairs add up, its Agents (a level,
@@ -69,11 +77,12 @@ func (r *Result) Add(later Result) {
 	r.Admitted += later.Admitted
 	r.Agents = later.Agents
 	r.Launched += later.Launched
+	r.Purged += later.Purged
 }
 
 // repaired reports whether the tick found anything to do.
 func (r Result) repaired() bool {
-	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0 || r.Launched > 0
+	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0 || r.Launched > 0 || r.Purged > 0
 }
 
 // Scheduler is the tick and its loops.
@@ -85,7 +94,14 @@ type Scheduler struct {
 	PoolSize int
 	// Launcher, when set, starts agents for the claimable jobs each tick.
 	Launcher Launcher
+	// Workspaces, when set, has deleted workspaces purged after their
+	// retention.
+	Workspaces Workspaces
 }
+
+// purgeBatch bounds the workspaces one tick purges: each is a transaction
+// over everything the workspace held.
+const purgeBatch = 10
 
 // Tick runs the safety net once.
 func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
@@ -100,6 +116,11 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	}
 	if res.Admitted, err = Admit(ctx, s.DB); err != nil {
 		errs = append(errs, err)
+	}
+	if s.Workspaces != nil {
+		if res.Purged, err = s.Workspaces.Purge(ctx, purgeBatch); err != nil {
+			errs = append(errs, fmt.Errorf("tick: purge deleted workspaces: %w", err))
+		}
 	}
 	pool := s.PoolSize
 	if pool <= 0 {

@@ -72,6 +72,8 @@ func New(s Services) http.Handler {
 	handle("GET /api/v2/organizations/{org}/workspaces", a.listWorkspaces)
 	handle("GET /api/v2/organizations/{org}/workspaces/{name}", a.getWorkspaceByName)
 	handle("GET /api/v2/workspaces/{id}", a.getWorkspace)
+	handle("DELETE /api/v2/workspaces/{id}", a.deleteWorkspace)
+	handle("DELETE /api/v2/organizations/{org}/workspaces/{name}", a.deleteWorkspace)
 	handle("POST /api/v2/workspaces/{id}/actions/{action}", a.workspaceAction)
 	handle("POST /api/v2/workspaces/{id}/vars", a.createVariable)
 	handle("GET /api/v2/workspaces/{id}/vars", a.listVariables)

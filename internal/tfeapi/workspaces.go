@@ -172,22 +172,42 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 // updateWorkspace changes what Runplane lets change: auto-apply. Runs use
 // the agents' terraform and execute remotely, so terraform-version
 // accepts only "latest" and execution-mode only "remote".
-func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	var ws workspace.Workspace
-	var err error
+// pathWorkspace is the workspace a path names, by id or by organization
+// and name.
+func (a *api) pathWorkspace(r *http.Request, p org.Principal) (workspace.Workspace, error) {
 	if r.PathValue("id") != "" {
-		id, perr := pathUUID(r, "id")
-		if perr != nil {
-			return perr
+		id, err := pathUUID(r, "id")
+		if err != nil {
+			return workspace.Workspace{}, err
 		}
-		ws, err = a.Workspaces.Get(r.Context(), p.OrgID, id)
-	} else {
-		o, rerr := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
-		if rerr != nil {
-			return rerr
-		}
-		ws, err = a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
+		return a.Workspaces.Get(r.Context(), p.OrgID, id)
 	}
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
+}
+
+// deleteWorkspace is Terraform Cloud's (force) delete; the workspace stays
+// restorable through the native API until it is purged.
+func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	ws, err := a.pathWorkspace(r, p)
+	if err != nil {
+		return err
+	}
+	if err := p.Require(org.RoleAdmin); err != nil {
+		return err
+	}
+	if _, err := a.Workspaces.Delete(r.Context(), ws.OrganizationID, ws.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	ws, err := a.pathWorkspace(r, p)
 	if err != nil {
 		return err
 	}

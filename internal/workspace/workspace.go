@@ -52,10 +52,12 @@ type DB interface {
 type Service struct {
 	db  DB
 	now func() time.Time
+	// Retention is how long a deleted workspace stays restorable.
+	Retention time.Duration
 }
 
 // NewService returns a Service on db.
-func NewService(db DB) *Service { return &Service{db: db, now: time.Now} }
+func NewService(db DB) *Service { return &Service{db: db, now: time.Now, Retention: DefaultRetention} }
 
 // CreateOptions are a new workspace's settings.
 type CreateOptions struct {

@@ -63,3 +63,20 @@ UNION ALL
 SELECT r.workspace_id AS key_id, r.workspace_id, count(*)::INT AS runs
 FROM runs r WHERE r.status = 'pending' AND r.triggered
 GROUP BY r.workspace_id HAVING count(*) > 1;
+
+-- name: CheckWorkspaceLeftovers :one
+-- Rows that still belong to a workspace; after its purge, none.
+SELECT ((SELECT count(*) FROM workspaces w WHERE w.id = @id::UUID)
+    + (SELECT count(*) FROM runs r WHERE r.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM jobs j WHERE j.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM state_versions sv WHERE sv.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM state_locks sl WHERE sl.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM workspace_state_consumers c WHERE c.workspace_id = @id::UUID OR c.consumer_id = @id::UUID)
+    + (SELECT count(*) FROM workspace_triggers t WHERE t.upstream_id = @id::UUID OR t.downstream_id = @id::UUID)
+    + (SELECT count(*) FROM configuration_versions cv WHERE cv.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM configuration_uploads cu WHERE cu.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM variables v WHERE v.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM variable_set_workspaces vs WHERE vs.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM events e WHERE e.workspace_id = @id::UUID)
+    + (SELECT count(*) FROM run_causes rc WHERE rc.upstream_workspace_id = @id::UUID)
+    + (SELECT count(*) FROM tokens tk WHERE tk.workspace_id = @id::UUID))::BIGINT AS rows_left;
