@@ -56,6 +56,7 @@ environment:
   RUNPLANE_AGENT_LEASE  how long a silent agent keeps its job (default 20s)
   RUNPLANE_AGENT_HEARTBEAT  how often agents heartbeat (default 5s)
   RUNPLANE_TICK_INTERVAL    scheduler tick: lease reaping, event retries, stranded admissions (default 5s)
+  RUNPLANE_WORKSPACE_RETENTION  how long a deleted workspace stays restorable (default 720h)
   RUNPLANE_URL          (agent) the server to claim from
 `
 
