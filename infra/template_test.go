@@ -202,8 +202,10 @@ func TestStoragePermissionsMatchTheCode(t *testing.T) {
 			}
 		}
 	}
-	// The prefixes the code stores sealed objects under.
-	put := regexp.MustCompile(`objects\.Put\(ctx, id, fmt\.Sprintf\("([a-z]+/)`)
+	// The prefixes the code stores sealed objects under: every blob key is
+	// built as "<prefix>/%s/…", whether the server puts the object or signs
+	// a client's upload of it.
+	put := regexp.MustCompile(`fmt\.Sprintf\("([a-z]+/)%s`)
 	err := filepath.WalkDir("../internal", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err
@@ -342,6 +344,19 @@ func TestDataIsRetainedAndLogsExpire(t *testing.T) {
 	for name := range functions(t) {
 		if !groups["/aws/lambda/${"+name+"}"] {
 			t.Errorf("%s has no log group with a retention", name)
+		}
+	}
+	// Logs and plan files expire with the bucket's lifecycle; states and
+	// configurations (a workspace's latest may be years old) never do.
+	rules := fmt.Sprint(res["StateBucket"].Properties["LifecycleConfiguration"])
+	for _, prefix := range []string{"runs/", "logs/"} {
+		if !strings.Contains(rules, "Prefix:"+prefix) {
+			t.Errorf("no lifecycle rule expires %s: %s", prefix, rules)
+		}
+	}
+	for _, prefix := range []string{"state/", "config/"} {
+		if strings.Contains(rules, prefix) {
+			t.Errorf("a lifecycle rule touches %s: %s", prefix, rules)
 		}
 	}
 	tick := fmt.Sprint(res["SchedulerFunction"].Properties["Events"])

@@ -194,7 +194,7 @@ func (s *Service) Logs(ctx context.Context, orgID, runID uuid.UUID, phase Phase,
 		ID: a.ID, BlobKey: a.BlobKey, SHA256: a.Sha256, Size: a.Size, KeyID: a.KeyID, WrappedKey: a.WrappedKey,
 	}, envelope.WorkspaceContext(orgID, j.WorkspaceID))
 	if err != nil {
-		return err
+		return expired(err)
 	}
 	_, err = w.Write(log)
 	return err

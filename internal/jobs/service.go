@@ -37,6 +37,8 @@ var (
 	ErrNotFound = fault.New(fault.NotFound, "not_found", "not found")
 	// ErrInvalid: a report the protocol does not allow.
 	ErrInvalid = fault.New(fault.Invalid, "invalid_request", "invalid report")
+	// ErrExpired: a run's log or plan file is no longer in storage.
+	ErrExpired = fault.New(fault.NotFound, "expired", "this log or plan file is no longer kept: on AWS the bucket expires them after RunArtifactRetentionDays days (docs/deploying.md)")
 )
 
 // Config holds the protocol's timings.
@@ -497,7 +499,16 @@ func (s *Service) fetch(ctx context.Context, o sealed.Object, ec envelope.Contex
 		return nil, &g, nil
 	}
 	data, err := s.objects.Get(ctx, o, ec)
-	return data, nil, err
+	return data, nil, expired(err)
+}
+
+// expired turns a log or plan file missing from storage, which the
+// bucket's lifecycle expires, into ErrExpired.
+func expired(err error) error {
+	if errors.Is(err, sealed.ErrMissing) {
+		return ErrExpired
+	}
+	return err
 }
 
 // PlanJSON returns a run's plan as `terraform show -json`, as its plan job
@@ -516,7 +527,8 @@ func (s *Service) artifact(ctx context.Context, orgID, workspaceID, runID uuid.U
 	if err != nil {
 		return nil, err
 	}
-	return s.objects.Get(ctx, o, envelope.WorkspaceContext(orgID, workspaceID))
+	data, err := s.objects.Get(ctx, o, envelope.WorkspaceContext(orgID, workspaceID))
+	return data, expired(err)
 }
 
 func (s *Service) artifactObject(ctx context.Context, orgID, runID uuid.UUID, name string) (sealed.Object, error) {

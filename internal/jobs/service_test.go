@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,8 @@ type fixture struct {
 	orgID  uuid.UUID
 	q      *dbsqlc.Queries
 	check  *dbcheck.Queries
+	// blobs is the folder the sealed objects are stored in.
+	blobs string
 }
 
 func setup(t *testing.T, lease time.Duration, configure ...func(*jobs.Config)) *fixture {
@@ -75,7 +78,7 @@ func setup(t *testing.T, lease time.Duration, configure ...func(*jobs.Config)) *
 	vars := variable.NewService(pool, objects)
 	return &fixture{
 		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool), check: dbcheck.New(pool),
-		vars:   vars,
+		vars: vars, blobs: filepath.Join(dir, "blobs"),
 		agents: jobs.NewService(pool, runs, configversion.NewService(pool, objects), objects, vars, hint, events.NewDispatcher(pool, events.DefaultConfig, nil), cfg),
 	}
 }
@@ -589,5 +592,37 @@ func TestAJobGetsItsWorkspaceVariables(t *testing.T) {
 	}
 	if _, err := f.agents.Variables(f.ctx, j.ID, uuid.New()); !errors.Is(err, jobs.ErrLeaseLost) {
 		t.Fatalf("a stale lease: %v, want ErrLeaseLost", err)
+	}
+}
+
+// Logs and plan files expire from the bucket (its lifecycle rule on AWS):
+// reading one that is gone says it expired (404), not that storage is
+// corrupt (500).
+func TestAnExpiredLogOrPlanFileReadsAsExpired(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	r := f.newRun(f.workspace("old"), run.CreateOptions{})
+	j := f.claim()
+	if err := f.agents.PutArtifact(f.ctx, j.ID, j.LeaseToken, agentapi.ArtifactPlanFile, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	done := jobs.Outcome{Result: "succeeded", Log: []byte("init\n"), Plan: run.PlanSummary{Add: 1, HasChanges: true}}
+	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, done); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"logs", "runs"} {
+		if err := os.RemoveAll(filepath.Join(f.blobs, prefix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.agents.Logs(f.ctx, f.orgID, r.ID, jobs.PhasePlan, io.Discard); !errors.Is(err, jobs.ErrExpired) {
+		t.Fatalf("expired log: %v, want ErrExpired", err)
+	}
+	if _, err := f.runs.Fire(f.ctx, f.orgID, r.ID, run.EventConfirm, run.Input{}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.claim()
+	if _, _, err := f.agents.ArtifactDirect(f.ctx, a.ID, a.LeaseToken, agentapi.ArtifactPlanFile, false); !errors.Is(err, jobs.ErrExpired) {
+		t.Fatalf("expired plan file: %v, want ErrExpired", err)
 	}
 }

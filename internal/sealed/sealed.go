@@ -21,6 +21,11 @@ import (
 // ErrCorrupt: a stored object failed its integrity checks.
 var ErrCorrupt = fault.New(fault.Corrupt, "state_corrupt", "stored object failed its integrity check; the stored bytes do not match what was written, nothing was served")
 
+// ErrMissing: a recorded object is not in blob storage. Get's error is
+// ErrCorrupt too; a caller whose objects may expire (logs, plan files)
+// tells the two apart.
+var ErrMissing = errors.New("stored object is missing")
+
 // Object is what the caller records about a stored object.
 type Object struct {
 	ID         uuid.UUID
@@ -81,7 +86,7 @@ func (s *Store) Get(ctx context.Context, o Object, ec envelope.Context) ([]byte,
 	}
 	data, err := s.blobs.Get(ctx, o.BlobKey, o.Size+envelope.Overhead)
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, corrupt(ctx, o, err)
+		return nil, fmt.Errorf("%w (%w)", corrupt(ctx, o, err), ErrMissing)
 	}
 	if err != nil {
 		return nil, err
