@@ -68,16 +68,32 @@ ON CONFLICT (run_id, name) DO UPDATE SET
 -- name: RunArtifactGet :one
 SELECT * FROM run_artifacts WHERE run_id = @run_id AND organization_id = @organization_id AND name = @name;
 
+-- The platform's agents claim unpooled runs only.
+
 -- name: RunClaimApply :one
-SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'apply_queued'
+SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'apply_queued' AND agent_pool_id IS NULL
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: RunClaimPlan :one
-SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND NOT plan_only
+SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND NOT plan_only AND agent_pool_id IS NULL
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: RunClaimSpeculative :one
-SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND plan_only
+SELECT * FROM runs WHERE organization_id = @organization_id AND status = 'plan_queued' AND plan_only AND agent_pool_id IS NULL
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
+
+-- An agent pool claims its own runs only.
+
+-- name: RunClaimPoolApply :one
+SELECT * FROM runs WHERE agent_pool_id = @agent_pool_id::UUID AND status = 'apply_queued'
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
+
+-- name: RunClaimPoolPlan :one
+SELECT * FROM runs WHERE agent_pool_id = @agent_pool_id::UUID AND status = 'plan_queued' AND NOT plan_only
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
+
+-- name: RunClaimPoolSpeculative :one
+SELECT * FROM runs WHERE agent_pool_id = @agent_pool_id::UUID AND status = 'plan_queued' AND plan_only
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: OrganizationClaimCandidates :many
@@ -107,7 +123,7 @@ UPDATE organizations SET tokens = @tokens, tokens_at = @tokens_at WHERE id = @id
 SELECT sqlc.embed(o),
     (SELECT count(*) FROM (
         SELECT 1 FROM runs r
-        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued')
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
         LIMIT @max_jobs) AS waiting)::INT AS waiting
 FROM waiting_organizations w
 JOIN organizations o ON o.id = w.organization_id

@@ -43,3 +43,31 @@ WHERE t.secret_hash = @secret_hash
 -- name: OrganizationList :many
 -- Organizations by name, after a cursor name: the site admin's list.
 SELECT * FROM organizations WHERE name > @after_name ORDER BY name LIMIT @max_rows;
+
+-- Agent pools (internal/org): an organization's own agents and their token.
+
+-- name: AgentPoolCreate :one
+INSERT INTO agent_pools (organization_id, name, token_hash)
+VALUES (@organization_id, @name, @token_hash)
+RETURNING id, organization_id, name, created_at;
+
+-- name: AgentPoolList :many
+SELECT p.id, p.organization_id, p.name, p.created_at,
+    (SELECT count(*) FROM workspaces w WHERE w.agent_pool_id = p.id AND w.deleted_at IS NULL)::INT AS workspaces
+FROM agent_pools p
+WHERE p.organization_id = @organization_id
+ORDER BY p.name;
+
+-- name: AgentPoolGetByTokenHash :one
+SELECT id, organization_id, name, created_at FROM agent_pools WHERE token_hash = @token_hash;
+
+-- name: AgentPoolDelete :execrows
+-- Only a pool no workspace names (deleted ones awaiting purge included)
+-- and no queued run waits for.
+DELETE FROM agent_pools p
+WHERE p.id = @id AND p.organization_id = @organization_id
+  AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.agent_pool_id = p.id)
+  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.agent_pool_id = p.id AND r.status IN ('plan_queued', 'apply_queued'));
+
+-- name: AgentPoolExists :one
+SELECT EXISTS (SELECT 1 FROM agent_pools WHERE id = @id AND organization_id = @organization_id)::BOOL;

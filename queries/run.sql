@@ -47,9 +47,9 @@ DELETE FROM state_locks WHERE workspace_id = @workspace_id AND organization_id =
 
 -- name: RunCreate :one
 INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered,
-    refresh_only, refresh, target_addrs, replace_addrs)
+    refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id)
 VALUES (@organization_id, @workspace_id, @number, @status, @plan_only, @is_destroy, @auto_apply, @message, @status_timestamps, sqlc.narg(configuration_version_id), @triggered,
-    @refresh_only, @refresh, COALESCE(sqlc.narg(target_addrs)::TEXT[], ARRAY[]::TEXT[]), COALESCE(sqlc.narg(replace_addrs)::TEXT[], ARRAY[]::TEXT[]))
+    @refresh_only, @refresh, COALESCE(sqlc.narg(target_addrs)::TEXT[], ARRAY[]::TEXT[]), COALESCE(sqlc.narg(replace_addrs)::TEXT[], ARRAY[]::TEXT[]), sqlc.narg(agent_pool_id))
 RETURNING *;
 
 -- name: RunGetForUpdate :one

@@ -23,7 +23,7 @@ LIMIT @max_rows;
 -- name: WorkspaceTakeRunNumber :one
 UPDATE workspaces SET next_run_number = next_run_number + 1
 WHERE id = @id AND organization_id = @organization_id AND deleted_at IS NULL
-RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply, auto_apply_run_trigger;
+RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply, auto_apply_run_trigger, agent_pool_id;
 
 -- name: WorkspaceSetActiveRun :execrows
 UPDATE workspaces SET active_run_id = @run_id
@@ -162,3 +162,9 @@ DELETE FROM configuration_versions WHERE workspace_id = @id;
 
 -- name: WorkspacePurgeRow :exec
 DELETE FROM workspaces WHERE id = @id AND deleted_at IS NOT NULL;
+
+-- name: WorkspaceSetAgentPool :one
+-- The caller checked that the pool, if any, is the organization's.
+UPDATE workspaces SET agent_pool_id = sqlc.narg(agent_pool_id)
+WHERE id = @id AND organization_id = @organization_id AND deleted_at IS NULL
+RETURNING *;

@@ -244,7 +244,11 @@ func (e *execution) run(ctx context.Context) error {
 	e.environ = e.terraformEnv()
 	e.log = &logStream{c: e.c, job: e.job, lost: func() { e.loseLease(stop) }}
 	go e.log.flushEvery(jobCtx, 500*time.Millisecond)
-	go e.heartbeat(jobCtx, stop)
+	// Heartbeats stop before the finish: one answered after the finish
+	// ended the job would say lease_lost and cancel the finish's call.
+	beatCtx, stopBeats := context.WithCancel(jobCtx)
+	defer stopBeats()
+	go e.heartbeat(beatCtx, stop)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -282,6 +286,7 @@ func (e *execution) run(ctx context.Context) error {
 		out.Plan = summary
 	}
 	body, _ := json.Marshal(out)
+	stopBeats()
 	_, ferr := e.c.retry(reportCtx, "POST", agentapi.JobPath(e.job.ID, "finish"), e.job.LeaseToken, body, nil)
 	if errors.Is(ferr, errLeaseLost) {
 		slog.Warn("lease lost before finishing", "job", e.job.ID)
@@ -603,6 +608,9 @@ func (e *execution) heartbeat(ctx context.Context, stop func()) {
 		}
 		var beat agentapi.Heartbeat
 		_, _, err := e.c.call(ctx, "POST", agentapi.JobPath(e.job.ID, "heartbeat"), e.job.LeaseToken, nil, &beat)
+		if ctx.Err() != nil {
+			return // the finish is under way: its answer decides
+		}
 		switch {
 		case beat.Stop:
 			// Force-canceled: the run is over and someone asked for it.

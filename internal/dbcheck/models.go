@@ -10,6 +10,14 @@ import (
 	"github.com/google/uuid"
 )
 
+type AgentPool struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	TokenHash      []byte
+	CreatedAt      time.Time
+}
+
 type ConfigurationUpload struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
@@ -146,6 +154,7 @@ type Run struct {
 	Refresh                bool
 	TargetAddrs            []string
 	ReplaceAddrs           []string
+	AgentPoolID            *uuid.UUID
 }
 
 type RunArtifact struct {
@@ -270,6 +279,7 @@ type Workspace struct {
 	CurrentStateVersionID *uuid.UUID
 	LockedForRunID        *uuid.UUID
 	DeletedAt             *time.Time
+	AgentPoolID           *uuid.UUID
 }
 
 type WorkspaceStateConsumer struct {

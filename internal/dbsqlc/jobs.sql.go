@@ -560,7 +560,7 @@ const organizationListWaiting = `-- name: OrganizationListWaiting :many
 SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
     (SELECT count(*) FROM (
         SELECT 1 FROM runs r
-        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued')
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
         LIMIT $1) AS waiting)::INT AS waiting
 FROM waiting_organizations w
 JOIN organizations o ON o.id = w.organization_id
@@ -725,10 +725,12 @@ func (q *Queries) RunArtifactPut(ctx context.Context, arg RunArtifactPutParams) 
 }
 
 const runClaimApply = `-- name: RunClaimApply :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE organization_id = $1 AND status = 'apply_queued'
+
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs WHERE organization_id = $1 AND status = 'apply_queued' AND agent_pool_id IS NULL
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
+// The platform's agents claim unpooled runs only.
 func (q *Queries) RunClaimApply(ctx context.Context, organizationID uuid.UUID) (Run, error) {
 	row := q.db.QueryRow(ctx, runClaimApply, organizationID)
 	var i Run
@@ -759,12 +761,13 @@ func (q *Queries) RunClaimApply(ctx context.Context, organizationID uuid.UUID) (
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const runClaimPlan = `-- name: RunClaimPlan :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND NOT plan_only
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND NOT plan_only AND agent_pool_id IS NULL
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
@@ -798,12 +801,135 @@ func (q *Queries) RunClaimPlan(ctx context.Context, organizationID uuid.UUID) (R
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
+	)
+	return i, err
+}
+
+const runClaimPoolApply = `-- name: RunClaimPoolApply :one
+
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs WHERE agent_pool_id = $1::UUID AND status = 'apply_queued'
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+`
+
+// An agent pool claims its own runs only.
+func (q *Queries) RunClaimPoolApply(ctx context.Context, agentPoolID uuid.UUID) (Run, error) {
+	row := q.db.QueryRow(ctx, runClaimPoolApply, agentPoolID)
+	var i Run
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.Number,
+		&i.Status,
+		&i.PlanOnly,
+		&i.IsDestroy,
+		&i.AutoApply,
+		&i.Message,
+		&i.CancelRequestedAt,
+		&i.PlanAttempts,
+		&i.StatusTimestamps,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ConfigurationVersionID,
+		&i.QueuedAt,
+		&i.PlanAdd,
+		&i.PlanChange,
+		&i.PlanDestroy,
+		&i.HasChanges,
+		&i.ErrorMessage,
+		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
+		&i.AgentPoolID,
+	)
+	return i, err
+}
+
+const runClaimPoolPlan = `-- name: RunClaimPoolPlan :one
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs WHERE agent_pool_id = $1::UUID AND status = 'plan_queued' AND NOT plan_only
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+`
+
+func (q *Queries) RunClaimPoolPlan(ctx context.Context, agentPoolID uuid.UUID) (Run, error) {
+	row := q.db.QueryRow(ctx, runClaimPoolPlan, agentPoolID)
+	var i Run
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.Number,
+		&i.Status,
+		&i.PlanOnly,
+		&i.IsDestroy,
+		&i.AutoApply,
+		&i.Message,
+		&i.CancelRequestedAt,
+		&i.PlanAttempts,
+		&i.StatusTimestamps,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ConfigurationVersionID,
+		&i.QueuedAt,
+		&i.PlanAdd,
+		&i.PlanChange,
+		&i.PlanDestroy,
+		&i.HasChanges,
+		&i.ErrorMessage,
+		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
+		&i.AgentPoolID,
+	)
+	return i, err
+}
+
+const runClaimPoolSpeculative = `-- name: RunClaimPoolSpeculative :one
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs WHERE agent_pool_id = $1::UUID AND status = 'plan_queued' AND plan_only
+ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+`
+
+func (q *Queries) RunClaimPoolSpeculative(ctx context.Context, agentPoolID uuid.UUID) (Run, error) {
+	row := q.db.QueryRow(ctx, runClaimPoolSpeculative, agentPoolID)
+	var i Run
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkspaceID,
+		&i.Number,
+		&i.Status,
+		&i.PlanOnly,
+		&i.IsDestroy,
+		&i.AutoApply,
+		&i.Message,
+		&i.CancelRequestedAt,
+		&i.PlanAttempts,
+		&i.StatusTimestamps,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ConfigurationVersionID,
+		&i.QueuedAt,
+		&i.PlanAdd,
+		&i.PlanChange,
+		&i.PlanDestroy,
+		&i.HasChanges,
+		&i.ErrorMessage,
+		&i.Triggered,
+		&i.RefreshOnly,
+		&i.Refresh,
+		&i.TargetAddrs,
+		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const runClaimSpeculative = `-- name: RunClaimSpeculative :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND plan_only
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs WHERE organization_id = $1 AND status = 'plan_queued' AND plan_only AND agent_pool_id IS NULL
 ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
 `
 
@@ -837,6 +963,7 @@ func (q *Queries) RunClaimSpeculative(ctx context.Context, organizationID uuid.U
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }

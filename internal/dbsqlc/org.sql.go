@@ -12,6 +12,142 @@ import (
 	"github.com/google/uuid"
 )
 
+const agentPoolCreate = `-- name: AgentPoolCreate :one
+
+INSERT INTO agent_pools (organization_id, name, token_hash)
+VALUES ($1, $2, $3)
+RETURNING id, organization_id, name, created_at
+`
+
+type AgentPoolCreateParams struct {
+	OrganizationID uuid.UUID
+	Name           string
+	TokenHash      []byte
+}
+
+type AgentPoolCreateRow struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	CreatedAt      time.Time
+}
+
+// Agent pools (internal/org): an organization's own agents and their token.
+func (q *Queries) AgentPoolCreate(ctx context.Context, arg AgentPoolCreateParams) (AgentPoolCreateRow, error) {
+	row := q.db.QueryRow(ctx, agentPoolCreate, arg.OrganizationID, arg.Name, arg.TokenHash)
+	var i AgentPoolCreateRow
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const agentPoolDelete = `-- name: AgentPoolDelete :execrows
+DELETE FROM agent_pools p
+WHERE p.id = $1 AND p.organization_id = $2
+  AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.agent_pool_id = p.id)
+  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.agent_pool_id = p.id AND r.status IN ('plan_queued', 'apply_queued'))
+`
+
+type AgentPoolDeleteParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// Only a pool no workspace names (deleted ones awaiting purge included)
+// and no queued run waits for.
+func (q *Queries) AgentPoolDelete(ctx context.Context, arg AgentPoolDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, agentPoolDelete, arg.ID, arg.OrganizationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const agentPoolExists = `-- name: AgentPoolExists :one
+SELECT EXISTS (SELECT 1 FROM agent_pools WHERE id = $1 AND organization_id = $2)::BOOL
+`
+
+type AgentPoolExistsParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) AgentPoolExists(ctx context.Context, arg AgentPoolExistsParams) (bool, error) {
+	row := q.db.QueryRow(ctx, agentPoolExists, arg.ID, arg.OrganizationID)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const agentPoolGetByTokenHash = `-- name: AgentPoolGetByTokenHash :one
+SELECT id, organization_id, name, created_at FROM agent_pools WHERE token_hash = $1
+`
+
+type AgentPoolGetByTokenHashRow struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	CreatedAt      time.Time
+}
+
+func (q *Queries) AgentPoolGetByTokenHash(ctx context.Context, tokenHash []byte) (AgentPoolGetByTokenHashRow, error) {
+	row := q.db.QueryRow(ctx, agentPoolGetByTokenHash, tokenHash)
+	var i AgentPoolGetByTokenHashRow
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const agentPoolList = `-- name: AgentPoolList :many
+SELECT p.id, p.organization_id, p.name, p.created_at,
+    (SELECT count(*) FROM workspaces w WHERE w.agent_pool_id = p.id AND w.deleted_at IS NULL)::INT AS workspaces
+FROM agent_pools p
+WHERE p.organization_id = $1
+ORDER BY p.name
+`
+
+type AgentPoolListRow struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	CreatedAt      time.Time
+	Workspaces     int32
+}
+
+func (q *Queries) AgentPoolList(ctx context.Context, organizationID uuid.UUID) ([]AgentPoolListRow, error) {
+	rows, err := q.db.Query(ctx, agentPoolList, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AgentPoolListRow
+	for rows.Next() {
+		var i AgentPoolListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.CreatedAt,
+			&i.Workspaces,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const organizationCountQueued = `-- name: OrganizationCountQueued :one
 SELECT count(*)::INT FROM runs
 WHERE organization_id = $1 AND status IN ('plan_queued', 'apply_queued')

@@ -28,10 +28,10 @@ func (q *Queries) OrganizationAdjustRunning(ctx context.Context, arg Organizatio
 
 const runCreate = `-- name: RunCreate :one
 INSERT INTO runs (organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, status_timestamps, configuration_version_id, triggered,
-    refresh_only, refresh, target_addrs, replace_addrs)
+    refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-    $12, $13, COALESCE($14::TEXT[], ARRAY[]::TEXT[]), COALESCE($15::TEXT[], ARRAY[]::TEXT[]))
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs
+    $12, $13, COALESCE($14::TEXT[], ARRAY[]::TEXT[]), COALESCE($15::TEXT[], ARRAY[]::TEXT[]), $16)
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id
 `
 
 type RunCreateParams struct {
@@ -50,6 +50,7 @@ type RunCreateParams struct {
 	Refresh                bool
 	TargetAddrs            []string
 	ReplaceAddrs           []string
+	AgentPoolID            *uuid.UUID
 }
 
 func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, error) {
@@ -69,6 +70,7 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		arg.Refresh,
 		arg.TargetAddrs,
 		arg.ReplaceAddrs,
+		arg.AgentPoolID,
 	)
 	var i Run
 	err := row.Scan(
@@ -98,12 +100,13 @@ func (q *Queries) RunCreate(ctx context.Context, arg RunCreateParams) (Run, erro
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const runGetForUpdate = `-- name: RunGetForUpdate :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE
 `
 
 type RunGetForUpdateParams struct {
@@ -141,12 +144,13 @@ func (q *Queries) RunGetForUpdate(ctx context.Context, arg RunGetForUpdateParams
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const runGetWithWorkspace = `-- name: RunGetWithWorkspace :one
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, r.agent_pool_id, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
     EXISTS (SELECT 1 FROM state_locks sl WHERE sl.workspace_id = w.id) AS state_locked
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
@@ -198,6 +202,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 		&i.Run.Refresh,
 		&i.Run.TargetAddrs,
 		&i.Run.ReplaceAddrs,
+		&i.Run.AgentPoolID,
 		&i.WorkspaceLocked,
 		&i.WorkspaceActiveRunID,
 		&i.Organization.ID,
@@ -216,7 +221,7 @@ func (q *Queries) RunGetWithWorkspace(ctx context.Context, arg RunGetWithWorkspa
 }
 
 const runListByWorkspace = `-- name: RunListByWorkspace :many
-SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
+SELECT r.id, r.organization_id, r.workspace_id, r.number, r.status, r.plan_only, r.is_destroy, r.auto_apply, r.message, r.cancel_requested_at, r.plan_attempts, r.status_timestamps, r.created_at, r.updated_at, r.configuration_version_id, r.queued_at, r.plan_add, r.plan_change, r.plan_destroy, r.has_changes, r.error_message, r.triggered, r.refresh_only, r.refresh, r.target_addrs, r.replace_addrs, r.agent_pool_id, w.locked AS workspace_locked, w.active_run_id AS workspace_active_run_id, o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at,
     EXISTS (SELECT 1 FROM state_locks sl WHERE sl.workspace_id = w.id) AS state_locked
 FROM runs r
 JOIN workspaces w ON w.id = r.workspace_id
@@ -282,6 +287,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 			&i.Run.Refresh,
 			&i.Run.TargetAddrs,
 			&i.Run.ReplaceAddrs,
+			&i.Run.AgentPoolID,
 			&i.WorkspaceLocked,
 			&i.WorkspaceActiveRunID,
 			&i.Organization.ID,
@@ -307,7 +313,7 @@ func (q *Queries) RunListByWorkspace(ctx context.Context, arg RunListByWorkspace
 }
 
 const runNextPending = `-- name: RunNextPending :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs
 WHERE workspace_id = $1 AND organization_id = $2 AND status = 'pending'
 ORDER BY number
 LIMIT 1
@@ -348,12 +354,13 @@ func (q *Queries) RunNextPending(ctx context.Context, arg RunNextPendingParams) 
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const runPendingTriggered = `-- name: RunPendingTriggered :one
-SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs FROM runs
+SELECT id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id FROM runs
 WHERE workspace_id = $1 AND organization_id = $2 AND status = 'pending' AND triggered
 LIMIT 1
 `
@@ -393,6 +400,7 @@ func (q *Queries) RunPendingTriggered(ctx context.Context, arg RunPendingTrigger
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
@@ -447,7 +455,7 @@ SET status = $1,
     queued_at = CASE WHEN $1 IN ('plan_queued', 'apply_queued') THEN now() ELSE queued_at END,
     updated_at = now()
 WHERE id = $5 AND organization_id = $6 AND status = $7
-RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs
+RETURNING id, organization_id, workspace_id, number, status, plan_only, is_destroy, auto_apply, message, cancel_requested_at, plan_attempts, status_timestamps, created_at, updated_at, configuration_version_id, queued_at, plan_add, plan_change, plan_destroy, has_changes, error_message, triggered, refresh_only, refresh, target_addrs, replace_addrs, agent_pool_id
 `
 
 type RunUpdateStatusParams struct {
@@ -500,6 +508,7 @@ func (q *Queries) RunUpdateStatus(ctx context.Context, arg RunUpdateStatusParams
 		&i.Refresh,
 		&i.TargetAddrs,
 		&i.ReplaceAddrs,
+		&i.AgentPoolID,
 	)
 	return i, err
 }

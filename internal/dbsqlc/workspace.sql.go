@@ -16,7 +16,7 @@ const workspaceCreate = `-- name: WorkspaceCreate :one
 
 INSERT INTO workspaces (organization_id, name, auto_apply, auto_apply_run_trigger)
 VALUES ($1, $2, $3, $4)
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id
 `
 
 type WorkspaceCreateParams struct {
@@ -50,6 +50,7 @@ func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
@@ -57,7 +58,7 @@ func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams
 const workspaceDelete = `-- name: WorkspaceDelete :one
 UPDATE workspaces SET deleted_at = now(), name = name || '~' || id::TEXT
 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id
 `
 
 type WorkspaceDeleteParams struct {
@@ -83,12 +84,13 @@ func (q *Queries) WorkspaceDelete(ctx context.Context, arg WorkspaceDeleteParams
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const workspaceGet = `-- name: WorkspaceGet :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
 `
 
 type WorkspaceGetParams struct {
@@ -114,12 +116,13 @@ func (q *Queries) WorkspaceGet(ctx context.Context, arg WorkspaceGetParams) (Wor
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const workspaceGetByName = `-- name: WorkspaceGetByName :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE organization_id = $1 AND name = $2 AND deleted_at IS NULL
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id FROM workspaces WHERE organization_id = $1 AND name = $2 AND deleted_at IS NULL
 `
 
 type WorkspaceGetByNameParams struct {
@@ -145,12 +148,13 @@ func (q *Queries) WorkspaceGetByName(ctx context.Context, arg WorkspaceGetByName
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const workspaceGetDeleted = `-- name: WorkspaceGetDeleted :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NOT NULL FOR NO KEY UPDATE
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NOT NULL FOR NO KEY UPDATE
 `
 
 type WorkspaceGetDeletedParams struct {
@@ -176,12 +180,13 @@ func (q *Queries) WorkspaceGetDeleted(ctx context.Context, arg WorkspaceGetDelet
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const workspaceGetForUpdate = `-- name: WorkspaceGetForUpdate :one
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id FROM workspaces WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE
 `
 
 type WorkspaceGetForUpdateParams struct {
@@ -207,12 +212,13 @@ func (q *Queries) WorkspaceGetForUpdate(ctx context.Context, arg WorkspaceGetFor
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
 
 const workspaceList = `-- name: WorkspaceList :many
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id FROM workspaces
 WHERE organization_id = $1 AND name > $2 AND deleted_at IS NULL
 ORDER BY name
 LIMIT $3
@@ -248,6 +254,7 @@ func (q *Queries) WorkspaceList(ctx context.Context, arg WorkspaceListParams) ([
 			&i.CurrentStateVersionID,
 			&i.LockedForRunID,
 			&i.DeletedAt,
+			&i.AgentPoolID,
 		); err != nil {
 			return nil, err
 		}
@@ -297,7 +304,7 @@ func (q *Queries) WorkspaceListAdmittable(ctx context.Context, maxRows int32) ([
 }
 
 const workspaceListDeleted = `-- name: WorkspaceListDeleted :many
-SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at FROM workspaces
+SELECT id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id FROM workspaces
 WHERE organization_id = $1 AND deleted_at IS NOT NULL
 ORDER BY deleted_at DESC, id
 LIMIT $2
@@ -332,6 +339,7 @@ func (q *Queries) WorkspaceListDeleted(ctx context.Context, arg WorkspaceListDel
 			&i.CurrentStateVersionID,
 			&i.LockedForRunID,
 			&i.DeletedAt,
+			&i.AgentPoolID,
 		); err != nil {
 			return nil, err
 		}
@@ -384,7 +392,7 @@ const workspaceLock = `-- name: WorkspaceLock :one
 UPDATE workspaces SET locked = true, lock_reason = $1, locked_by = $2,
     locked_for_run_id = $3
 WHERE id = $4 AND organization_id = $5 AND deleted_at IS NULL
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id
 `
 
 type WorkspaceLockParams struct {
@@ -419,6 +427,7 @@ func (q *Queries) WorkspaceLock(ctx context.Context, arg WorkspaceLockParams) (W
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
@@ -625,7 +634,7 @@ func (q *Queries) WorkspaceReleaseRun(ctx context.Context, arg WorkspaceReleaseR
 const workspaceRestore = `-- name: WorkspaceRestore :one
 UPDATE workspaces SET deleted_at = NULL, name = $1
 WHERE id = $2 AND organization_id = $3 AND deleted_at IS NOT NULL
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id
 `
 
 type WorkspaceRestoreParams struct {
@@ -652,6 +661,7 @@ func (q *Queries) WorkspaceRestore(ctx context.Context, arg WorkspaceRestorePara
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
@@ -675,10 +685,46 @@ func (q *Queries) WorkspaceSetActiveRun(ctx context.Context, arg WorkspaceSetAct
 	return result.RowsAffected(), nil
 }
 
+const workspaceSetAgentPool = `-- name: WorkspaceSetAgentPool :one
+UPDATE workspaces SET agent_pool_id = $1
+WHERE id = $2 AND organization_id = $3 AND deleted_at IS NULL
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id
+`
+
+type WorkspaceSetAgentPoolParams struct {
+	AgentPoolID    *uuid.UUID
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// The caller checked that the pool, if any, is the organization's.
+func (q *Queries) WorkspaceSetAgentPool(ctx context.Context, arg WorkspaceSetAgentPoolParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceSetAgentPool, arg.AgentPoolID, arg.ID, arg.OrganizationID)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.AutoApply,
+		&i.AutoApplyRunTrigger,
+		&i.Locked,
+		&i.LockReason,
+		&i.LockedBy,
+		&i.ActiveRunID,
+		&i.NextRunNumber,
+		&i.CreatedAt,
+		&i.CurrentStateVersionID,
+		&i.LockedForRunID,
+		&i.DeletedAt,
+		&i.AgentPoolID,
+	)
+	return i, err
+}
+
 const workspaceTakeRunNumber = `-- name: WorkspaceTakeRunNumber :one
 UPDATE workspaces SET next_run_number = next_run_number + 1
 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
-RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply, auto_apply_run_trigger
+RETURNING (next_run_number - 1)::BIGINT AS number, active_run_id, locked, auto_apply, auto_apply_run_trigger, agent_pool_id
 `
 
 type WorkspaceTakeRunNumberParams struct {
@@ -692,6 +738,7 @@ type WorkspaceTakeRunNumberRow struct {
 	Locked              bool
 	AutoApply           bool
 	AutoApplyRunTrigger bool
+	AgentPoolID         *uuid.UUID
 }
 
 func (q *Queries) WorkspaceTakeRunNumber(ctx context.Context, arg WorkspaceTakeRunNumberParams) (WorkspaceTakeRunNumberRow, error) {
@@ -703,6 +750,7 @@ func (q *Queries) WorkspaceTakeRunNumber(ctx context.Context, arg WorkspaceTakeR
 		&i.Locked,
 		&i.AutoApply,
 		&i.AutoApplyRunTrigger,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
@@ -741,7 +789,7 @@ func (q *Queries) WorkspaceUnfinishedRunCount(ctx context.Context, arg Workspace
 const workspaceUnlock = `-- name: WorkspaceUnlock :one
 UPDATE workspaces SET locked = false, lock_reason = '', locked_by = NULL, locked_for_run_id = NULL
 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id
 `
 
 type WorkspaceUnlockParams struct {
@@ -767,6 +815,7 @@ func (q *Queries) WorkspaceUnlock(ctx context.Context, arg WorkspaceUnlockParams
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }
@@ -776,7 +825,7 @@ UPDATE workspaces SET
     auto_apply = COALESCE($1::BOOL, auto_apply),
     auto_apply_run_trigger = COALESCE($2::BOOL, auto_apply_run_trigger)
 WHERE id = $3 AND organization_id = $4 AND deleted_at IS NULL
-RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at
+RETURNING id, organization_id, name, auto_apply, auto_apply_run_trigger, locked, lock_reason, locked_by, active_run_id, next_run_number, created_at, current_state_version_id, locked_for_run_id, deleted_at, agent_pool_id
 `
 
 type WorkspaceUpdateSettingsParams struct {
@@ -809,6 +858,7 @@ func (q *Queries) WorkspaceUpdateSettings(ctx context.Context, arg WorkspaceUpda
 		&i.CurrentStateVersionID,
 		&i.LockedForRunID,
 		&i.DeletedAt,
+		&i.AgentPoolID,
 	)
 	return i, err
 }

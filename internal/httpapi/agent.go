@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -25,18 +26,26 @@ import (
 
 func (a *api) agentAuth(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := sha256.Sum256([]byte(bearer(r)))
+		token := bearer(r)
+		got := sha256.Sum256([]byte(token))
 		var err error
-		if a.AgentToken == "" || subtle.ConstantTimeCompare(got[:], a.agentHash[:]) != 1 {
-			err = errorf(http.StatusUnauthorized, "unauthorized", "send the agent token as 'Authorization: Bearer <token>'")
-		} else {
+		if a.AgentToken != "" && subtle.ConstantTimeCompare(got[:], a.agentHash[:]) == 1 {
 			err = h(w, r)
+		} else if pool, perr := a.Orgs.AgentPoolByToken(r.Context(), token); perr == nil {
+			err = h(w, r.WithContext(context.WithValue(r.Context(), agentPoolKey{}, pool)))
+		} else if errors.Is(perr, org.ErrUnauthorized) {
+			err = errorf(http.StatusUnauthorized, "unauthorized", "send the agent token (the platform's or an agent pool's) as 'Authorization: Bearer <token>'")
+		} else {
+			err = perr
 		}
 		if err != nil {
 			writeError(w, r, err)
 		}
 	})
 }
+
+// agentPoolKey carries the agent pool whose token a request came with.
+type agentPoolKey struct{}
 
 func (a *api) agentClaim(w http.ResponseWriter, r *http.Request) error {
 	var body agentapi.Claim
@@ -46,7 +55,13 @@ func (a *api) agentClaim(w http.ResponseWriter, r *http.Request) error {
 	if len(body.Agent) > 200 {
 		return errorf(http.StatusBadRequest, "invalid_request", "agent name is longer than 200 characters")
 	}
-	j, err := a.Agents.Claim(r.Context(), body.Agent)
+	var j jobs.Job
+	var err error
+	if pool, ok := r.Context().Value(agentPoolKey{}).(org.AgentPool); ok {
+		j, err = a.Agents.ClaimForPool(r.Context(), body.Agent, pool.OrganizationID, pool.ID)
+	} else {
+		j, err = a.Agents.Claim(r.Context(), body.Agent)
+	}
 	if errors.Is(err, jobs.ErrNoJob) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil

@@ -63,6 +63,7 @@ func timeline(stamps map[run.Status]time.Time) []timelineJSON {
 
 type attemptJSON struct {
 	Phase       jobs.Phase `json:"phase"`
+	Agent       string     `json:"agent"`
 	Status      string     `json:"status"`
 	ClaimedAt   time.Time  `json:"claimed_at"`
 	FinishedAt  *time.Time `json:"finished_at"`
@@ -172,7 +173,7 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) er
 	view := runView(got)
 	view.Attempts = make([]attemptJSON, len(attempts))
 	for i, at := range attempts {
-		view.Attempts[i] = attemptJSON{Phase: at.Phase, Status: at.Status, ClaimedAt: at.ClaimedAt, FinishedAt: at.FinishedAt, TerraformMs: at.TerraformTime.Milliseconds()}
+		view.Attempts[i] = attemptJSON{Phase: at.Phase, Agent: at.Agent, Status: at.Status, ClaimedAt: at.ClaimedAt, FinishedAt: at.FinishedAt, TerraformMs: at.TerraformTime.Milliseconds()}
 	}
 	writeJSON(w, http.StatusOK, view)
 	return nil

@@ -21,6 +21,7 @@ type workspaceJSON struct {
 	// Omitted from lists, which do not load it.
 	RemoteStateConsumers  []uuid.UUID `json:"remote_state_consumers"`
 	CurrentStateVersionID *uuid.UUID  `json:"current_state_version_id"`
+	AgentPoolID           *uuid.UUID  `json:"agent_pool_id"`
 	CreatedAt             time.Time   `json:"created_at"`
 }
 
@@ -30,7 +31,7 @@ func workspaceView(ws workspace.Workspace) workspaceJSON {
 		ID: ws.ID, Name: ws.Name, AutoApply: ws.AutoApply, AutoApplyRunTrigger: ws.AutoApplyRunTrigger,
 		Locked: ws.Locked, LockReason: ws.LockReason, CurrentRunID: ws.CurrentRunID,
 		RemoteStateConsumers: ws.RemoteStateConsumers, CurrentStateVersionID: ws.CurrentStateVersionID,
-		CreatedAt: ws.CreatedAt,
+		AgentPoolID: ws.AgentPoolID, CreatedAt: ws.CreatedAt,
 	}
 	if v.RemoteStateConsumers == nil {
 		v.RemoteStateConsumers = []uuid.UUID{}
@@ -78,13 +79,24 @@ func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 		AutoApply            *bool        `json:"auto_apply"`
 		AutoApplyRunTrigger  *bool        `json:"auto_apply_run_trigger"`
 		RemoteStateConsumers *[]uuid.UUID `json:"remote_state_consumers"`
+		// An agent pool's id, or "" for the platform's agents.
+		AgentPoolID *string `json:"agent_pool_id"`
 	}
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
-	ws, err := a.Workspaces.Update(r.Context(), p.OrgID, id, workspace.UpdateOptions{
+	opts := workspace.UpdateOptions{
 		AutoApply: body.AutoApply, AutoApplyRunTrigger: body.AutoApplyRunTrigger, RemoteStateConsumers: body.RemoteStateConsumers,
-	})
+		SetAgentPool: body.AgentPoolID != nil,
+	}
+	if body.AgentPoolID != nil && *body.AgentPoolID != "" {
+		pool, err := uuid.Parse(*body.AgentPoolID)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_request", "agent_pool_id must be an agent pool's id, or \"\" for the platform's agents")
+		}
+		opts.AgentPoolID = &pool
+	}
+	ws, err := a.Workspaces.Update(r.Context(), p.OrgID, id, opts)
 	if err != nil {
 		return err
 	}

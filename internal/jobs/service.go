@@ -159,9 +159,23 @@ func (s *Service) Running(ctx context.Context) (int, error) {
 // Claim long-polls for the next job: applies before plans before
 // speculative plans, oldest first.
 func (s *Service) Claim(ctx context.Context, agentName string) (Job, error) {
+	return s.poll(ctx, func() (Job, claimOutcome, error) { return s.tryClaim(ctx, agentName) })
+}
+
+// ClaimForPool is Claim for an agent of an organization's own pool: the
+// next job of the workspaces assigned to the pool, nothing else. The
+// platform's fair share does not ration a pool (its agents are the
+// organization's own), but its jobs count in the organization's running
+// jobs.
+func (s *Service) ClaimForPool(ctx context.Context, agentName string, orgID, poolID uuid.UUID) (Job, error) {
+	return s.poll(ctx, func() (Job, claimOutcome, error) { return s.tryClaimPool(ctx, agentName, orgID, poolID) })
+}
+
+// poll repeats try until it claims, fails or the claim wait passes.
+func (s *Service) poll(ctx context.Context, try func() (Job, claimOutcome, error)) (Job, error) {
 	deadline := s.now().Add(s.cfg.ClaimWait)
 	for {
-		job, outcome, err := s.tryClaim(ctx, agentName)
+		job, outcome, err := try()
 		if outcome == claimed || err != nil {
 			// There may be more, or this claimer gives up on what woke it:
 			// let the next waiter look.
@@ -276,6 +290,33 @@ func (s *Service) tryClaim(ctx context.Context, agentName string) (Job, claimOut
 	return job, outcome, err
 }
 
+// tryClaimPool is one claim of a pool's agent: under the organization's
+// row lock, as every claim and finish of the organization, the pool's next
+// job: applies, plans, speculative plans.
+func (s *Service) tryClaimPool(ctx context.Context, agentName string, orgID, poolID uuid.UUID) (Job, claimOutcome, error) {
+	var job Job
+	var outcome claimOutcome
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		outcome = nothingClaimable
+		if _, err := q.OrganizationLockForClaim(ctx, orgID); errors.Is(err, pgx.ErrNoRows) {
+			outcome = orgBusy
+			return nil
+		} else if err != nil {
+			return err
+		}
+		r, ok, err := firstRun(ctx, poolID, q.RunClaimPoolApply, q.RunClaimPoolPlan, q.RunClaimPoolSpeculative)
+		if err != nil || !ok {
+			return err
+		}
+		if job, err = s.start(ctx, q, r, agentName, s.now().UTC()); err != nil {
+			return err
+		}
+		outcome = claimed
+		return nil
+	})
+	return job, outcome, err
+}
+
 // claimCandidates returns the least loaded organizations with waiting jobs,
 // room under their cap and a token in their bucket. Organizations whose
 // bucket is empty are passed over a page at a time, so however many of them
@@ -302,8 +343,13 @@ func (s *Service) claimCandidates(ctx context.Context) ([]dbsqlc.Organization, e
 
 // nextRun locks an organization's next job: applies, plans, speculative plans.
 func nextRun(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID) (dbsqlc.Run, bool, error) {
-	for _, pick := range []func(context.Context, uuid.UUID) (dbsqlc.Run, error){q.RunClaimApply, q.RunClaimPlan, q.RunClaimSpeculative} {
-		r, err := pick(ctx, orgID)
+	return firstRun(ctx, orgID, q.RunClaimApply, q.RunClaimPlan, q.RunClaimSpeculative)
+}
+
+// firstRun locks the run the first pick that finds one finds.
+func firstRun(ctx context.Context, id uuid.UUID, picks ...func(context.Context, uuid.UUID) (dbsqlc.Run, error)) (dbsqlc.Run, bool, error) {
+	for _, pick := range picks {
+		r, err := pick(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
@@ -785,7 +831,9 @@ func (s *Service) CreditOutage(ctx context.Context) error {
 // Attempt is one job of a run as the agent ran it: when it was claimed and
 // ended, and how long its terraform commands took.
 type Attempt struct {
-	Phase         Phase
+	Phase Phase
+	// Agent is the name the agent claimed with.
+	Agent         string
 	Status        string
 	ClaimedAt     time.Time
 	FinishedAt    *time.Time
@@ -800,7 +848,7 @@ func (s *Service) Attempts(ctx context.Context, orgID, runID uuid.UUID) ([]Attem
 	}
 	out := make([]Attempt, len(jobs))
 	for i, j := range jobs {
-		out[i] = Attempt{Phase: Phase(j.Phase), Status: j.Status, ClaimedAt: j.CreatedAt, FinishedAt: j.FinishedAt,
+		out[i] = Attempt{Phase: Phase(j.Phase), Agent: j.Agent, Status: j.Status, ClaimedAt: j.CreatedAt, FinishedAt: j.FinishedAt,
 			TerraformTime: time.Duration(j.TerraformMs) * time.Millisecond}
 	}
 	return out, nil

@@ -257,6 +257,7 @@ func (s *Service) create(ctx context.Context, q *dbsqlc.Queries, orgID, workspac
 		Refresh:                !opts.Plan.SkipRefresh,
 		TargetAddrs:            opts.Plan.TargetAddrs,
 		ReplaceAddrs:           opts.Plan.ReplaceAddrs,
+		AgentPoolID:            ws.AgentPoolID,
 	})
 }
 

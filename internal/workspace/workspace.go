@@ -36,6 +36,9 @@ type Workspace struct {
 	CurrentRunID        *uuid.UUID
 	// CurrentStateVersionID is the workspace's current state, nil before the first write.
 	CurrentStateVersionID *uuid.UUID
+	// AgentPoolID is the organization's agent pool that runs this
+	// workspace's runs; nil: the platform's agents.
+	AgentPoolID *uuid.UUID
 	// RemoteStateConsumers are the workspaces whose runs may read this one's
 	// state; every method that returns workspaces fills it.
 	RemoteStateConsumers []uuid.UUID
@@ -101,6 +104,10 @@ type UpdateOptions struct {
 	AutoApply            *bool
 	AutoApplyRunTrigger  *bool
 	RemoteStateConsumers *[]uuid.UUID
+	// SetAgentPool assigns AgentPoolID, a pool of the organization, or nil
+	// for the platform's agents. Runs created afterwards go to it.
+	SetAgentPool bool
+	AgentPoolID  *uuid.UUID
 }
 
 // Update changes a workspace's settings. RemoteStateConsumers, when given,
@@ -118,6 +125,11 @@ func (s *Service) Update(ctx context.Context, orgID, id uuid.UUID, opts UpdateOp
 		if err != nil {
 			return err
 		}
+		if opts.SetAgentPool {
+			if out.AgentPoolID, err = setAgentPool(ctx, q, orgID, id, opts.AgentPoolID); err != nil {
+				return err
+			}
+		}
 		if opts.RemoteStateConsumers == nil {
 			out.RemoteStateConsumers, err = q.StateConsumerList(ctx, dbsqlc.StateConsumerListParams{WorkspaceID: id, OrganizationID: orgID})
 			return err
@@ -129,6 +141,23 @@ func (s *Service) Update(ctx context.Context, orgID, id uuid.UUID, opts UpdateOp
 		return err
 	})
 	return out, err
+}
+
+// ErrNoSuchPool: the agent pool named is not one of the organization's.
+var ErrNoSuchPool = fault.New(fault.Invalid, "invalid_request", "agent_pool_id names no agent pool of this organization")
+
+func setAgentPool(ctx context.Context, q *dbsqlc.Queries, orgID, id uuid.UUID, pool *uuid.UUID) (*uuid.UUID, error) {
+	if pool != nil {
+		ok, err := q.AgentPoolExists(ctx, dbsqlc.AgentPoolExistsParams{ID: *pool, OrganizationID: orgID})
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrNoSuchPool
+		}
+	}
+	w, err := q.WorkspaceSetAgentPool(ctx, dbsqlc.WorkspaceSetAgentPoolParams{AgentPoolID: pool, ID: id, OrganizationID: orgID})
+	return w.AgentPoolID, err
 }
 
 // setConsumers adds the allow-list; every consumer must be another
@@ -279,6 +308,6 @@ func view(w dbsqlc.Workspace) Workspace {
 		ID: w.ID, OrganizationID: w.OrganizationID, Name: w.Name,
 		AutoApply: w.AutoApply, AutoApplyRunTrigger: w.AutoApplyRunTrigger,
 		Locked: w.Locked, LockReason: w.LockReason, CurrentRunID: w.ActiveRunID,
-		CurrentStateVersionID: w.CurrentStateVersionID, CreatedAt: w.CreatedAt.UTC(),
+		CurrentStateVersionID: w.CurrentStateVersionID, AgentPoolID: w.AgentPoolID, CreatedAt: w.CreatedAt.UTC(),
 	}
 }
