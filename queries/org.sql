@@ -21,9 +21,30 @@ SELECT count(*)::INT FROM runs
 WHERE organization_id = @organization_id AND status IN ('plan_queued', 'apply_queued');
 
 -- name: TokenCreate :one
-INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id)
-VALUES (@organization_id, @description, @role, @secret_hash, sqlc.narg(workspace_id), sqlc.narg(run_id), sqlc.narg(expires_at), sqlc.narg(job_id))
-RETURNING id, organization_id, description, role, created_at;
+INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id, created_by)
+VALUES (@organization_id, @description, @role, @secret_hash, sqlc.narg(workspace_id), sqlc.narg(run_id), sqlc.narg(expires_at), sqlc.narg(job_id), sqlc.narg(created_by))
+RETURNING id, organization_id, description, role, created_at, expires_at;
+
+-- People's and programs' tokens: not job credentials, which are scoped.
+
+-- name: TokenList :many
+SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+WHERE organization_id = @organization_id AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL
+ORDER BY created_at, id
+LIMIT @max_rows;
+
+-- name: TokenGet :one
+SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+WHERE id = @id AND organization_id = @organization_id AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL;
+
+-- name: TokenRevoke :execrows
+UPDATE tokens SET revoked_at = now()
+WHERE id = @id AND organization_id = @organization_id AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL;
+
+-- name: TokenRevokeByDescription :execrows
+UPDATE tokens SET revoked_at = now()
+WHERE organization_id = @organization_id AND description = @description
+    AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL AND id <> @keep;
 
 -- name: TokenGetBySecretHash :one
 -- An expired token is as good as none, and so is a job credential whose job
@@ -36,6 +57,7 @@ JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN jobs j ON j.id = t.job_id
 LEFT JOIN workspaces w ON w.id = j.workspace_id
 WHERE t.secret_hash = @secret_hash
+    AND t.revoked_at IS NULL
     AND (t.expires_at IS NULL OR t.expires_at > now())
     AND (t.job_id IS NULL OR j.status = 'running'
         OR (j.status = 'lost' AND j.phase = 'apply' AND w.locked_for_run_id = j.run_id));

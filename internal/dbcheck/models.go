@@ -224,6 +224,8 @@ type Token struct {
 	RunID          *uuid.UUID
 	ExpiresAt      *time.Time
 	JobID          *uuid.UUID
+	RevokedAt      *time.Time
+	CreatedBy      *uuid.UUID
 }
 
 type Variable struct {

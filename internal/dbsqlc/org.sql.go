@@ -297,9 +297,9 @@ func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg Organization
 }
 
 const tokenCreate = `-- name: TokenCreate :one
-INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id, organization_id, description, role, created_at
+INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING id, organization_id, description, role, created_at, expires_at
 `
 
 type TokenCreateParams struct {
@@ -311,6 +311,7 @@ type TokenCreateParams struct {
 	RunID          *uuid.UUID
 	ExpiresAt      *time.Time
 	JobID          *uuid.UUID
+	CreatedBy      *uuid.UUID
 }
 
 type TokenCreateRow struct {
@@ -319,6 +320,7 @@ type TokenCreateRow struct {
 	Description    string
 	Role           string
 	CreatedAt      time.Time
+	ExpiresAt      *time.Time
 }
 
 func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (TokenCreateRow, error) {
@@ -331,6 +333,7 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		arg.RunID,
 		arg.ExpiresAt,
 		arg.JobID,
+		arg.CreatedBy,
 	)
 	var i TokenCreateRow
 	err := row.Scan(
@@ -339,6 +342,40 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		&i.Description,
 		&i.Role,
 		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
+	return i, err
+}
+
+const tokenGet = `-- name: TokenGet :one
+SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+WHERE id = $1 AND organization_id = $2 AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL
+`
+
+type TokenGetParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+type TokenGetRow struct {
+	ID          uuid.UUID
+	Description string
+	Role        string
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	CreatedBy   *uuid.UUID
+}
+
+func (q *Queries) TokenGet(ctx context.Context, arg TokenGetParams) (TokenGetRow, error) {
+	row := q.db.QueryRow(ctx, tokenGet, arg.ID, arg.OrganizationID)
+	var i TokenGetRow
+	err := row.Scan(
+		&i.ID,
+		&i.Description,
+		&i.Role,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.CreatedBy,
 	)
 	return i, err
 }
@@ -350,6 +387,7 @@ JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN jobs j ON j.id = t.job_id
 LEFT JOIN workspaces w ON w.id = j.workspace_id
 WHERE t.secret_hash = $1
+    AND t.revoked_at IS NULL
     AND (t.expires_at IS NULL OR t.expires_at > now())
     AND (t.job_id IS NULL OR j.status = 'running'
         OR (j.status = 'lost' AND j.phase = 'apply' AND w.locked_for_run_id = j.run_id))
@@ -380,4 +418,92 @@ func (q *Queries) TokenGetBySecretHash(ctx context.Context, secretHash []byte) (
 		&i.OrganizationName,
 	)
 	return i, err
+}
+
+const tokenList = `-- name: TokenList :many
+
+SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+WHERE organization_id = $1 AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL
+ORDER BY created_at, id
+LIMIT $2
+`
+
+type TokenListParams struct {
+	OrganizationID uuid.UUID
+	MaxRows        int32
+}
+
+type TokenListRow struct {
+	ID          uuid.UUID
+	Description string
+	Role        string
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	CreatedBy   *uuid.UUID
+}
+
+// People's and programs' tokens: not job credentials, which are scoped.
+func (q *Queries) TokenList(ctx context.Context, arg TokenListParams) ([]TokenListRow, error) {
+	rows, err := q.db.Query(ctx, tokenList, arg.OrganizationID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []TokenListRow
+	for rows.Next() {
+		var i TokenListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Description,
+			&i.Role,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.CreatedBy,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const tokenRevoke = `-- name: TokenRevoke :execrows
+UPDATE tokens SET revoked_at = now()
+WHERE id = $1 AND organization_id = $2 AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL
+`
+
+type TokenRevokeParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) TokenRevoke(ctx context.Context, arg TokenRevokeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenRevoke, arg.ID, arg.OrganizationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const tokenRevokeByDescription = `-- name: TokenRevokeByDescription :execrows
+UPDATE tokens SET revoked_at = now()
+WHERE organization_id = $1 AND description = $2
+    AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL AND id <> $3
+`
+
+type TokenRevokeByDescriptionParams struct {
+	OrganizationID uuid.UUID
+	Description    string
+	Keep           uuid.UUID
+}
+
+func (q *Queries) TokenRevokeByDescription(ctx context.Context, arg TokenRevokeByDescriptionParams) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenRevokeByDescription, arg.OrganizationID, arg.Description, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

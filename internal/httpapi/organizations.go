@@ -109,28 +109,114 @@ func (a *api) createOrganization(w http.ResponseWriter, r *http.Request, p org.P
 	return nil
 }
 
-func (a *api) createToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+type tokenJSON struct {
+	ID          uuid.UUID  `json:"id"`
+	Token       string     `json:"token,omitempty"`
+	Description string     `json:"description"`
+	Role        org.Role   `json:"role"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	CreatedBy   *uuid.UUID `json:"created_by"`
+}
+
+func tokenView(t org.Token) tokenJSON {
+	return tokenJSON{ID: t.ID, Token: t.Secret, Description: t.Description, Role: t.Role, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CreatedBy: t.CreatedBy}
+}
+
+// tokenAdmin resolves the path's organization for its admins and the site
+// admin: only they see, make and revoke its tokens.
+func (a *api) tokenAdmin(r *http.Request, p org.Principal) (org.Organization, error) {
 	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return o, err
+	}
+	if !p.SiteAdmin && (p.Scoped() || !p.Can(org.RoleAdmin)) {
+		return o, org.ErrForbidden
+	}
+	return o, nil
+}
+
+func (a *api) createToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.tokenAdmin(r, p)
 	if err != nil {
 		return err
 	}
-	if !p.SiteAdmin && !p.Can(org.RoleAdmin) {
-		return org.ErrForbidden
-	}
 	var body struct {
-		Description string   `json:"description"`
-		Role        org.Role `json:"role"`
+		Description string     `json:"description"`
+		Role        org.Role   `json:"role"`
+		ExpiresAt   *time.Time `json:"expires_at"`
 	}
 	if err := decode(w, r, &body, false); err != nil {
 		return err
 	}
-	t, err := a.Orgs.CreateToken(r.Context(), o.ID, body.Description, body.Role)
+	if body.ExpiresAt != nil && !body.ExpiresAt.After(time.Now()) {
+		return errorf(http.StatusBadRequest, "invalid_request", "expires_at must be in the future")
+	}
+	scope := org.TokenScope{ExpiresAt: body.ExpiresAt}
+	if !p.SiteAdmin {
+		scope.CreatedBy = &p.TokenID
+	}
+	t, err := a.Orgs.CreateScopedToken(r.Context(), o.ID, body.Description, body.Role, scope)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": t.ID, "token": t.Secret, "description": t.Description, "role": t.Role,
-		"organization": o.Name, "created_at": t.CreatedAt,
-	})
+	t.CreatedBy = scope.CreatedBy
+	view := tokenView(t)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, struct {
+		tokenJSON
+		Organization string `json:"organization"`
+	}{view, o.Name})
+	return nil
+}
+
+func (a *api) listTokens(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.tokenAdmin(r, p)
+	if err != nil {
+		return err
+	}
+	list, err := a.Orgs.Tokens(r.Context(), o.ID)
+	if err != nil {
+		return err
+	}
+	items := make([]tokenJSON, 0, len(list))
+	for _, t := range list {
+		items = append(items, tokenView(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+func (a *api) getToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.tokenAdmin(r, p)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	t, err := a.Orgs.Token(r.Context(), o.ID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tokenView(t))
+	return nil
+}
+
+// revokeToken stops a token at once; the caller's own token too.
+func (a *api) revokeToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.tokenAdmin(r, p)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.Orgs.RevokeToken(r.Context(), o.ID, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

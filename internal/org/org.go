@@ -101,13 +101,17 @@ type Limits struct {
 	BucketRefill   *float64
 }
 
-// Token is a created token; Secret is set only in the answer to its creation.
+// Token is a token; Secret is set only in the answer to its creation.
 type Token struct {
 	ID          uuid.UUID
 	Description string
 	Role        Role
 	Secret      string
 	CreatedAt   time.Time
+	// ExpiresAt is when it stops working; nil: never.
+	ExpiresAt *time.Time
+	// CreatedBy is the token that made it; nil: the site admin.
+	CreatedBy *uuid.UUID
 }
 
 // Service manages organizations and tokens.
@@ -185,6 +189,8 @@ type TokenScope struct {
 	// JobID ties the token to a job: it works only while the job's lease lives.
 	JobID     *uuid.UUID
 	ExpiresAt *time.Time
+	// CreatedBy records the token that made this one (not a limit).
+	CreatedBy *uuid.UUID
 }
 
 // CreateToken makes a token for an organization and returns its secret once.
@@ -214,12 +220,12 @@ func CreateTokenTx(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, desc
 	hash := sha256.Sum256([]byte(secret))
 	row, err := q.TokenCreate(ctx, dbsqlc.TokenCreateParams{
 		OrganizationID: orgID, Description: description, Role: string(role), SecretHash: hash[:],
-		WorkspaceID: scope.WorkspaceID, RunID: scope.RunID, ExpiresAt: scope.ExpiresAt, JobID: scope.JobID,
+		WorkspaceID: scope.WorkspaceID, RunID: scope.RunID, ExpiresAt: scope.ExpiresAt, JobID: scope.JobID, CreatedBy: scope.CreatedBy,
 	})
 	if err != nil {
 		return Token{}, err
 	}
-	return Token{ID: row.ID, Description: row.Description, Role: Role(row.Role), Secret: secret, CreatedAt: row.CreatedAt.UTC()}, nil
+	return Token{ID: row.ID, Description: row.Description, Role: Role(row.Role), Secret: secret, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: utc(row.ExpiresAt)}, nil
 }
 
 // Authenticate turns a bearer secret into a Principal.

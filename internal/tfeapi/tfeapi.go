@@ -68,6 +68,7 @@ func New(s Services) http.Handler {
 	handle("POST /api/v2/organizations", a.createOrganization)
 	handle("GET /api/v2/organizations/{org}", a.getOrganization)
 	handle("POST /api/v2/organizations/{org}/authentication-token", a.createOrganizationToken)
+	handle("DELETE /api/v2/organizations/{org}/authentication-token", a.deleteOrganizationToken)
 	handle("POST /api/v2/organizations/{org}/workspaces", a.createWorkspace)
 	handle("GET /api/v2/organizations/{org}/workspaces", a.listWorkspaces)
 	handle("GET /api/v2/organizations/{org}/workspaces/{name}", a.getWorkspaceByName)
@@ -374,24 +375,54 @@ type token struct {
 	CreatedBy   *user     `jsonapi:"relation,created-by"`
 }
 
-// createOrganizationToken issues an organization token: an admin token of
-// the organization, shown once. Earlier ones stay valid until tokens can
-// be revoked (issue 18).
+// organizationToken describes the organization's one Terraform Cloud
+// organization token among its tokens.
+const organizationToken = "organization token (tfe api)"
+
+// createOrganizationToken issues the organization token: an admin token of
+// the organization, shown once. As in Terraform Cloud there is one: a new
+// one revokes the one before.
 func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	o, err := a.tokenOrganization(r, p)
 	if err != nil {
 		return err
 	}
-	if !p.SiteAdmin {
-		if err := p.Require(org.RoleAdmin); err != nil {
-			return err
-		}
-	}
-	t, err := a.Orgs.CreateToken(r.Context(), o.ID, "organization token (tfe api)", org.RoleAdmin)
+	t, err := a.Orgs.CreateToken(r.Context(), o.ID, organizationToken, org.RoleAdmin)
 	if err != nil {
+		return err
+	}
+	if err := a.Orgs.RevokeOtherTokens(r.Context(), o.ID, organizationToken, t.ID); err != nil {
 		return err
 	}
 	return write(w, http.StatusCreated, &token{ID: t.ID.String(), CreatedAt: t.CreatedAt, Description: t.Description, Token: t.Secret, CreatedBy: holder(p)})
+}
+
+// deleteOrganizationToken revokes the organization token.
+func (a *api) deleteOrganizationToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := a.tokenOrganization(r, p)
+	if err != nil {
+		return err
+	}
+	if err := a.Orgs.RevokeOtherTokens(r.Context(), o.ID, organizationToken, uuid.Nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// tokenOrganization is the path's organization, for its admins and the
+// site admin.
+func (a *api) tokenOrganization(r *http.Request, p org.Principal) (org.Organization, error) {
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return o, err
+	}
+	if !p.SiteAdmin {
+		if err := p.Require(org.RoleAdmin); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
 }
 
 func pathUUID(r *http.Request, name string) (uuid.UUID, error) {

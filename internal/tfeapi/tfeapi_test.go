@@ -410,3 +410,31 @@ func TestGoTFEVariableSets(t *testing.T) {
 		t.Fatalf("a deleted set: %v", err)
 	}
 }
+
+// As in Terraform Cloud an organization has one organization token: a new
+// one revokes the one before, and deleting it revokes it, each at once.
+func TestGoTFEOrganizationTokenIsReplacedAndRevoked(t *testing.T) {
+	t.Parallel()
+	first, base, _ := setupOrgToken(t)
+	ctx := context.Background()
+	if _, err := first.Workspaces.List(ctx, "acme", nil); err != nil {
+		t.Fatal(err)
+	}
+	second, err := first.OrganizationTokens.Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Workspaces.List(ctx, "acme", nil); !errors.Is(err, tfe.ErrUnauthorized) {
+		t.Fatalf("the replaced token still works: %v", err)
+	}
+	now := client(t, base, second.Token)
+	if _, err := now.Workspaces.List(ctx, "acme", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := now.OrganizationTokens.Delete(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := now.Workspaces.List(ctx, "acme", nil); !errors.Is(err, tfe.ErrUnauthorized) {
+		t.Fatalf("the deleted token still works: %v", err)
+	}
+}
