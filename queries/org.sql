@@ -41,10 +41,11 @@ WHERE id = @id AND organization_id = @organization_id AND workspace_id IS NULL A
 UPDATE tokens SET revoked_at = now()
 WHERE id = @id AND organization_id = @organization_id AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL;
 
--- name: TokenRevokeByDescription :execrows
+-- name: TokenRevokeByDescription :many
 UPDATE tokens SET revoked_at = now()
 WHERE organization_id = @organization_id AND description = @description
-    AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL AND id <> @keep;
+    AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL AND id <> @keep
+RETURNING id;
 
 -- name: TokenGetBySecretHash :one
 -- An expired token is as good as none, and so is a job credential whose job

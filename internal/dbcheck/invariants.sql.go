@@ -11,6 +11,29 @@ import (
 	"github.com/google/uuid"
 )
 
+const checkAuditTamper = `-- name: CheckAuditTamper :exec
+UPDATE audit_events SET body = replace(body, $1::TEXT, $2::TEXT)
+WHERE organization_id = $3 AND seq = $4
+`
+
+type CheckAuditTamperParams struct {
+	Old            string
+	New            string
+	OrganizationID uuid.UUID
+	Seq            int64
+}
+
+// What an attacker with database access would do: rewrite an entry.
+func (q *Queries) CheckAuditTamper(ctx context.Context, arg CheckAuditTamperParams) error {
+	_, err := q.db.Exec(ctx, checkAuditTamper,
+		arg.Old,
+		arg.New,
+		arg.OrganizationID,
+		arg.Seq,
+	)
+	return err
+}
+
 const checkWorkspaceLeftovers = `-- name: CheckWorkspaceLeftovers :one
 SELECT ((SELECT count(*) FROM workspaces w WHERE w.id = $1::UUID)
     + (SELECT count(*) FROM runs r WHERE r.workspace_id = $1::UUID)

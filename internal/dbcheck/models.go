@@ -18,6 +18,22 @@ type AgentPool struct {
 	CreatedAt      time.Time
 }
 
+type AuditEvent struct {
+	OrganizationID uuid.UUID
+	Seq            int64
+	At             time.Time
+	Action         string
+	ObjectID       *uuid.UUID
+	Body           string
+	Hash           []byte
+}
+
+type AuditHead struct {
+	OrganizationID uuid.UUID
+	Seq            int64
+	Hash           []byte
+}
+
 type ConfigurationUpload struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID

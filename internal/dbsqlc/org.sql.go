@@ -488,10 +488,11 @@ func (q *Queries) TokenRevoke(ctx context.Context, arg TokenRevokeParams) (int64
 	return result.RowsAffected(), nil
 }
 
-const tokenRevokeByDescription = `-- name: TokenRevokeByDescription :execrows
+const tokenRevokeByDescription = `-- name: TokenRevokeByDescription :many
 UPDATE tokens SET revoked_at = now()
 WHERE organization_id = $1 AND description = $2
     AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL AND id <> $3
+RETURNING id
 `
 
 type TokenRevokeByDescriptionParams struct {
@@ -500,10 +501,22 @@ type TokenRevokeByDescriptionParams struct {
 	Keep           uuid.UUID
 }
 
-func (q *Queries) TokenRevokeByDescription(ctx context.Context, arg TokenRevokeByDescriptionParams) (int64, error) {
-	result, err := q.db.Exec(ctx, tokenRevokeByDescription, arg.OrganizationID, arg.Description, arg.Keep)
+func (q *Queries) TokenRevokeByDescription(ctx context.Context, arg TokenRevokeByDescriptionParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, tokenRevokeByDescription, arg.OrganizationID, arg.Description, arg.Keep)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/agentapi"
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
@@ -29,10 +30,11 @@ func (a *api) agentAuth(h func(http.ResponseWriter, *http.Request) error) http.H
 		token := bearer(r)
 		got := sha256.Sum256([]byte(token))
 		var err error
+		agent := audit.WithActor(r.Context(), audit.Actor{Kind: "agent", Source: r.RemoteAddr})
 		if a.AgentToken != "" && subtle.ConstantTimeCompare(got[:], a.agentHash[:]) == 1 {
-			err = h(w, r)
+			err = h(w, r.WithContext(agent))
 		} else if pool, perr := a.Orgs.AgentPoolByToken(r.Context(), token); perr == nil {
-			err = h(w, r.WithContext(context.WithValue(r.Context(), agentPoolKey{}, pool)))
+			err = h(w, r.WithContext(context.WithValue(agent, agentPoolKey{}, pool)))
 		} else if errors.Is(perr, org.ErrUnauthorized) {
 			err = errorf(http.StatusUnauthorized, "unauthorized", "send the agent token (the platform's or an agent pool's) as 'Authorization: Bearer <token>'")
 		} else {

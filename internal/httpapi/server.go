@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/jobs"
@@ -45,6 +46,7 @@ type Services struct {
 	Policies   *policy.Service
 	Events     *events.Dispatcher
 	Variables  *variable.Service
+	Audit      *audit.Service
 	// TFE serves the Terraform Cloud API (/api/v2, service discovery).
 	TFE http.Handler
 	// AgentToken is the secret agents present; empty turns the agent API off.
@@ -76,6 +78,8 @@ func New(s Services) http.Handler {
 	handle("PATCH /api/v1/organizations/{org}", a.updateOrganization)
 	handle("POST /api/v1/organizations/{org}/tokens", a.createToken)
 	handle("GET /api/v1/organizations/{org}/tokens", a.listTokens)
+	handle("GET /api/v1/organizations/{org}/audit", a.auditTrail)
+	handle("GET /api/v1/organizations/{org}/audit/verify", a.auditVerify)
 	handle("GET /api/v1/organizations/{org}/tokens/{id}", a.getToken)
 	handle("DELETE /api/v1/organizations/{org}/tokens/{id}", a.revokeToken)
 	handle("POST /api/v1/organizations/{org}/workspaces", a.createWorkspace)
@@ -203,7 +207,7 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Princ
 			err = errorf(http.StatusForbidden, "forbidden", "a job credential reaches only the state backend and the agent API")
 		}
 		if err == nil {
-			err = h(w, r, p)
+			err = h(w, r.WithContext(audit.WithActor(r.Context(), p.Actor(r.RemoteAddr))), p)
 		}
 		if err != nil {
 			writeError(w, r, err)

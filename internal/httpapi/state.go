@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/runplane/runplane/internal/agentapi"
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/state"
 )
@@ -30,7 +31,7 @@ func (a *api) backend(h func(http.ResponseWriter, *http.Request, org.Principal) 
 		}
 		p, err := a.Orgs.Authenticate(r.Context(), secret)
 		if err == nil {
-			err = h(w, r, p)
+			err = h(w, r.WithContext(audit.WithActor(r.Context(), p.Actor(r.RemoteAddr))), p)
 		}
 		var locked *state.LockedError
 		if errors.As(err, &locked) {

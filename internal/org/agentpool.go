@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/fault"
@@ -54,7 +55,14 @@ func (s *Service) CreateAgentPool(ctx context.Context, orgID uuid.UUID, name str
 	}
 	token := poolTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	hash := sha256.Sum256([]byte(token))
-	row, err := dbsqlc.New(s.db).AgentPoolCreate(ctx, dbsqlc.AgentPoolCreateParams{OrganizationID: orgID, Name: name, TokenHash: hash[:]})
+	var row dbsqlc.AgentPoolCreateRow
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		var err error
+		if row, err = q.AgentPoolCreate(ctx, dbsqlc.AgentPoolCreateParams{OrganizationID: orgID, Name: name, TokenHash: hash[:]}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, q, orgID, audit.Change{Action: "agent_pool.created", ObjectKind: "agent_pool", ObjectID: &row.ID, Detail: map[string]any{"name": name}})
+	})
 	if dbtx.IsUniqueViolation(err) {
 		return AgentPool{}, ErrPoolExists
 	}
@@ -79,11 +87,18 @@ func (s *Service) AgentPools(ctx context.Context, orgID uuid.UUID) ([]AgentPool,
 
 // DeleteAgentPool deletes a pool nothing uses; its token stops at once.
 func (s *Service) DeleteAgentPool(ctx context.Context, orgID, id uuid.UUID) error {
-	q := dbsqlc.New(s.db)
-	n, err := q.AgentPoolDelete(ctx, dbsqlc.AgentPoolDeleteParams{ID: id, OrganizationID: orgID})
+	var n int64
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		var err error
+		if n, err = q.AgentPoolDelete(ctx, dbsqlc.AgentPoolDeleteParams{ID: id, OrganizationID: orgID}); err != nil || n == 0 {
+			return err
+		}
+		return audit.Record(ctx, q, orgID, audit.Change{Action: "agent_pool.deleted", ObjectKind: "agent_pool", ObjectID: &id})
+	})
 	if err != nil || n == 1 {
 		return err
 	}
+	q := dbsqlc.New(s.db)
 	exists, err := q.AgentPoolExists(ctx, dbsqlc.AgentPoolExistsParams{ID: id, OrganizationID: orgID})
 	if err != nil {
 		return err

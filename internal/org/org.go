@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/fairshare"
@@ -73,6 +74,17 @@ func (p Principal) Require(r Role) error {
 		return ErrForbidden
 	}
 	return nil
+}
+
+// Actor is p as the audit trail names it, acting from source.
+func (p Principal) Actor(source string) audit.Actor {
+	switch {
+	case p.SiteAdmin:
+		return audit.Actor{Kind: "site_admin", Source: source}
+	case p.Scoped():
+		return audit.Actor{Kind: "job", TokenID: &p.TokenID, Source: source}
+	}
+	return audit.Actor{Kind: "token", TokenID: &p.TokenID, Source: source}
 }
 
 // Scoped reports whether the principal is a job credential, limited to one
@@ -200,7 +212,20 @@ func (s *Service) CreateToken(ctx context.Context, orgID uuid.UUID, description 
 
 // CreateScopedToken makes a token limited by scope.
 func (s *Service) CreateScopedToken(ctx context.Context, orgID uuid.UUID, description string, role Role, scope TokenScope) (Token, error) {
-	return CreateTokenTx(ctx, dbsqlc.New(s.db), orgID, description, role, scope)
+	var t Token
+	err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		var err error
+		if t, err = CreateTokenTx(ctx, q, orgID, description, role, scope); err != nil {
+			return err
+		}
+		return recordToken(ctx, q, orgID, "token.created", t.ID, map[string]any{"description": description, "role": role, "expires_at": scope.ExpiresAt})
+	})
+	return t, err
+}
+
+// recordToken adds a change of token id to the audit trail.
+func recordToken(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, action string, id uuid.UUID, detail map[string]any) error {
+	return audit.Record(ctx, q, orgID, audit.Change{Action: action, ObjectKind: "token", ObjectID: &id, Detail: detail})
 }
 
 // CreateTokenTx makes a token inside the caller's transaction (a job

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runplane/runplane/internal/dbsqlc"
+	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/fault"
 )
 
@@ -47,18 +48,30 @@ func (s *Service) Token(ctx context.Context, orgID, id uuid.UUID) (Token, error)
 
 // RevokeToken stops a token at once: the next request with it is 401.
 func (s *Service) RevokeToken(ctx context.Context, orgID, id uuid.UUID) error {
-	n, err := dbsqlc.New(s.db).TokenRevoke(ctx, dbsqlc.TokenRevokeParams{ID: id, OrganizationID: orgID})
-	if err == nil && n == 0 {
-		return ErrTokenNotFound
-	}
-	return err
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		n, err := q.TokenRevoke(ctx, dbsqlc.TokenRevokeParams{ID: id, OrganizationID: orgID})
+		if err == nil && n == 0 {
+			return ErrTokenNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return recordToken(ctx, q, orgID, "token.revoked", id, nil)
+	})
 }
 
 // RevokeOtherTokens revokes the organization's live tokens with this
 // description except keep: a regenerated token replaces the earlier ones.
 func (s *Service) RevokeOtherTokens(ctx context.Context, orgID uuid.UUID, description string, keep uuid.UUID) error {
-	_, err := dbsqlc.New(s.db).TokenRevokeByDescription(ctx, dbsqlc.TokenRevokeByDescriptionParams{OrganizationID: orgID, Description: description, Keep: keep})
-	return err
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		revoked, err := q.TokenRevokeByDescription(ctx, dbsqlc.TokenRevokeByDescriptionParams{OrganizationID: orgID, Description: description, Keep: keep})
+		for _, id := range revoked {
+			if err == nil {
+				err = recordToken(ctx, q, orgID, "token.revoked", id, map[string]any{"description": description})
+			}
+		}
+		return err
+	})
 }
 
 func utc(t *time.Time) *time.Time {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runplane/runplane/db"
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/httpapi"
@@ -120,6 +121,7 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 		Policies:   policies,
 		Events:     dispatch,
 		Variables:  vars,
+		Audit:      audit.NewService(pool),
 		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)

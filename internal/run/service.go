@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/events"
@@ -241,7 +242,7 @@ func (s *Service) create(ctx context.Context, q *dbsqlc.Queries, orgID, workspac
 	}
 	// A speculative configuration only ever plans.
 	planOnly := opts.PlanOnly || speculative
-	return q.RunCreate(ctx, dbsqlc.RunCreateParams{
+	r, err := q.RunCreate(ctx, dbsqlc.RunCreateParams{
 		ConfigurationVersionID: cv,
 		OrganizationID:         orgID,
 		WorkspaceID:            workspaceID,
@@ -259,6 +260,11 @@ func (s *Service) create(ctx context.Context, q *dbsqlc.Queries, orgID, workspac
 		ReplaceAddrs:           opts.Plan.ReplaceAddrs,
 		AgentPoolID:            ws.AgentPoolID,
 	})
+	if err != nil {
+		return r, err
+	}
+	return r, audit.Record(ctx, q, orgID, audit.Change{Action: "run.created", ObjectKind: "run", ObjectID: &r.ID,
+		Detail: map[string]any{"workspace_id": workspaceID, "plan_only": r.PlanOnly, "is_destroy": r.IsDestroy, "triggered": r.Triggered}})
 }
 
 // configurationVersion resolves a run's configuration: the one asked for,
@@ -356,13 +362,26 @@ func (s *Service) Fire(ctx context.Context, orgID, runID uuid.UUID, e Event, in 
 		return Run{}, err
 	}
 	err = dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
-		return s.FireTx(ctx, q, orgID, cur.WorkspaceID, runID, e, in)
+		if err := s.FireTx(ctx, q, orgID, cur.WorkspaceID, runID, e, in); err != nil {
+			return err
+		}
+		if action, ok := audited[e]; ok {
+			return audit.Record(ctx, q, orgID, audit.Change{Action: action, ObjectKind: "run", ObjectID: &runID,
+				Detail: map[string]any{"workspace_id": cur.WorkspaceID}})
+		}
+		return nil
 	})
 	if err != nil {
 		return Run{}, err
 	}
 	s.queued()
 	return get(ctx, dbsqlc.New(s.db), orgID, runID)
+}
+
+// audited are the events people fire, and their names in the audit trail.
+var audited = map[Event]string{
+	EventConfirm: "run.confirmed", EventDiscard: "run.discarded", EventCancel: "run.canceled",
+	EventForceCancel: "run.force_canceled", EventOverride: "run.policy_overridden",
 }
 
 // FireTx is Fire inside the caller's transaction, for services whose own

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runplane/runplane/internal/agentapi"
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
@@ -64,8 +65,11 @@ func (s *Service) Lock(ctx context.Context, p org.Principal, wsID uuid.UUID, inf
 		n, err := q.StateLockCreate(ctx, dbsqlc.StateLockCreateParams{
 			WorkspaceID: wsID, OrganizationID: p.OrgID, LockID: li.ID, Info: info, TokenID: &p.TokenID, RunID: p.RunID,
 		})
-		if err != nil || n == 1 {
+		if err != nil {
 			return err
+		}
+		if n == 1 {
+			return record(ctx, q, p.OrgID, wsID, "state.locked", map[string]any{"lock_id": li.ID})
 		}
 		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
 		if err != nil {
@@ -95,6 +99,9 @@ func (s *Service) Unlock(ctx context.Context, p org.Principal, wsID uuid.UUID, i
 			return err
 		}
 		if n == 1 {
+			if err := record(ctx, q, p.OrgID, wsID, "state.unlocked", map[string]any{"lock_id": li.ID}); err != nil {
+				return err
+			}
 			return admitWaiting(ctx, q, p.OrgID, wsID)
 		}
 		held, err := q.StateLockGet(ctx, dbsqlc.StateLockGetParams{WorkspaceID: wsID, OrganizationID: p.OrgID})
@@ -123,8 +130,16 @@ func (s *Service) ForceUnlock(ctx context.Context, p org.Principal, wsID uuid.UU
 		if err != nil {
 			return err
 		}
+		if err := record(ctx, q, p.OrgID, wsID, "state.force_unlocked", nil); err != nil {
+			return err
+		}
 		return admitWaiting(ctx, q, p.OrgID, wsID)
 	})
+}
+
+// record adds a change of workspace wsID's state to the audit trail.
+func record(ctx context.Context, q *dbsqlc.Queries, orgID, wsID uuid.UUID, action string, detail map[string]any) error {
+	return audit.Record(ctx, q, orgID, audit.Change{Action: action, ObjectKind: "workspace", ObjectID: &wsID, Detail: detail})
 }
 
 // admitWaiting admits the run that waited for the state lock just
@@ -446,6 +461,13 @@ func (s *Service) store(ctx context.Context, p org.Principal, wsID uuid.UUID, nv
 			return err
 		}
 		out = view(v)
+		action, detail := "state.written", map[string]any{"version_id": id, "serial": v.Serial, "size": v.Size}
+		if nv.rollbackOf != nil {
+			action, detail["rollback_of"] = "state.rolled_back", *nv.rollbackOf
+		}
+		if err := record(ctx, q, p.OrgID, wsID, action, detail); err != nil {
+			return err
+		}
 		return q.WorkspaceSetCurrentState(ctx, dbsqlc.WorkspaceSetCurrentStateParams{StateVersionID: &id, ID: wsID, OrganizationID: p.OrgID})
 	})
 	return out, err

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/jsonapi"
 
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/jobs"
@@ -172,7 +173,7 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Princ
 			err = org.ErrUnauthorized
 		}
 		if err == nil {
-			err = h(w, r, p)
+			err = h(w, r.WithContext(audit.WithActor(r.Context(), p.Actor(r.RemoteAddr))), p)
 		}
 		if err != nil {
 			writeError(w, r, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/envelope"
@@ -182,8 +183,23 @@ func (s *Service) create(ctx context.Context, orgID uuid.UUID, p dbsqlc.Variable
 		}
 		p.Value = ""
 	}
-	row, err := dbsqlc.New(s.db).VariableCreate(ctx, p)
+	var row dbsqlc.Variable
+	err := s.write(ctx, orgID, "variable.created", p.ID, in.Key, func(q *dbsqlc.Queries) (err error) {
+		row, err = q.VariableCreate(ctx, p)
+		return err
+	})
 	return view(row), mapErr(err)
+}
+
+// write makes one change of variable id and records it in the audit trail
+// (its key, never its value), in one transaction.
+func (s *Service) write(ctx context.Context, orgID uuid.UUID, action string, id uuid.UUID, key string, change func(*dbsqlc.Queries) error) error {
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		if err := change(q); err != nil {
+			return err
+		}
+		return audit.Record(ctx, q, orgID, audit.Change{Action: action, ObjectKind: "variable", ObjectID: &id, Detail: map[string]any{"key": key}})
+	})
 }
 
 // List returns a workspace's variables by category and key.
@@ -245,17 +261,23 @@ func (s *Service) Update(ctx context.Context, orgID, id uuid.UUID, p Patch) (Var
 	case !u.Sensitive:
 		u.Value = value
 	}
-	row, err := q.VariableUpdate(ctx, u)
+	var row dbsqlc.Variable
+	err = s.write(ctx, orgID, "variable.updated", id, u.Key, func(q *dbsqlc.Queries) (err error) {
+		row, err = q.VariableUpdate(ctx, u)
+		return err
+	})
 	return view(row), mapErr(err)
 }
 
 // Delete removes a variable.
 func (s *Service) Delete(ctx context.Context, orgID, id uuid.UUID) error {
-	n, err := dbsqlc.New(s.db).VariableDelete(ctx, dbsqlc.VariableDeleteParams{ID: id, OrganizationID: orgID})
-	if err == nil && n == 0 {
-		return ErrNotFound
-	}
-	return err
+	return s.write(ctx, orgID, "variable.deleted", id, "", func(q *dbsqlc.Queries) error {
+		n, err := q.VariableDelete(ctx, dbsqlc.VariableDeleteParams{ID: id, OrganizationID: orgID})
+		if err == nil && n == 0 {
+			return ErrNotFound
+		}
+		return err
+	})
 }
 
 // ForJob returns the variables a workspace's runs receive, with their

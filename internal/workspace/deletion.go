@@ -75,7 +75,7 @@ func (s *Service) Delete(ctx context.Context, orgID, id uuid.UUID) (Deleted, err
 			return err
 		}
 		out = s.deletedView(d)
-		return nil
+		return record(ctx, q, orgID, "workspace.deleted", id, map[string]any{"name": out.Name})
 	})
 	return out, err
 }
@@ -103,7 +103,7 @@ func (s *Service) Restore(ctx context.Context, orgID, id uuid.UUID) (Workspace, 
 			return err
 		}
 		out = view(w)
-		return nil
+		return record(ctx, q, orgID, "workspace.restored", id, map[string]any{"name": name})
 	})
 	if err != nil {
 		return out, err
@@ -136,7 +136,13 @@ func (s *Service) Purge(ctx context.Context, max int) (int, error) {
 	}
 	purged := 0
 	for _, w := range due {
-		if err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error { return purge(ctx, q, w.ID) }); err != nil {
+		err := dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+			if err := purge(ctx, q, w.ID); err != nil {
+				return err
+			}
+			return record(ctx, q, w.OrganizationID, "workspace.purged", w.ID, nil)
+		})
+		if err != nil {
 			return purged, fmt.Errorf("purge workspace %s: %w", w.ID, err)
 		}
 		purged++

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/fault"
@@ -93,10 +94,17 @@ func (s *Service) Create(ctx context.Context, orgID uuid.UUID, opts CreateOption
 			return err
 		}
 		out = view(w)
-		out.RemoteStateConsumers, err = setConsumers(ctx, q, orgID, w.ID, opts.RemoteStateConsumers)
-		return err
+		if out.RemoteStateConsumers, err = setConsumers(ctx, q, orgID, w.ID, opts.RemoteStateConsumers); err != nil {
+			return err
+		}
+		return record(ctx, q, orgID, "workspace.created", w.ID, map[string]any{"name": w.Name})
 	})
 	return out, err
+}
+
+// record adds a change of workspace id to the audit trail.
+func record(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, action string, id uuid.UUID, detail map[string]any) error {
+	return audit.Record(ctx, q, orgID, audit.Change{Action: action, ObjectKind: "workspace", ObjectID: &id, Detail: detail})
 }
 
 // UpdateOptions change a workspace's settings; nil fields stay as they are.
@@ -108,6 +116,24 @@ type UpdateOptions struct {
 	// for the platform's agents. Runs created afterwards go to it.
 	SetAgentPool bool
 	AgentPoolID  *uuid.UUID
+}
+
+// audited is what an update changed, for the audit trail.
+func (o UpdateOptions) audited() map[string]any {
+	d := map[string]any{}
+	if o.AutoApply != nil {
+		d["auto_apply"] = *o.AutoApply
+	}
+	if o.AutoApplyRunTrigger != nil {
+		d["auto_apply_run_trigger"] = *o.AutoApplyRunTrigger
+	}
+	if o.RemoteStateConsumers != nil {
+		d["remote_state_consumers"] = *o.RemoteStateConsumers
+	}
+	if o.SetAgentPool {
+		d["agent_pool_id"] = o.AgentPoolID
+	}
+	return d
 }
 
 // Update changes a workspace's settings. RemoteStateConsumers, when given,
@@ -129,6 +155,9 @@ func (s *Service) Update(ctx context.Context, orgID, id uuid.UUID, opts UpdateOp
 			if out.AgentPoolID, err = setAgentPool(ctx, q, orgID, id, opts.AgentPoolID); err != nil {
 				return err
 			}
+		}
+		if err := record(ctx, q, orgID, "workspace.updated", id, opts.audited()); err != nil {
+			return err
 		}
 		if opts.RemoteStateConsumers == nil {
 			out.RemoteStateConsumers, err = q.StateConsumerList(ctx, dbsqlc.StateConsumerListParams{WorkspaceID: id, OrganizationID: orgID})
@@ -242,8 +271,10 @@ func (s *Service) Lock(ctx context.Context, orgID, id, tokenID uuid.UUID, reason
 		if w.Locked {
 			return fmt.Errorf("%w: %s", ErrLocked, w.LockReason)
 		}
-		out, err = found(q.WorkspaceLock(ctx, dbsqlc.WorkspaceLockParams{Reason: reason, LockedBy: &tokenID, ID: id, OrganizationID: orgID}))
-		return err
+		if out, err = found(q.WorkspaceLock(ctx, dbsqlc.WorkspaceLockParams{Reason: reason, LockedBy: &tokenID, ID: id, OrganizationID: orgID})); err != nil {
+			return err
+		}
+		return record(ctx, q, orgID, "workspace.locked", id, map[string]any{"reason": reason})
 	})
 	if err != nil {
 		return out, err
@@ -282,6 +313,13 @@ func (s *Service) Unlock(ctx context.Context, orgID, id, tokenID uuid.UUID, forc
 			}
 		}
 		if _, err := run.AdmitNext(ctx, q, orgID, id, s.now().UTC()); err != nil {
+			return err
+		}
+		action := "workspace.unlocked"
+		if force {
+			action = "workspace.force_unlocked"
+		}
+		if err := record(ctx, q, orgID, action, id, map[string]any{"reason": w.LockReason}); err != nil {
 			return err
 		}
 		out, err = found(q.WorkspaceGet(ctx, dbsqlc.WorkspaceGetParams{ID: id, OrganizationID: orgID}))

@@ -80,3 +80,8 @@ SELECT ((SELECT count(*) FROM workspaces w WHERE w.id = @id::UUID)
     + (SELECT count(*) FROM events e WHERE e.workspace_id = @id::UUID)
     + (SELECT count(*) FROM run_causes rc WHERE rc.upstream_workspace_id = @id::UUID)
     + (SELECT count(*) FROM tokens tk WHERE tk.workspace_id = @id::UUID))::BIGINT AS rows_left;
+
+-- name: CheckAuditTamper :exec
+-- What an attacker with database access would do: rewrite an entry.
+UPDATE audit_events SET body = replace(body, @old::TEXT, @new::TEXT)
+WHERE organization_id = @organization_id AND seq = @seq;
