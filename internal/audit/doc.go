@@ -5,12 +5,16 @@
 // (WithActor); work without one (the tick, event deliveries) is the
 // system's.
 //
+// Recording takes no lock: an organization's changes never wait on one
+// another for the trail. Sealing (the tick, and every read) numbers and
+// chains the entries recorded since, under the organization's head row.
+//
 // Invariants:
-//   - Entries of an organization are numbered 1, 2, 3 … without gaps, in
-//     the order their transactions took the organization's head row.
-//   - Each entry's hash is SHA-256(previous hash ‖ body), body being the
-//     exact JSON stored: Verify recomputes the chain, so a changed,
-//     removed or reordered entry is found.
-//   - Entries are only ever inserted; nothing in the code updates or
-//     deletes them.
+//   - Sealed entries of an organization are numbered 1, 2, 3 … without
+//     gaps, in the order the changes were recorded.
+//   - Each entry's hash is SHA-256(previous hash ‖ number ‖ body), body
+//     being the exact JSON stored: Verify recomputes the chain, so a
+//     changed, removed or reordered entry is found.
+//   - A body never changes; sealing sets an entry's number and hash once,
+//     and nothing in the code deletes entries.
 package audit

@@ -13,7 +13,7 @@ import (
 
 const checkAuditTamper = `-- name: CheckAuditTamper :exec
 UPDATE audit_events SET body = replace(body, $1::TEXT, $2::TEXT)
-WHERE organization_id = $3 AND seq = $4
+WHERE organization_id = $3 AND seq = $4::BIGINT
 `
 
 type CheckAuditTamperParams struct {

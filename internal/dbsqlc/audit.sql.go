@@ -14,36 +14,34 @@ import (
 )
 
 const auditEventAdd = `-- name: AuditEventAdd :exec
-INSERT INTO audit_events (organization_id, seq, at, action, object_id, body, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+
+INSERT INTO audit_events (organization_id, at, action, object_id, body)
+VALUES ($1, $2, $3, $4, $5)
 `
 
 type AuditEventAddParams struct {
 	OrganizationID uuid.UUID
-	Seq            int64
 	At             time.Time
 	Action         string
 	ObjectID       *uuid.UUID
 	Body           string
-	Hash           []byte
 }
 
+// The audit trail (internal/audit).
 func (q *Queries) AuditEventAdd(ctx context.Context, arg AuditEventAddParams) error {
 	_, err := q.db.Exec(ctx, auditEventAdd,
 		arg.OrganizationID,
-		arg.Seq,
 		arg.At,
 		arg.Action,
 		arg.ObjectID,
 		arg.Body,
-		arg.Hash,
 	)
 	return err
 }
 
 const auditEventList = `-- name: AuditEventList :many
-SELECT seq, body, hash FROM audit_events
-WHERE organization_id = $1 AND seq > $2
+SELECT seq::BIGINT AS seq, body, hash FROM audit_events
+WHERE organization_id = $1 AND seq IS NOT NULL AND seq > $2::BIGINT
     AND ($3::TEXT IS NULL OR action = $3::TEXT)
     AND ($4::UUID IS NULL OR object_id = $4::UUID)
 ORDER BY seq
@@ -64,8 +62,8 @@ type AuditEventListRow struct {
 	Hash []byte
 }
 
-// A page of the trail after a sequence number, optionally of one action
-// or one object.
+// A page of the sealed trail after a number, optionally of one action or
+// one object.
 func (q *Queries) AuditEventList(ctx context.Context, arg AuditEventListParams) ([]AuditEventListRow, error) {
 	rows, err := q.db.Query(ctx, auditEventList,
 		arg.OrganizationID,
@@ -92,6 +90,21 @@ func (q *Queries) AuditEventList(ctx context.Context, arg AuditEventListParams) 
 	return items, nil
 }
 
+const auditEventSeal = `-- name: AuditEventSeal :exec
+UPDATE audit_events SET seq = $1::BIGINT, hash = $2 WHERE id = $3 AND seq IS NULL
+`
+
+type AuditEventSealParams struct {
+	Seq  int64
+	Hash []byte
+	ID   uuid.UUID
+}
+
+func (q *Queries) AuditEventSeal(ctx context.Context, arg AuditEventSealParams) error {
+	_, err := q.db.Exec(ctx, auditEventSeal, arg.Seq, arg.Hash, arg.ID)
+	return err
+}
+
 const auditHeadMove = `-- name: AuditHeadMove :exec
 UPDATE audit_heads SET seq = $1, hash = $2 WHERE organization_id = $3
 `
@@ -108,7 +121,6 @@ func (q *Queries) AuditHeadMove(ctx context.Context, arg AuditHeadMoveParams) er
 }
 
 const auditHeadTake = `-- name: AuditHeadTake :one
-
 INSERT INTO audit_heads (organization_id, seq, hash) VALUES ($1, 0, ''::BYTEA)
 ON CONFLICT (organization_id) DO UPDATE SET seq = audit_heads.seq
 RETURNING seq, hash
@@ -119,12 +131,73 @@ type AuditHeadTakeRow struct {
 	Hash []byte
 }
 
-// The audit trail (internal/audit).
-// The organization's last sequence number and hash, locked until the
-// transaction ends; a first row starts from zero.
+// The organization's last sealed number and hash, locked until the
+// transaction ends; a first seal starts from zero.
 func (q *Queries) AuditHeadTake(ctx context.Context, organizationID uuid.UUID) (AuditHeadTakeRow, error) {
 	row := q.db.QueryRow(ctx, auditHeadTake, organizationID)
 	var i AuditHeadTakeRow
 	err := row.Scan(&i.Seq, &i.Hash)
 	return i, err
+}
+
+const auditUnsealedList = `-- name: AuditUnsealedList :many
+SELECT id, body FROM audit_events
+WHERE organization_id = $1 AND seq IS NULL
+ORDER BY at, id
+LIMIT $2
+FOR UPDATE
+`
+
+type AuditUnsealedListParams struct {
+	OrganizationID uuid.UUID
+	MaxRows        int32
+}
+
+type AuditUnsealedListRow struct {
+	ID   uuid.UUID
+	Body string
+}
+
+func (q *Queries) AuditUnsealedList(ctx context.Context, arg AuditUnsealedListParams) ([]AuditUnsealedListRow, error) {
+	rows, err := q.db.Query(ctx, auditUnsealedList, arg.OrganizationID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditUnsealedListRow
+	for rows.Next() {
+		var i AuditUnsealedListRow
+		if err := rows.Scan(&i.ID, &i.Body); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const auditUnsealedOrganizations = `-- name: AuditUnsealedOrganizations :many
+SELECT DISTINCT organization_id FROM audit_events WHERE seq IS NULL LIMIT $1
+`
+
+func (q *Queries) AuditUnsealedOrganizations(ctx context.Context, maxRows int32) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, auditUnsealedOrganizations, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var organization_id uuid.UUID
+		if err := rows.Scan(&organization_id); err != nil {
+			return nil, err
+		}
+		items = append(items, organization_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type AgentPool struct {
@@ -19,12 +20,13 @@ type AgentPool struct {
 }
 
 type AuditEvent struct {
+	ID             uuid.UUID
 	OrganizationID uuid.UUID
-	Seq            int64
 	At             time.Time
 	Action         string
 	ObjectID       *uuid.UUID
 	Body           string
+	Seq            pgtype.Int8
 	Hash           []byte
 }
 

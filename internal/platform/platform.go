@@ -106,6 +106,7 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 	if c.WorkspaceRetention > 0 {
 		workspaces.Retention = c.WorkspaceRetention
 	}
+	trail := audit.NewService(pool)
 	handler := httpapi.New(httpapi.Services{
 		Orgs:       orgs,
 		Workspaces: workspaces,
@@ -121,7 +122,7 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 		Policies:   policies,
 		Events:     dispatch,
 		Variables:  vars,
-		Audit:      audit.NewService(pool),
+		Audit:      trail,
 		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)
@@ -133,7 +134,7 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 	})
 	scheduler := &schedule.Scheduler{
 		DB: pool, Agents: agents, Events: dispatch, PoolSize: c.AgentPoolSize,
-		Workspaces: workspaces,
+		Workspaces: workspaces, Audit: trail,
 	}
 	if launcher != nil {
 		scheduler.Launcher = launcher

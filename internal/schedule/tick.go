@@ -46,6 +46,11 @@ type Workspaces interface {
 	Purge(ctx context.Context, max int) (int, error)
 }
 
+// Audit seals the audit trails with entries waiting (*audit.Service).
+type Audit interface {
+	SealAll(ctx context.Context, max int) (int, error)
+}
+
 // batch bounds one tick's work so a tick stays short; the next tick continues.
 const batch = 500
 
@@ -64,6 +69,8 @@ type Result struct {
 	Launched int `json:"launched"`
 	// Purged counts deleted workspaces removed for good.
 	Purged int `json:"purged"`
+	// AuditSealed counts organizations whose new audit entries were sealed.
+	AuditSealed int `json:"audit_sealed"`
 }
 
 // Add folds a later tick into r: its repairs add up, its Agents (a level,
@@ -78,6 +85,7 @@ func (r *Result) Add(later Result) {
 	r.Agents = later.Agents
 	r.Launched += later.Launched
 	r.Purged += later.Purged
+	r.AuditSealed += later.AuditSealed
 }
 
 // repaired reports whether the tick found anything to do.
@@ -97,6 +105,8 @@ type Scheduler struct {
 	// Workspaces, when set, has deleted workspaces purged after their
 	// retention.
 	Workspaces Workspaces
+	// Audit, when set, has new audit entries sealed.
+	Audit Audit
 }
 
 // purgeBatch bounds the workspaces one tick purges: each is a transaction
@@ -116,6 +126,11 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	}
 	if res.Admitted, err = Admit(ctx, s.DB); err != nil {
 		errs = append(errs, err)
+	}
+	if s.Audit != nil {
+		if res.AuditSealed, err = s.Audit.SealAll(ctx, batch); err != nil {
+			errs = append(errs, fmt.Errorf("tick: audit: %w", err))
+		}
 	}
 	if s.Workspaces != nil {
 		if res.Purged, err = s.Workspaces.Purge(ctx, purgeBatch); err != nil {

@@ -84,4 +84,4 @@ SELECT ((SELECT count(*) FROM workspaces w WHERE w.id = @id::UUID)
 -- name: CheckAuditTamper :exec
 -- What an attacker with database access would do: rewrite an entry.
 UPDATE audit_events SET body = replace(body, @old::TEXT, @new::TEXT)
-WHERE organization_id = @organization_id AND seq = @seq;
+WHERE organization_id = @organization_id AND seq = @seq::BIGINT;
