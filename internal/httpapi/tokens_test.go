@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,34 @@ func TestTokenLifecycle(t *testing.T) {
 	ci.do("DELETE", "/api/v1/organizations/acme/tokens/"+id, "", 403)
 	c.newOrg("globex").do("DELETE", "/api/v1/organizations/acme/tokens/"+id, "", 404)
 
+	ws := c.workspace("acme", "net")
+	reach := func(want int) {
+		t.Helper()
+		for _, r := range []struct {
+			path  string
+			basic bool
+		}{{"/api/v1/organizations/acme/workspaces", false}, {"/api/v2/organizations/acme", false}, {"/api/v1/workspaces/" + ws + "/state", true}} {
+			req, _ := http.NewRequest("GET", c.base+r.path, nil)
+			if r.basic {
+				req.SetBasicAuth("runplane", ci.token)
+			} else {
+				req.Header.Set("Authorization", "Bearer "+ci.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.StatusCode / 100; (want == 2) != (got == 2) || (want != 2 && resp.StatusCode != want) {
+				t.Fatalf("GET %s with the token: %d, want %dxx", r.path, resp.StatusCode, want)
+			}
+		}
+	}
+	reach(2)
 	c.do("DELETE", "/api/v1/organizations/acme/tokens/"+id, "", 204)
-	ci.do("GET", "/api/v1/organizations/acme/workspaces", "", 401)
+	// Refused at once by the native API, the Terraform Cloud API and the
+	// state backend.
+	reach(401)
 	c.do("DELETE", "/api/v1/organizations/acme/tokens/"+id, "", 404)
 	c.do("GET", "/api/v1/organizations/acme/tokens/"+id, "", 404)
 
