@@ -42,19 +42,12 @@ func actor(ctx context.Context) Actor {
 	return Actor{Kind: "system"}
 }
 
-// Entry is one audited change. Seq and Hash come with sealing and are not
-// part of the stored body.
+// Entry is one audited change: its stored body, with the number and hash
+// sealing gave it.
 type Entry struct {
-	Seq            int64          `json:"seq"`
-	OrganizationID uuid.UUID      `json:"organization_id"`
-	At             time.Time      `json:"at"`
-	Actor          Actor          `json:"actor"`
-	Action         string         `json:"action"`
-	ObjectKind     string         `json:"object_kind"`
-	ObjectID       *uuid.UUID     `json:"object_id,omitempty"`
-	Outcome        string         `json:"outcome"`
-	Detail         map[string]any `json:"detail,omitempty"`
-	Hash           string         `json:"hash"`
+	Seq int64 `json:"seq"`
+	body
+	Hash string `json:"hash"`
 }
 
 // body is what is stored and hashed of an entry.
@@ -197,10 +190,7 @@ func (s *Service) List(ctx context.Context, orgID uuid.UUID, f Filter) ([]Entry,
 		if err := json.Unmarshal([]byte(r.Body), &b); err != nil {
 			return nil, fmt.Errorf("audit entry %d: %w", r.Seq, err)
 		}
-		out = append(out, Entry{
-			Seq: r.Seq, OrganizationID: b.OrganizationID, At: b.At, Actor: b.Actor, Action: b.Action,
-			ObjectKind: b.ObjectKind, ObjectID: b.ObjectID, Outcome: b.Outcome, Detail: b.Detail, Hash: hex.EncodeToString(r.Hash),
-		})
+		out = append(out, Entry{Seq: r.Seq, body: b, Hash: hex.EncodeToString(r.Hash)})
 	}
 	return out, nil
 }
