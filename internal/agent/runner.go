@@ -359,6 +359,13 @@ func (e *execution) execute(ctx context.Context) (*agentapi.PlanSummary, error) 
 	if err != nil {
 		return nil, err
 	}
+	token, err := e.giveIdentity(vars.Items)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		secrets = append(secrets, token)
+	}
 	e.log.redact(secrets)
 	if _, err := e.tf(ctx, workDir, "init", "-input=false", "-no-color"); err != nil {
 		return nil, err

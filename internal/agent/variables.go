@@ -107,3 +107,29 @@ func (r *redactor) redact(buf []byte) []byte {
 	}
 	return buf
 }
+
+// identityFile is the job's workload identity token's name in the job folder.
+const identityFile = "identity.jwt"
+
+// giveIdentity hands terraform the job's workload identity token: a file
+// named by RUNPLANE_WORKLOAD_IDENTITY_TOKEN_FILE and, when the workspace
+// names an AWS role (an AWS_ROLE_ARN env variable), by
+// AWS_WEB_IDENTITY_TOKEN_FILE, which the AWS provider reads to assume it.
+func (e *execution) giveIdentity(vars []agentapi.Variable) (string, error) {
+	token := e.job.WorkloadIdentityToken
+	if token == "" {
+		return "", nil
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, identityFile), []byte(token), 0o600); err != nil {
+		return "", err
+	}
+	path := e.box.root() + "/" + identityFile
+	e.environ = append(e.environ, "RUNPLANE_WORKLOAD_IDENTITY_TOKEN_FILE="+path)
+	for _, v := range vars {
+		if v.Category == "env" && v.Key == "AWS_ROLE_ARN" {
+			e.environ = append(e.environ, "AWS_WEB_IDENTITY_TOKEN_FILE="+path)
+			break
+		}
+	}
+	return token, nil
+}

@@ -80,6 +80,9 @@ type Job struct {
 	TargetAddrs      []string `json:"target_addrs,omitempty"`
 	ReplaceAddrs     []string `json:"replace_addrs,omitempty"`
 	HeartbeatSeconds float64  `json:"heartbeat_seconds"`
+	// WorkloadIdentityToken is an OpenID Connect token naming this job
+	// (internal/identity), for terraform to trade for cloud credentials.
+	WorkloadIdentityToken string `json:"workload_identity_token,omitempty"`
 }
 
 // Heartbeat is what a heartbeat answers.

@@ -203,6 +203,16 @@ type SchedulerClock struct {
 	TickedAt time.Time
 }
 
+type SigningKey struct {
+	ID            string
+	PublicJwk     string
+	SealedPrivate []byte
+	KeyID         string
+	WrappedKey    []byte
+	CreatedAt     time.Time
+	RetireAt      *time.Time
+}
+
 type StateLock struct {
 	WorkspaceID    uuid.UUID
 	OrganizationID uuid.UUID

@@ -71,12 +71,16 @@ func (a *api) agentClaim(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, agentapi.Job{
+	job := agentapi.Job{
 		ID: j.ID, RunID: j.RunID, WorkspaceID: j.WorkspaceID, Phase: string(j.Phase), LeaseToken: j.LeaseToken,
 		LeaseExpiresAt: j.LeaseExpiresAt, Credential: j.Credential, ConfigurationVersionID: j.ConfigurationVersionID,
 		PlanOnly: j.PlanOnly, IsDestroy: j.IsDestroy, HeartbeatSeconds: j.Heartbeat.Seconds(),
 		RefreshOnly: j.Plan.RefreshOnly, SkipRefresh: j.Plan.SkipRefresh, TargetAddrs: j.Plan.TargetAddrs, ReplaceAddrs: j.Plan.ReplaceAddrs,
-	})
+	}
+	if a.Identity != nil {
+		a.workloadIdentity(r, j, &job)
+	}
+	writeJSON(w, http.StatusOK, job)
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/events"
+	"github.com/runplane/runplane/internal/identity"
 	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/policy"
@@ -47,6 +48,8 @@ type Services struct {
 	Events     *events.Dispatcher
 	Variables  *variable.Service
 	Audit      *audit.Service
+	// Identity signs runs' workload identity tokens and publishes its keys.
+	Identity *identity.Service
 	// TFE serves the Terraform Cloud API (/api/v2, service discovery).
 	TFE http.Handler
 	// AgentToken is the secret agents present; empty turns the agent API off.
@@ -65,6 +68,8 @@ func New(s Services) http.Handler {
 	a := &api{Services: s, agentHash: sha256.Sum256([]byte(s.AgentToken))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.Handle("GET /.well-known/openid-configuration", a.public(a.openIDConfiguration))
+	mux.Handle("GET /.well-known/jwks.json", a.public(a.jwks))
 	if s.TFE != nil {
 		mux.Handle("/api/v2/", s.TFE)
 		mux.Handle("GET /.well-known/terraform.json", s.TFE)
@@ -72,6 +77,7 @@ func New(s Services) http.Handler {
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, org.Principal) error) {
 		mux.Handle(pattern, a.authenticated(h))
 	}
+	handle("POST /api/v1/admin/signing-keys/actions/rotate", a.rotateSigningKey)
 	handle("POST /api/v1/organizations", a.createOrganization)
 	handle("GET /api/v1/organizations", a.listOrganizations)
 	handle("GET /api/v1/organizations/{org}", a.getOrganization)

@@ -41,6 +41,10 @@ type Config struct {
 	// (pool_max_conns); 0 keeps pgx's default, the larger of 4 and the
 	// CPU count.
 	MaxConns int32
+	// WorkloadIdentityAudience is the audience of runs' workload identity
+	// tokens (RUNPLANE_WORKLOAD_IDENTITY_AUDIENCE); empty takes
+	// identity.DefaultAudience.
+	WorkloadIdentityAudience string
 	// WorkspaceRetention is how long a deleted workspace stays restorable
 	// (RUNPLANE_WORKSPACE_RETENTION); 0 takes workspace.DefaultRetention.
 	WorkspaceRetention time.Duration
@@ -76,10 +80,11 @@ func FromEnv(getenv func(string) string, d Defaults) (Config, error) {
 	c := Config{
 		DatabaseURL: getenv("DATABASE_URL"),
 		AdminToken:  getenv("RUNPLANE_ADMIN_TOKEN"), AgentToken: getenv("RUNPLANE_AGENT_TOKEN"),
-		Storage:    StorageFromEnv(getenv),
-		EventQueue: EventQueue{URL: getenv("RUNPLANE_EVENTS_QUEUE_URL"), Endpoint: getenv("RUNPLANE_SQS_ENDPOINT")},
-		Events:     events.DefaultConfig,
-		AgentTasks: agentTasksFromEnv(getenv),
+		Storage:                  StorageFromEnv(getenv),
+		EventQueue:               EventQueue{URL: getenv("RUNPLANE_EVENTS_QUEUE_URL"), Endpoint: getenv("RUNPLANE_SQS_ENDPOINT")},
+		Events:                   events.DefaultConfig,
+		AgentTasks:               agentTasksFromEnv(getenv),
+		WorkloadIdentityAudience: getenv("RUNPLANE_WORKLOAD_IDENTITY_AUDIENCE"),
 	}
 	var err error
 	if c.AgentPoolSize, err = wholeNumber(getenv, "RUNPLANE_AGENT_POOL_SIZE", d.PoolSize, 0); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/events"
 	"github.com/runplane/runplane/internal/httpapi"
+	"github.com/runplane/runplane/internal/identity"
 	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/policy"
@@ -123,6 +124,7 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 		Events:     dispatch,
 		Variables:  vars,
 		Audit:      trail,
+		Identity:   identity.NewService(pool, objects, c.WorkloadIdentityAudience),
 		AgentToken: c.AgentToken,
 		Health: func(ctx context.Context) error {
 			pending, err := db.Pending(ctx, pool)

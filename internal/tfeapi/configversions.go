@@ -10,6 +10,7 @@ import (
 
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/fault"
+	"github.com/runplane/runplane/internal/identity"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
 	"github.com/runplane/runplane/internal/validate"
@@ -37,7 +38,7 @@ func (a *api) configurationVersionView(r *http.Request, orgID uuid.UUID, v confi
 	}
 	if v.Status == configversion.StatusPending {
 		subject := orgID.String() + "/" + v.ID.String()
-		out.UploadURL = fmt.Sprintf("%s/api/v2/uploads/%s/%s", baseURL(r), subject, a.urls.sign("upload", subject, uploadTTL))
+		out.UploadURL = fmt.Sprintf("%s/api/v2/uploads/%s/%s", identity.BaseURL(r), subject, a.urls.sign("upload", subject, uploadTTL))
 	} else {
 		out.StatusTimestamps["uploaded-at"] = v.CreatedAt.Format(time.RFC3339)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/identity"
 	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
@@ -160,7 +161,7 @@ func timestamps(r run.Run) map[string]string {
 
 func (a *api) logURL(r *http.Request, phase jobs.Phase, rn run.Run) string {
 	subject := fmt.Sprintf("%s/%s/%s", phase, rn.OrganizationID, rn.ID)
-	return fmt.Sprintf("%s/api/v2/logs/%s/%s", baseURL(r), subject, a.urls.sign("log", subject, logTTL))
+	return fmt.Sprintf("%s/api/v2/logs/%s/%s", identity.BaseURL(r), subject, a.urls.sign("log", subject, logTTL))
 }
 
 func (a *api) planView(r *http.Request, rn run.Run) *planResource {

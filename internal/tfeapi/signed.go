@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -53,14 +52,4 @@ func (s signer) verify(purpose, subject, token string) error {
 		return fmt.Errorf("%w: the URL expired; read the object again for a fresh one", errNotFound)
 	}
 	return nil
-}
-
-// baseURL is where the client reached the API: capability URLs must be
-// absolute. Behind a proxy (API Gateway) the scheme is the forwarded one.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
 }

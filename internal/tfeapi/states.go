@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/identity"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/validate"
@@ -48,7 +49,7 @@ type stateOutput struct {
 func stateVersionView(r *http.Request, v state.Version) *stateVersion {
 	return &stateVersion{
 		ID: v.ID.String(), CreatedAt: v.CreatedAt, Status: "finalized", Serial: v.Serial, Size: v.Size, Processed: true,
-		DownloadURL: fmt.Sprintf("%s/api/v2/state-versions/%s/download", baseURL(r), v.ID),
+		DownloadURL: fmt.Sprintf("%s/api/v2/state-versions/%s/download", identity.BaseURL(r), v.ID),
 		Outputs:     []*stateOutput{},
 	}
 }
@@ -274,7 +275,7 @@ func (a *api) createStateVersion(w http.ResponseWriter, r *http.Request, p org.P
 		out := &stateVersion{ID: id.String(), Status: "pending", Serial: *in.Serial, Outputs: []*stateOutput{}}
 		for kind, dst := range map[string]*string{"state": &out.UploadURL, "json": &out.JSONUploadURL} {
 			subject := fmt.Sprintf("%s/%s/%s/%s/%s/%s", kind, p.OrgID, wsID, p.TokenID, id, strings.ToLower(in.MD5))
-			*dst = fmt.Sprintf("%s/api/v2/state-uploads/%s/%s", baseURL(r), subject, a.urls.sign("state-upload", subject, uploadTTL))
+			*dst = fmt.Sprintf("%s/api/v2/state-uploads/%s/%s", identity.BaseURL(r), subject, a.urls.sign("state-upload", subject, uploadTTL))
 		}
 		return write(w, http.StatusCreated, out)
 	}
