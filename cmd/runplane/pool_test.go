@@ -28,8 +28,8 @@ func TestAgentPoolRunsOnTheOrganizationsOwnAgents(t *testing.T) {
 		t.Fatalf("unpooled run %v: %v", got["status"], got["error"])
 	}
 	time.Sleep(time.Second)
-	if got := s.do("GET", "/api/v1/runs/"+r, "", 200); got["status"] != "plan_queued" {
-		t.Fatalf("the pooled run is %v without its pool's agents", got["status"])
+	if got := s.do("GET", "/api/v1/runs/"+r, "", 200); got["status"] != "plan_queued" || got["wait_reason"] != "agent_pool" {
+		t.Fatalf("the pooled run is %v (%v) without its pool's agents", got["status"], got["wait_reason"])
 	}
 	for range 2 { // one agent per phase
 		agent := exec.Command(binary, "agent")

@@ -87,6 +87,9 @@ const (
 	// WaitAdmission: the workspace is free; admission is due (a tick does it if no event did).
 	WaitAdmission WaitReason = "admission"
 	WaitAgent     WaitReason = "agent"
+	// WaitAgentPool: the run waits for an agent of its organization's own
+	// agent pool; the platform's agents never take it.
+	WaitAgentPool WaitReason = "agent_pool"
 	// WaitUpstream: a triggered run waits for its upstream workspaces' runs to end.
 	WaitUpstream WaitReason = "upstream"
 	// WaitCapacity: the organization is at its concurrency cap or out of bucket tokens.
@@ -714,7 +717,7 @@ func view(r dbsqlc.Run, ws wsFacts, orgAtCapacity bool) Run {
 		WorkspaceID:            r.WorkspaceID,
 		Number:                 r.Number,
 		Status:                 status,
-		WaitReason:             waitReason(status, ws, ws.active != nil && *ws.active != r.ID, orgAtCapacity),
+		WaitReason:             waitReason(status, ws, ws.active != nil && *ws.active != r.ID, orgAtCapacity, r.AgentPoolID != nil),
 		PlanOnly:               r.PlanOnly,
 		IsDestroy:              r.IsDestroy,
 		AutoApply:              r.AutoApply,
@@ -748,7 +751,7 @@ func planSummary(r dbsqlc.Run) *PlanSummary {
 	return p
 }
 
-func waitReason(s Status, ws wsFacts, wsHeldByOther, orgAtCapacity bool) WaitReason {
+func waitReason(s Status, ws wsFacts, wsHeldByOther, orgAtCapacity, pooled bool) WaitReason {
 	switch s {
 	case StatusPending:
 		switch {
@@ -762,7 +765,10 @@ func waitReason(s Status, ws wsFacts, wsHeldByOther, orgAtCapacity bool) WaitRea
 			return WaitAdmission
 		}
 	case StatusPlanQueued, StatusApplyQueued:
-		if orgAtCapacity {
+		switch {
+		case pooled:
+			return WaitAgentPool
+		case orgAtCapacity:
 			return WaitCapacity
 		}
 		return WaitAgent
