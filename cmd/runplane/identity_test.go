@@ -7,7 +7,7 @@ import (
 )
 
 // A run's terraform gets its workload identity token as a file: named by
-// RUNPLANE_WORKLOAD_IDENTITY_TOKEN_FILE, and by AWS_WEB_IDENTITY_TOKEN_FILE
+// WORKLOAD_IDENTITY_TOKEN_FILE, and by AWS_WEB_IDENTITY_TOKEN_FILE
 // when the workspace names an AWS role, where the AWS provider looks for
 // it. The token itself never reaches the log.
 func TestRunsGetTheirWorkloadIdentityToken(t *testing.T) {
@@ -16,7 +16,7 @@ func TestRunsGetTheirWorkloadIdentityToken(t *testing.T) {
 	ws := s.workspace("cloud", true, map[string]string{"main.tf": `
 resource "terraform_data" "x" {
   provisioner "local-exec" {
-    command = "test -s \"$AWS_WEB_IDENTITY_TOKEN_FILE\" && test \"$AWS_WEB_IDENTITY_TOKEN_FILE\" = \"$RUNPLANE_WORKLOAD_IDENTITY_TOKEN_FILE\" && echo identity-file-ok; cat \"$RUNPLANE_WORKLOAD_IDENTITY_TOKEN_FILE\""
+    command = "test -s \"$AWS_WEB_IDENTITY_TOKEN_FILE\" && test \"$AWS_WEB_IDENTITY_TOKEN_FILE\" = \"$WORKLOAD_IDENTITY_TOKEN_FILE\" && echo identity-file-ok; cat \"$WORKLOAD_IDENTITY_TOKEN_FILE\""
   }
 }
 output "parts" {

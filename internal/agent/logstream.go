@@ -91,7 +91,7 @@ func (l *logStream) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	l.raw = l.redactor.redact(append(l.raw, p...))
-	if cut := len(l.raw) - l.redactor.hold; cut > 0 {
+	if cut := len(l.raw) - l.redactor.pending(l.raw); cut > 0 {
 		l.keep(l.raw[:cut])
 		l.remember(l.raw[:cut])
 		l.raw = append([]byte(nil), l.raw[cut:]...)

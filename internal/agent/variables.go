@@ -67,9 +67,6 @@ const minRedacted = 4
 // backstop: terraform masks what the configuration declares sensitive.
 type redactor struct {
 	secrets [][]byte
-	// hold is how many bytes of output wait for the next write, so that a
-	// value split across two writes is still found.
-	hold int
 }
 
 var mask = []byte("***")
@@ -79,7 +76,6 @@ func newRedactor(values []string) *redactor {
 	add := func(s string) {
 		if len(s) >= minRedacted {
 			r.secrets = append(r.secrets, []byte(s))
-			r.hold = max(r.hold, len(s)-1)
 		}
 	}
 	for _, v := range values {
@@ -98,6 +94,24 @@ func newRedactor(values []string) *redactor {
 	return r
 }
 
+// pending is how many bytes at the end of buf must wait for the next
+// write: the longest tail that begins some value, which the next write may
+// complete. Output that cannot be the start of a value goes out at once,
+// so a long value (a key, a token) does not hold the live log back.
+func (r *redactor) pending(buf []byte) int {
+	longest := 0
+	for _, s := range r.secrets {
+		from := max(0, len(buf)-len(s)+1)
+		for i := from; i < len(buf) && len(buf)-i > longest; i++ {
+			if buf[i] == s[0] && bytes.HasPrefix(s, buf[i:]) {
+				longest = len(buf) - i
+				break
+			}
+		}
+	}
+	return longest
+}
+
 // redact masks every known value in buf.
 func (r *redactor) redact(buf []byte) []byte {
 	for _, s := range r.secrets {
@@ -112,7 +126,8 @@ func (r *redactor) redact(buf []byte) []byte {
 const identityFile = "identity.jwt"
 
 // giveIdentity hands terraform the job's workload identity token: a file
-// named by RUNPLANE_WORKLOAD_IDENTITY_TOKEN_FILE and, when the workspace
+// named by WORKLOAD_IDENTITY_TOKEN_FILE (not RUNPLANE_…: nothing of the
+// platform's configuration reaches a run) and, when the workspace
 // names an AWS role (an AWS_ROLE_ARN env variable), by
 // AWS_WEB_IDENTITY_TOKEN_FILE, which the AWS provider reads to assume it.
 func (e *execution) giveIdentity(vars []agentapi.Variable) (string, error) {
@@ -124,7 +139,7 @@ func (e *execution) giveIdentity(vars []agentapi.Variable) (string, error) {
 		return "", err
 	}
 	path := e.box.root() + "/" + identityFile
-	e.environ = append(e.environ, "RUNPLANE_WORKLOAD_IDENTITY_TOKEN_FILE="+path)
+	e.environ = append(e.environ, "WORKLOAD_IDENTITY_TOKEN_FILE="+path)
 	for _, v := range vars {
 		if v.Category == "env" && v.Key == "AWS_ROLE_ARN" {
 			e.environ = append(e.environ, "AWS_WEB_IDENTITY_TOKEN_FILE="+path)

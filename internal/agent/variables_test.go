@@ -118,3 +118,26 @@ func FuzzTheLogNeverShowsASecret(f *testing.F) {
 		}
 	})
 }
+
+// Output that cannot begin a sensitive value is kept at once, however long
+// the values are (a workload identity token, a private key): the live log
+// waits only on a tail that may be a value's start.
+func TestTheLogHoldsBackOnlyWhatMayStartASecret(t *testing.T) {
+	t.Parallel()
+	l := &logStream{}
+	token := "eyJ" + strings.Repeat("k", 700)
+	l.redact([]string{token})
+	line := "terraform_data.second: Provisioning with 'local-exec'...\n"
+	_, _ = l.Write([]byte(line))
+	if got := string(l.pending); got != line {
+		t.Fatalf("kept %q of a line unrelated to the token", got)
+	}
+	_, _ = l.Write([]byte("value: eyJkk"))
+	if got := string(l.pending); got != line+"value: " {
+		t.Fatalf("kept %q; the token's possible start must wait", got)
+	}
+	_, _ = l.Write([]byte(token[5:] + " done\n"))
+	if got := string(l.pending); strings.Contains(got, "kkkk") || !strings.HasSuffix(got, "value: *** done\n") {
+		t.Fatalf("kept %q", got)
+	}
+}

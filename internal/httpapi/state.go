@@ -52,7 +52,7 @@ func (a *api) stateGet(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
+	if err := p.RequireRawState(); err != nil {
 		return err
 	}
 	var (
@@ -334,7 +334,7 @@ func (a *api) downloadStateVersion(w http.ResponseWriter, r *http.Request, p org
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
+	if err := p.RequireRawState(); err != nil {
 		return err
 	}
 	v, data, err := a.State.Download(r.Context(), p.OrgID, id)

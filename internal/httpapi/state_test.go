@@ -411,3 +411,59 @@ func TestRunsWaitForAStateLockHeldOutsideThem(t *testing.T) {
 		t.Fatalf("after a force-unlock: %v / %v", got["status"], got["wait_reason"])
 	}
 }
+
+// Raw state holds every sensitive value: a read token gets the outputs,
+// the sensitive one masked, but neither the state nor a version's download
+// (native and Terraform Cloud API), while a write token gets all three.
+func TestReadTokensSeeOutputsNotRawState(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "acme")
+	wsID := c.do("POST", "/api/v1/organizations/acme/workspaces", `{"name":"db"}`, 201)["id"].(string)
+	stateURL := "/api/v1/workspaces/" + wsID + "/state"
+	c.do("LOCK", stateURL, `{"ID":"me"}`, 200)
+	c.do("POST", stateURL+"?ID=me", `{"version":4,"terraform_version":"1.11.4","serial":1,"lineage":"l","outputs":{"host":{"value":"db.internal","type":"string"},"password":{"value":"hunter2","type":"string","sensitive":true}},"resources":[]}`, 200)
+	c.do("UNLOCK", stateURL, `{"ID":"me"}`, 200)
+	version := c.do("GET", "/api/v1/workspaces/"+wsID+"/current-state-version", "", 200)["id"].(string)
+	token := func(role string) client {
+		return c.as(c.do("POST", "/api/v1/organizations/acme/tokens", `{"description":"`+role+`","role":"`+role+`"}`, 201)["token"].(string))
+	}
+	reader, writer := token("read"), token("write")
+	status := func(cl client, path string) int {
+		req, _ := http.NewRequest("GET", cl.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+cl.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && !strings.Contains(string(raw), "hunter2") && !strings.Contains(path, "outputs") {
+			t.Fatalf("%s answered 200 without the state", path)
+		}
+		return resp.StatusCode
+	}
+	for _, path := range []string{stateURL, "/api/v1/state-versions/" + version + "/download", "/api/v2/state-versions/" + version + "/download"} {
+		if got := status(reader, path); got != 403 {
+			t.Errorf("read token, %s: %d, want 403", path, got)
+		}
+		if got := status(writer, path); got != 200 {
+			t.Errorf("write token, %s: %d, want 200", path, got)
+		}
+	}
+	for _, o := range reader.do("GET", "/api/v1/workspaces/"+wsID+"/outputs", "", 200)["items"].([]any) {
+		if out := o.(map[string]any); out["name"] == "password" && out["value"] != nil {
+			t.Fatalf("a read token sees a sensitive output: %v", out)
+		}
+	}
+	req, _ := http.NewRequest("GET", c.base+"/api/v2/state-version-outputs/"+version+".password", nil)
+	req.Header.Set("Authorization", "Bearer "+reader.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(raw), "hunter2") {
+		t.Fatalf("a read token reading one sensitive output through the TFE API: %d %s", resp.StatusCode, raw)
+	}
+}

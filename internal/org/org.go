@@ -26,8 +26,11 @@ var (
 	ErrNotFound = fault.New(fault.NotFound, "not_found", "organization not found")
 	ErrExists   = fault.New(fault.Conflict, "already_exists", "organization already exists")
 	// ErrForbidden: the principal's role does not allow the call.
-	ErrForbidden    = fault.New(fault.Forbidden, "forbidden", "your token's role does not allow this")
-	ErrUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
+	ErrForbidden = fault.New(fault.Forbidden, "forbidden", "your token's role does not allow this")
+	// ErrRawStateNeedsWrite: a read token asked for raw state, which holds
+	// every sensitive value.
+	ErrRawStateNeedsWrite = fault.New(fault.Forbidden, "forbidden", "raw state holds every sensitive value, so it needs a write token; a read token sees the outputs, sensitive ones masked")
+	ErrUnauthorized       = fault.New(fault.Unauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
 )
 
 // Role is what a token may do inside its organization.
@@ -85,6 +88,15 @@ func (p Principal) Actor(source string) audit.Actor {
 		return audit.Actor{Kind: "job", TokenID: &p.TokenID, Source: source}
 	}
 	return audit.Actor{Kind: "token", TokenID: &p.TokenID, Source: source}
+}
+
+// RequireRawState refuses p raw state (and sensitive values) unless it may
+// write: read tokens see outputs with sensitive ones masked.
+func (p Principal) RequireRawState() error {
+	if p.SiteAdmin || p.Can(RoleWrite) {
+		return nil
+	}
+	return ErrRawStateNeedsWrite
 }
 
 // Scoped reports whether the principal is a job credential, limited to one

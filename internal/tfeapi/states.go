@@ -132,7 +132,7 @@ func (a *api) downloadStateVersion(w http.ResponseWriter, r *http.Request, p org
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
+	if err := p.RequireRawState(); err != nil {
 		return err
 	}
 	_, data, err := a.State.Download(r.Context(), p.OrgID, id)
@@ -226,7 +226,9 @@ func (a *api) getStateVersionOutput(w http.ResponseWriter, r *http.Request, p or
 	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
-	_, outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, true)
+	// One output is read with its value, as terraform output needs, by
+	// those who may read raw state; read tokens get it masked.
+	_, outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, p.RequireRawState() == nil)
 	if err != nil {
 		return err
 	}
