@@ -1,7 +1,9 @@
 -- Workload identity signing keys (internal/identity).
 
 -- name: SigningKeyCurrent :one
-SELECT * FROM signing_keys WHERE retire_at IS NULL ORDER BY created_at DESC, id LIMIT 1;
+-- The newest key this server can open: one sealed under its master key
+-- (a new master key makes a new signing key rather than failing).
+SELECT * FROM signing_keys WHERE retire_at IS NULL AND key_id = @key_id ORDER BY created_at DESC, id LIMIT 1;
 
 -- name: SigningKeyAdd :exec
 INSERT INTO signing_keys (id, public_jwk, sealed_private, key_id, wrapped_key)

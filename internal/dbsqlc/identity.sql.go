@@ -61,12 +61,14 @@ func (q *Queries) SigningKeyAdd(ctx context.Context, arg SigningKeyAddParams) er
 
 const signingKeyCurrent = `-- name: SigningKeyCurrent :one
 
-SELECT id, public_jwk, sealed_private, key_id, wrapped_key, created_at, retire_at FROM signing_keys WHERE retire_at IS NULL ORDER BY created_at DESC, id LIMIT 1
+SELECT id, public_jwk, sealed_private, key_id, wrapped_key, created_at, retire_at FROM signing_keys WHERE retire_at IS NULL AND key_id = $1 ORDER BY created_at DESC, id LIMIT 1
 `
 
 // Workload identity signing keys (internal/identity).
-func (q *Queries) SigningKeyCurrent(ctx context.Context) (SigningKey, error) {
-	row := q.db.QueryRow(ctx, signingKeyCurrent)
+// The newest key this server can open: one sealed under its master key
+// (a new master key makes a new signing key rather than failing).
+func (q *Queries) SigningKeyCurrent(ctx context.Context, keyID string) (SigningKey, error) {
+	row := q.db.QueryRow(ctx, signingKeyCurrent, keyID)
 	var i SigningKey
 	err := row.Scan(
 		&i.ID,

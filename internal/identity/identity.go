@@ -125,12 +125,12 @@ func (s *Service) signing(ctx context.Context) (*signingKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := dbsqlc.New(s.db)
-	row, err := q.SigningKeyCurrent(ctx)
+	row, err := q.SigningKeyCurrent(ctx, s.objects.KeyID())
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := s.addKey(ctx, q); err != nil {
 			return nil, err
 		}
-		row, err = q.SigningKeyCurrent(ctx)
+		row, err = q.SigningKeyCurrent(ctx, s.objects.KeyID())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
@@ -187,7 +187,7 @@ func (s *Service) Rotate(ctx context.Context) error {
 	if err := s.addKey(ctx, q); err != nil {
 		return err
 	}
-	cur, err := q.SigningKeyCurrent(ctx)
+	cur, err := q.SigningKeyCurrent(ctx, s.objects.KeyID())
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,9 @@ func (s *Store) Put(ctx context.Context, id uuid.UUID, blobKey string, ec envelo
 	}, dk.Plaintext, nil
 }
 
+// KeyID names the master key this store seals under.
+func (s *Store) KeyID() string { return s.keys.KeyID() }
+
 // DataKey unwraps an object's data key (cached by the provider when it is a Cache).
 func (s *Store) DataKey(ctx context.Context, o Object, ec envelope.Context) ([]byte, error) {
 	if o.KeyID != s.keys.KeyID() {
