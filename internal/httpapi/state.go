@@ -55,16 +55,7 @@ func (a *api) stateGet(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err := p.RequireRawState(); err != nil {
 		return err
 	}
-	var (
-		v     state.Version
-		data  []byte
-		grant *agentapi.ObjectDownload
-	)
-	if acceptsObjectDownload(r) {
-		v, data, grant, err = a.State.CurrentDirect(r.Context(), p, id)
-	} else {
-		v, data, err = a.State.Current(r.Context(), p, id)
-	}
+	v, data, grant, err := a.State.CurrentDirect(r.Context(), p, id, acceptsObjectDownload(r))
 	if errors.Is(err, state.ErrNoState) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil

@@ -535,17 +535,10 @@ func (s *Service) ArtifactDirect(ctx context.Context, jobID, lease uuid.UUID, na
 	return s.fetch(ctx, o, envelope.WorkspaceContext(j.OrganizationID, j.WorkspaceID), direct)
 }
 
-// fetch reads o, or grants its direct fetch when direct is asked and o is large.
+// fetch is sealed.Store.Fetch for a log or plan file, which may expire.
 func (s *Service) fetch(ctx context.Context, o sealed.Object, ec envelope.Context, direct bool) ([]byte, *agentapi.ObjectDownload, error) {
-	if direct && s.objects.Direct(o.Size) {
-		g, err := s.objects.GrantGet(ctx, o, ec)
-		if err != nil {
-			return nil, nil, err
-		}
-		return nil, &g, nil
-	}
-	data, err := s.objects.Get(ctx, o, ec)
-	return data, nil, expired(err)
+	data, grant, err := s.objects.Fetch(ctx, o, ec, direct)
+	return data, grant, expired(err)
 }
 
 // expired turns a log or plan file missing from storage, which the
@@ -573,8 +566,8 @@ func (s *Service) artifact(ctx context.Context, orgID, workspaceID, runID uuid.U
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.objects.Get(ctx, o, envelope.WorkspaceContext(orgID, workspaceID))
-	return data, expired(err)
+	data, _, err := s.fetch(ctx, o, envelope.WorkspaceContext(orgID, workspaceID), false)
+	return data, err
 }
 
 func (s *Service) artifactObject(ctx context.Context, orgID, runID uuid.UUID, name string) (sealed.Object, error) {

@@ -94,14 +94,22 @@ func (s *Store) Get(ctx context.Context, o Object, ec envelope.Context) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	plain, err := envelope.Open(key, o.ID[:], data)
-	if err == nil {
-		if sum := sha256.Sum256(plain); !bytes.Equal(sum[:], o.SHA256) || int64(len(plain)) != o.Size {
-			err = errors.New("SHA-256 or size differs from the recorded one")
-		}
-	}
+	plain, err := open(key, o, data)
 	if err != nil {
 		return nil, corrupt(ctx, o, err)
+	}
+	return plain, nil
+}
+
+// open opens o's sealed bytes in place with its data key and checks them
+// against o's recorded size and SHA-256.
+func open(key []byte, o Object, sealed []byte) ([]byte, error) {
+	plain, err := envelope.Open(key, o.ID[:], sealed)
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(plain); !bytes.Equal(sum[:], o.SHA256) || int64(len(plain)) != o.Size {
+		return nil, fmt.Errorf("%d bytes with SHA-256 %x, recorded as %d with %x", len(plain), sum, o.Size, o.SHA256)
 	}
 	return plain, nil
 }
@@ -190,12 +198,9 @@ func (s *Store) Adopt(ctx context.Context, id uuid.UUID, blobKey string, ec enve
 	if err != nil {
 		return Object{}, nil, nil, err
 	}
-	plain, err := envelope.Open(key, id[:], data)
+	plain, err := open(key, o, data)
 	if err != nil {
-		return Object{}, nil, nil, fmt.Errorf("%w: it does not open with its key", ErrBadUpload)
-	}
-	if got := sha256.Sum256(plain); !bytes.Equal(got[:], sum) || int64(len(plain)) != c.Size {
-		return Object{}, nil, nil, fmt.Errorf("%w: %d bytes with SHA-256 %x, committed as %d with %s", ErrBadUpload, len(plain), got, c.Size, c.SHA256)
+		return Object{}, nil, nil, fmt.Errorf("%w: %v", ErrBadUpload, err)
 	}
 	return o, plain, key, nil
 }
@@ -220,9 +225,17 @@ func (s *Store) GrantGet(ctx context.Context, o Object, ec envelope.Context) (ag
 	}, nil
 }
 
-// Direct tells whether an object of size bytes should travel directly rather than through the
-// API: it is large and the store can sign requests.
-func (s *Store) Direct(size int64) bool {
-	_, ok := s.blobs.(blob.Presigner)
-	return ok && size > agentapi.LargeObject
+// Fetch is Get, or, for a client that fetches large objects itself
+// (direct), a grant to fetch a large o straight from a store that signs
+// requests, with no bytes.
+func (s *Store) Fetch(ctx context.Context, o Object, ec envelope.Context, direct bool) ([]byte, *agentapi.ObjectDownload, error) {
+	if _, signs := s.blobs.(blob.Presigner); direct && signs && o.Size > agentapi.LargeObject {
+		g, err := s.GrantGet(ctx, o, ec)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, &g, nil
+	}
+	data, err := s.Get(ctx, o, ec)
+	return data, nil, err
 }

@@ -110,14 +110,8 @@ func outputsAAD(id uuid.UUID) []byte { return append(id[:], "/outputs"...) }
 
 // Current returns the workspace's current state and its version.
 func (s *Service) Current(ctx context.Context, p org.Principal, wsID uuid.UUID) (Version, []byte, error) {
-	w, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID)
-	if err != nil {
-		return Version{}, nil, err
-	}
-	if w.CurrentStateVersionID == nil {
-		return Version{}, nil, ErrNoState
-	}
-	return s.read(ctx, p.OrgID, *w.CurrentStateVersionID)
+	v, data, _, err := s.CurrentDirect(ctx, p, wsID, false)
+	return v, data, err
 }
 
 // Download returns one version's state. Only organization tokens list and
@@ -300,11 +294,11 @@ func (s *Service) version(ctx context.Context, orgID, versionID uuid.UUID) (dbsq
 	return v, err
 }
 
-// CurrentDirect is Current for a client that fetches large objects itself
-// (the agent's state proxy): a large state in storage that signs requests
-// comes back as a grant to fetch and open it, with no bytes; anything else
-// as Current returns it.
-func (s *Service) CurrentDirect(ctx context.Context, p org.Principal, wsID uuid.UUID) (Version, []byte, *agentapi.ObjectDownload, error) {
+// CurrentDirect is Current for a client that may fetch large objects
+// itself (direct, the agent's state proxy): a large state in storage that
+// signs requests then comes back as a grant to fetch and open it, with no
+// bytes.
+func (s *Service) CurrentDirect(ctx context.Context, p org.Principal, wsID uuid.UUID, direct bool) (Version, []byte, *agentapi.ObjectDownload, error) {
 	w, err := s.workspace(ctx, dbsqlc.New(s.db), p, wsID)
 	if err != nil {
 		return Version{}, nil, nil, err
@@ -316,13 +310,8 @@ func (s *Service) CurrentDirect(ctx context.Context, p org.Principal, wsID uuid.
 	if err != nil {
 		return Version{}, nil, nil, err
 	}
-	ec := envelope.WorkspaceContext(v.OrganizationID, v.WorkspaceID)
-	if !s.objects.Direct(v.Size) {
-		plain, err := s.objects.Get(ctx, object(v), ec)
-		return view(v), plain, nil, err
-	}
-	g, err := s.objects.GrantGet(ctx, object(v), ec)
-	return view(v), nil, &g, err
+	data, grant, err := s.objects.Fetch(ctx, object(v), envelope.WorkspaceContext(v.OrganizationID, v.WorkspaceID), direct)
+	return view(v), data, grant, err
 }
 
 func view(v dbsqlc.StateVersion) Version {
