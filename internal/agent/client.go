@@ -56,16 +56,23 @@ func (c *client) send(ctx context.Context, method, path string, lease uuid.UUID,
 	return exchange(c.http, req, out)
 }
 
-// exchange sends req and reads the answer; one of 300 or more is an error
-// carrying the answer's body.
-func exchange(hc *http.Client, req *http.Request, out any) (reply, error) {
+// readAnswer sends req and reads the whole answer, whatever its status.
+func readAnswer(hc *http.Client, req *http.Request) (reply, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
 		return reply{}, err
 	}
 	defer resp.Body.Close()
 	r := reply{status: resp.StatusCode, header: resp.Header}
-	if r.body, err = io.ReadAll(resp.Body); err != nil {
+	r.body, err = io.ReadAll(resp.Body)
+	return r, err
+}
+
+// exchange sends req and reads the answer; one of 300 or more is an error
+// carrying the answer's body.
+func exchange(hc *http.Client, req *http.Request, out any) (reply, error) {
+	r, err := readAnswer(hc, req)
+	if err != nil {
 		return r, err
 	}
 	if r.status == http.StatusConflict && bytes.Contains(r.body, []byte(`"`+agentapi.CodeLeaseLost+`"`)) {

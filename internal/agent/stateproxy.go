@@ -149,17 +149,17 @@ func (p *stateProxy) authenticated(next http.Handler) http.Handler {
 
 // get reads the state, a large one straight from storage.
 func (p *stateProxy) get(w http.ResponseWriter, r *http.Request) {
-	resp, body, err := p.call(r.Context(), "GET", p.upstream, acceptObject, nil)
+	answer, err := p.call(r.Context(), "GET", p.upstream, acceptObject, nil)
 	if err != nil {
 		unreachable(w, err)
 		return
 	}
-	if resp.StatusCode != http.StatusOK || !isGrant(resp.Header) {
-		relay(w, resp, body)
+	if answer.status != http.StatusOK || !isGrant(answer.header) {
+		relay(w, answer)
 		return
 	}
 	var g agentapi.ObjectDownload
-	if err := json.Unmarshal(body, &g); err != nil {
+	if err := json.Unmarshal(answer.body, &g); err != nil {
 		unreachable(w, err)
 		return
 	}
@@ -197,19 +197,19 @@ func (p *stateProxy) post(w http.ResponseWriter, r *http.Request) {
 // server's answer; false when the server takes states through the API only.
 func (p *stateProxy) postDirect(w http.ResponseWriter, r *http.Request, data []byte) (bool, error) {
 	req, _ := json.Marshal(agentapi.ObjectUploadRequest{Size: int64(len(data))})
-	resp, body, err := p.call(r.Context(), "POST", p.upstream+"/objects", nil, req)
+	answer, err := p.call(r.Context(), "POST", p.upstream+"/objects", nil, req)
 	if err != nil {
 		return false, err
 	}
-	if resp.StatusCode != http.StatusCreated {
-		if noDirectTransfer(reply{status: resp.StatusCode, body: body}) {
+	if answer.status != http.StatusCreated {
+		if noDirectTransfer(answer) {
 			return false, nil
 		}
-		relay(w, resp, body)
+		relay(w, answer)
 		return true, nil
 	}
 	var g agentapi.ObjectUpload
-	if err := json.Unmarshal(body, &g); err != nil {
+	if err := json.Unmarshal(answer.body, &g); err != nil {
 		return false, err
 	}
 	commit, err := upload(r.Context(), p.http, g, data)
@@ -217,15 +217,11 @@ func (p *stateProxy) postDirect(w http.ResponseWriter, r *http.Request, data []b
 		return false, err
 	}
 	raw, _ := json.Marshal(commit)
-	target := p.upstream + "/objects/" + g.ObjectID.String()
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
-	}
-	resp, body, err = p.call(r.Context(), "PUT", target, nil, raw)
+	answer, err = p.call(r.Context(), "PUT", withQuery(p.upstream+"/objects/"+g.ObjectID.String(), r), nil, raw)
 	if err != nil {
 		return false, err
 	}
-	relay(w, resp, body)
+	relay(w, answer)
 	return true, nil
 }
 
@@ -240,51 +236,49 @@ func (p *stateProxy) forward(w http.ResponseWriter, r *http.Request, suffix stri
 
 // forwardBody passes a call to the server as it came.
 func (p *stateProxy) forwardBody(w http.ResponseWriter, r *http.Request, suffix string, data []byte) {
-	target := p.upstream + suffix
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
-	}
 	header := map[string]string{}
 	for _, k := range []string{"Content-Type", "Content-MD5"} {
 		if v := r.Header.Get(k); v != "" {
 			header[k] = v
 		}
 	}
-	resp, body, err := p.call(r.Context(), r.Method, target, header, data)
+	answer, err := p.call(r.Context(), r.Method, withQuery(p.upstream+suffix, r), header, data)
 	if err != nil {
 		unreachable(w, err)
 		return
 	}
-	relay(w, resp, body)
+	relay(w, answer)
+}
+
+// withQuery is target with the query terraform sent (the lock's ?ID=).
+func withQuery(target string, r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return target
+	}
+	return target + "?" + r.URL.RawQuery
 }
 
 // call sends one request to the server with the job's credential and
-// reads the whole answer.
-func (p *stateProxy) call(ctx context.Context, method, target string, header map[string]string, body []byte) (*http.Response, []byte, error) {
+// reads the whole answer, which terraform is to see whatever its status.
+func (p *stateProxy) call(ctx context.Context, method, target string, header map[string]string, body []byte) (reply, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, err
+		return reply{}, err
 	}
 	req.SetBasicAuth("runplane", p.credential)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	return resp, raw, err
+	return readAnswer(p.http, req)
 }
 
 // relay answers terraform with the server's answer.
-func relay(w http.ResponseWriter, resp *http.Response, body []byte) {
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
+func relay(w http.ResponseWriter, answer reply) {
+	if ct := answer.header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
+	w.WriteHeader(answer.status)
+	_, _ = w.Write(answer.body)
 }
 
 // unreachable answers 502, which terraform retries like any 5xx.
