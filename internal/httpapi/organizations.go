@@ -123,21 +123,8 @@ func tokenView(t org.Token) tokenJSON {
 	return tokenJSON{ID: t.ID, Token: t.Secret, Description: t.Description, Role: t.Role, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CreatedBy: t.CreatedBy}
 }
 
-// tokenAdmin resolves the path's organization for its admins and the site
-// admin: only they see, make and revoke its tokens.
-func (a *api) tokenAdmin(r *http.Request, p org.Principal) (org.Organization, error) {
-	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
-	if err != nil {
-		return o, err
-	}
-	if !p.SiteAdmin && (p.Scoped() || !p.Can(org.RoleAdmin)) {
-		return o, org.ErrForbidden
-	}
-	return o, nil
-}
-
 func (a *api) createToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.tokenAdmin(r, p)
+	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -171,7 +158,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, p org.Principa
 }
 
 func (a *api) listTokens(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.tokenAdmin(r, p)
+	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -188,7 +175,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, p org.Principal
 }
 
 func (a *api) getToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.tokenAdmin(r, p)
+	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -206,7 +193,7 @@ func (a *api) getToken(w http.ResponseWriter, r *http.Request, p org.Principal) 
 
 // revokeToken stops a token at once; the caller's own token too.
 func (a *api) revokeToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.tokenAdmin(r, p)
+	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}

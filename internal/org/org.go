@@ -189,6 +189,16 @@ func (s *Service) Create(ctx context.Context, name string, opts CreateOptions) (
 	return view(o), nil
 }
 
+// ResolveAdmin is Resolve for what only the organization's admins and the
+// site admin may do: its tokens and its audit trail.
+func (s *Service) ResolveAdmin(ctx context.Context, p Principal, name string) (Organization, error) {
+	o, err := s.Resolve(ctx, p, name)
+	if err == nil && !p.SiteAdmin && !p.Can(RoleAdmin) {
+		return o, ErrForbidden
+	}
+	return o, err
+}
+
 // Resolve finds the organization a principal addresses by name. Another
 // organization's name answers ErrNotFound, as a missing one does.
 func (s *Service) Resolve(ctx context.Context, p Principal, name string) (Organization, error) {

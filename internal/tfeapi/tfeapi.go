@@ -384,7 +384,7 @@ const organizationToken = "organization token (tfe api)"
 // the organization, shown once. As in Terraform Cloud there is one: a new
 // one revokes the one before.
 func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.tokenOrganization(r, p)
+	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -400,7 +400,7 @@ func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p 
 
 // deleteOrganizationToken revokes the organization token.
 func (a *api) deleteOrganizationToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.tokenOrganization(r, p)
+	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -409,21 +409,6 @@ func (a *api) deleteOrganizationToken(w http.ResponseWriter, r *http.Request, p 
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// tokenOrganization is the path's organization, for its admins and the
-// site admin.
-func (a *api) tokenOrganization(r *http.Request, p org.Principal) (org.Organization, error) {
-	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
-	if err != nil {
-		return o, err
-	}
-	if !p.SiteAdmin {
-		if err := p.Require(org.RoleAdmin); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
 }
 
 func pathUUID(r *http.Request, name string) (uuid.UUID, error) {
