@@ -120,21 +120,20 @@ func (s *Service) Token(ctx context.Context, issuer string, j Job) (string, erro
 	return jwt.Signed(signer).Claims(c).Serialize()
 }
 
-// signing returns the current signing key, made on first use.
+// signing returns the current signing key, made on first use. Only the
+// first use and a key change take the lock: every claim signs a token, and
+// claims must not wait on one another's database round trip here.
 func (s *Service) signing(ctx context.Context) (*signingKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	q := dbsqlc.New(s.db)
 	row, err := q.SigningKeyCurrent(ctx, s.objects.KeyID())
 	if errors.Is(err, pgx.ErrNoRows) {
-		if err := s.addKey(ctx, q); err != nil {
-			return nil, err
-		}
-		row, err = q.SigningKeyCurrent(ctx, s.objects.KeyID())
+		row, err = s.firstKey(ctx, q)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.key != nil && s.key.id == row.ID {
 		return s.key, nil
 	}
@@ -152,6 +151,21 @@ func (s *Service) signing(ctx context.Context) (*signingKey, error) {
 	}
 	s.key = &signingKey{id: row.ID, private: private}
 	return s.key, nil
+}
+
+// firstKey makes the first signing key under this server's master key,
+// once per process however many claims ask at once.
+func (s *Service) firstKey(ctx context.Context, q *dbsqlc.Queries) (dbsqlc.SigningKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, err := q.SigningKeyCurrent(ctx, s.objects.KeyID())
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return row, err
+	}
+	if err := s.addKey(ctx, q); err != nil {
+		return row, err
+	}
+	return q.SigningKeyCurrent(ctx, s.objects.KeyID())
 }
 
 // addKey makes a signing key and stores it sealed, its public half as a JWK.

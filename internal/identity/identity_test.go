@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -49,6 +50,28 @@ func TestEachMasterKeyGetsItsOwnSigningKey(t *testing.T) {
 	}
 	job := identity.Job{OrganizationID: o.ID, WorkspaceID: w.ID, RunID: uuid.New(), Phase: "plan"}
 	first, second := service(), service()
+	// Many claims at once on a fresh database: every one gets a token, and
+	// the process makes one key, not one per claim.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := first.Token(ctx, "http://runplane.test", job)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if set, err := first.JWKS(ctx); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("%d keys after concurrent first use (%v), want 1", len(set.Keys), err)
+	}
 	for i, s := range []*identity.Service{first, second, first} {
 		if _, err := s.Token(ctx, "http://runplane.test", job); err != nil {
 			t.Fatalf("token %d: %v", i, err)
