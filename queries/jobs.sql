@@ -98,15 +98,16 @@ ORDER BY queued_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: OrganizationClaimCandidates :many
 -- Organizations with waiting jobs and room under their cap, least loaded
--- (running / weight) first, then the one waiting longest. One index probe
--- per organization with waiting jobs; workspaces, idle organizations and
--- the number of waiting jobs do not count.
-SELECT sqlc.embed(o), w.waiting_since::TIMESTAMPTZ AS waiting_since
-FROM waiting_organizations w
-JOIN organizations o ON o.id = w.organization_id
-WHERE o.running < o.max_concurrency
-ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since, o.id
-LIMIT @max_rows OFFSET @skip_rows;
+-- (running / weight) first, then the one waiting longest, after the given
+-- place in that order: the first entries of organization_queues_rank,
+-- however many organizations wait.
+SELECT sqlc.embed(o), oq.share, oq.waiting_since::TIMESTAMPTZ AS waiting_since
+FROM organization_queues oq
+JOIN organizations o ON o.id = oq.organization_id
+WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap
+  AND (oq.share, oq.waiting_since, oq.organization_id) > (@after_share::FLOAT8, @after_waiting_since::TIMESTAMPTZ, @after_id::UUID)
+ORDER BY oq.share, oq.waiting_since, oq.organization_id
+LIMIT @max_rows;
 
 -- name: OrganizationLockForClaim :one
 -- No row while another claim of the organization holds it: the claimer
@@ -118,16 +119,18 @@ SELECT * FROM organizations WHERE id = @id FOR NO KEY UPDATE SKIP LOCKED;
 UPDATE organizations SET tokens = @tokens, tokens_at = @tokens_at WHERE id = @id;
 
 -- name: OrganizationListWaiting :many
--- Organizations with waiting jobs and room under their cap, each with its
--- waiting jobs counted up to max_jobs.
+-- The first max_rows organizations of the claim's ranking, each with its
+-- waiting jobs counted up to max_rows.
 SELECT sqlc.embed(o),
     (SELECT count(*) FROM (
         SELECT 1 FROM runs r
         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
-        LIMIT @max_jobs) AS waiting)::INT AS waiting
-FROM waiting_organizations w
-JOIN organizations o ON o.id = w.organization_id
-WHERE o.running < o.max_concurrency;
+        LIMIT @max_rows) AS waiting)::INT AS waiting
+FROM organization_queues oq
+JOIN organizations o ON o.id = oq.organization_id
+WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap
+ORDER BY oq.share, oq.waiting_since, oq.organization_id
+LIMIT @max_rows;
 
 -- name: OrganizationLockForJob :exec
 SELECT o.id FROM organizations o

@@ -33,7 +33,37 @@ SELECT (EXISTS (
 ))::BOOL AS busy;
 
 -- name: OrganizationAdjustRunning :exec
-UPDATE organizations SET running = running + @delta WHERE id = @id;
+-- A run started or stopped executing: the organization's running count and
+-- its place in the claim's ranking; when the run also left the queue (a
+-- claim), since when the organization's oldest job has waited.
+WITH o AS (
+    UPDATE organizations og SET running = og.running + @delta WHERE og.id = @id
+    RETURNING og.id, og.running, og.weight, og.max_concurrency
+)
+UPDATE organization_queues oq SET
+    share = o.running::FLOAT8 / o.weight,
+    at_cap = o.running >= o.max_concurrency,
+    waiting_since = CASE WHEN @left_queue::BOOL THEN (
+        SELECT r.queued_at FROM runs r
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+        ORDER BY r.queued_at LIMIT 1) ELSE oq.waiting_since END
+FROM o WHERE oq.organization_id = o.id;
+
+-- name: OrganizationQueueJoin :exec
+-- A run began waiting for a platform agent. Written only when it waits
+-- longest, so the transitions of an organization that already has jobs
+-- waiting only read the row.
+UPDATE organization_queues SET waiting_since = @queued_at::TIMESTAMPTZ
+WHERE organization_id = @organization_id AND (waiting_since IS NULL OR waiting_since > @queued_at::TIMESTAMPTZ);
+
+-- name: OrganizationQueueLeave :exec
+-- A run stopped waiting without starting (canceled, discarded): since when
+-- the organization's oldest remaining job has waited.
+UPDATE organization_queues oq SET waiting_since = (
+    SELECT r.queued_at FROM runs r
+    WHERE r.organization_id = oq.organization_id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+    ORDER BY r.queued_at LIMIT 1)
+WHERE oq.organization_id = @organization_id;
 
 -- name: RunSetPlanSummary :exec
 UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes

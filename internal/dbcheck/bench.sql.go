@@ -15,7 +15,8 @@ const benchOrganizationLoad = `-- name: BenchOrganizationLoad :many
 SELECT o.id, o.weight, o.running,
     (SELECT count(*) FROM runs r WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued'))::INT AS queued
 FROM organizations o
-WHERE o.running > 0 OR o.id IN (SELECT organization_id FROM waiting_organizations)
+JOIN organization_queues oq ON oq.organization_id = o.id
+WHERE o.running > 0 OR oq.waiting_since IS NOT NULL
 `
 
 type BenchOrganizationLoadRow struct {
@@ -52,8 +53,12 @@ func (q *Queries) BenchOrganizationLoad(ctx context.Context) ([]BenchOrganizatio
 
 const benchSeedOrganizations = `-- name: BenchSeedOrganizations :exec
 
-INSERT INTO organizations (name)
-SELECT $1::TEXT || g FROM generate_series(1, $2::INT) AS g
+WITH o AS (
+    INSERT INTO organizations (name)
+    SELECT $1::TEXT || g FROM generate_series(1, $2::INT) AS g
+    RETURNING id
+)
+INSERT INTO organization_queues (organization_id) SELECT id FROM o
 `
 
 type BenchSeedOrganizationsParams struct {

@@ -7,8 +7,10 @@ package dbcheck
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const checkAuditTamper = `-- name: CheckAuditTamper :exec
@@ -168,6 +170,57 @@ func (q *Queries) InvariantOrgLoadMismatch(ctx context.Context) ([]InvariantOrgL
 	for rows.Next() {
 		var i InvariantOrgLoadMismatchRow
 		if err := rows.Scan(&i.ID, &i.Running, &i.ActualRunning); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const invariantOrgQueueMismatch = `-- name: InvariantOrgQueueMismatch :many
+SELECT o.id, oq.share, oq.at_cap, oq.waiting_since, w.queued_at AS actual_waiting_since
+FROM organizations o
+LEFT JOIN organization_queues oq ON oq.organization_id = o.id
+LEFT JOIN LATERAL (
+    SELECT r.queued_at FROM runs r
+    WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+    ORDER BY r.queued_at LIMIT 1
+) w ON true
+WHERE oq.organization_id IS NULL
+   OR oq.share <> o.running::FLOAT8 / o.weight
+   OR oq.at_cap <> (o.running >= o.max_concurrency)
+   OR oq.waiting_since IS DISTINCT FROM w.queued_at
+`
+
+type InvariantOrgQueueMismatchRow struct {
+	ID                 uuid.UUID
+	Share              pgtype.Float8
+	AtCap              *bool
+	WaitingSince       *time.Time
+	ActualWaitingSince *time.Time
+}
+
+// An organization's row in the claim's ranking says what its runs and
+// counters say: share, at its cap, since when its oldest platform job waits.
+func (q *Queries) InvariantOrgQueueMismatch(ctx context.Context) ([]InvariantOrgQueueMismatchRow, error) {
+	rows, err := q.db.Query(ctx, invariantOrgQueueMismatch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InvariantOrgQueueMismatchRow
+	for rows.Next() {
+		var i InvariantOrgQueueMismatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Share,
+			&i.AtCap,
+			&i.WaitingSince,
+			&i.ActualWaitingSince,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

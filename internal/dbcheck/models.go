@@ -125,6 +125,13 @@ type Organization struct {
 	TokensAt              time.Time
 }
 
+type OrganizationQueue struct {
+	OrganizationID uuid.UUID
+	Share          float64
+	AtCap          bool
+	WaitingSince   *time.Time
+}
+
 type Policy struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
@@ -287,11 +294,6 @@ type VariableSetWorkspace struct {
 	VariableSetID  uuid.UUID
 	WorkspaceID    uuid.UUID
 	OrganizationID uuid.UUID
-}
-
-type WaitingOrganization struct {
-	OrganizationID uuid.UUID
-	WaitingSince   *time.Time
 }
 
 type Workspace struct {

@@ -502,30 +502,39 @@ func (q *Queries) JobSetLogSize(ctx context.Context, arg JobSetLogSizeParams) er
 }
 
 const organizationClaimCandidates = `-- name: OrganizationClaimCandidates :many
-SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at, w.waiting_since::TIMESTAMPTZ AS waiting_since
-FROM waiting_organizations w
-JOIN organizations o ON o.id = w.organization_id
-WHERE o.running < o.max_concurrency
-ORDER BY o.running::FLOAT8 / o.weight, w.waiting_since, o.id
-LIMIT $2 OFFSET $1
+SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.bucket_burst, o.bucket_refill_per_second, o.tokens, o.tokens_at, oq.share, oq.waiting_since::TIMESTAMPTZ AS waiting_since
+FROM organization_queues oq
+JOIN organizations o ON o.id = oq.organization_id
+WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap
+  AND (oq.share, oq.waiting_since, oq.organization_id) > ($1::FLOAT8, $2::TIMESTAMPTZ, $3::UUID)
+ORDER BY oq.share, oq.waiting_since, oq.organization_id
+LIMIT $4
 `
 
 type OrganizationClaimCandidatesParams struct {
-	SkipRows int32
-	MaxRows  int32
+	AfterShare        float64
+	AfterWaitingSince time.Time
+	AfterID           uuid.UUID
+	MaxRows           int32
 }
 
 type OrganizationClaimCandidatesRow struct {
 	Organization Organization
+	Share        float64
 	WaitingSince time.Time
 }
 
 // Organizations with waiting jobs and room under their cap, least loaded
-// (running / weight) first, then the one waiting longest. One index probe
-// per organization with waiting jobs; workspaces, idle organizations and
-// the number of waiting jobs do not count.
+// (running / weight) first, then the one waiting longest, after the given
+// place in that order: the first entries of organization_queues_rank,
+// however many organizations wait.
 func (q *Queries) OrganizationClaimCandidates(ctx context.Context, arg OrganizationClaimCandidatesParams) ([]OrganizationClaimCandidatesRow, error) {
-	rows, err := q.db.Query(ctx, organizationClaimCandidates, arg.SkipRows, arg.MaxRows)
+	rows, err := q.db.Query(ctx, organizationClaimCandidates,
+		arg.AfterShare,
+		arg.AfterWaitingSince,
+		arg.AfterID,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -544,6 +553,7 @@ func (q *Queries) OrganizationClaimCandidates(ctx context.Context, arg Organizat
 			&i.Organization.BucketRefillPerSecond,
 			&i.Organization.Tokens,
 			&i.Organization.TokensAt,
+			&i.Share,
 			&i.WaitingSince,
 		); err != nil {
 			return nil, err
@@ -562,9 +572,11 @@ SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.buc
         SELECT 1 FROM runs r
         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
         LIMIT $1) AS waiting)::INT AS waiting
-FROM waiting_organizations w
-JOIN organizations o ON o.id = w.organization_id
-WHERE o.running < o.max_concurrency
+FROM organization_queues oq
+JOIN organizations o ON o.id = oq.organization_id
+WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap
+ORDER BY oq.share, oq.waiting_since, oq.organization_id
+LIMIT $1
 `
 
 type OrganizationListWaitingRow struct {
@@ -572,10 +584,10 @@ type OrganizationListWaitingRow struct {
 	Waiting      int32
 }
 
-// Organizations with waiting jobs and room under their cap, each with its
-// waiting jobs counted up to max_jobs.
-func (q *Queries) OrganizationListWaiting(ctx context.Context, maxJobs int32) ([]OrganizationListWaitingRow, error) {
-	rows, err := q.db.Query(ctx, organizationListWaiting, maxJobs)
+// The first max_rows organizations of the claim's ranking, each with its
+// waiting jobs counted up to max_rows.
+func (q *Queries) OrganizationListWaiting(ctx context.Context, maxRows int32) ([]OrganizationListWaitingRow, error) {
+	rows, err := q.db.Query(ctx, organizationListWaiting, maxRows)
 	if err != nil {
 		return nil, err
 	}

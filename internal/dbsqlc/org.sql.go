@@ -162,9 +162,14 @@ func (q *Queries) OrganizationCountQueued(ctx context.Context, organizationID uu
 
 const organizationCreate = `-- name: OrganizationCreate :one
 
-INSERT INTO organizations (name, max_concurrency, weight)
-VALUES ($1, $2, $3)
-RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+WITH o AS (
+    INSERT INTO organizations (name, max_concurrency, weight)
+    VALUES ($1, $2, $3)
+    RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+), q AS (
+    INSERT INTO organization_queues (organization_id) SELECT o.id FROM o
+)
+SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM o
 `
 
 type OrganizationCreateParams struct {
@@ -173,10 +178,24 @@ type OrganizationCreateParams struct {
 	Weight         int32
 }
 
+type OrganizationCreateRow struct {
+	ID                    uuid.UUID
+	Name                  string
+	MaxConcurrency        int32
+	Weight                int32
+	CreatedAt             time.Time
+	Running               int32
+	BucketBurst           int32
+	BucketRefillPerSecond float64
+	Tokens                float64
+	TokensAt              time.Time
+}
+
 // Organizations and their tokens (internal/org).
-func (q *Queries) OrganizationCreate(ctx context.Context, arg OrganizationCreateParams) (Organization, error) {
+// With its row in the claim's ranking (organization_queues), empty.
+func (q *Queries) OrganizationCreate(ctx context.Context, arg OrganizationCreateParams) (OrganizationCreateRow, error) {
 	row := q.db.QueryRow(ctx, organizationCreate, arg.Name, arg.MaxConcurrency, arg.Weight)
-	var i Organization
+	var i OrganizationCreateRow
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
@@ -256,12 +275,18 @@ func (q *Queries) OrganizationList(ctx context.Context, arg OrganizationListPara
 }
 
 const organizationUpdateLimits = `-- name: OrganizationUpdateLimits :one
-UPDATE organizations SET
-    max_concurrency = $1, weight = $2::INT,
-    bucket_burst = $3::INT, bucket_refill_per_second = $4,
-    tokens = LEAST(tokens, ($3::INT)::FLOAT8)
-WHERE name = $5
-RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+WITH o AS (
+    UPDATE organizations SET
+        max_concurrency = $1, weight = $2::INT,
+        bucket_burst = $3::INT, bucket_refill_per_second = $4,
+        tokens = LEAST(tokens, ($3::INT)::FLOAT8)
+    WHERE name = $5
+    RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+), q AS (
+    UPDATE organization_queues oq SET share = o.running::FLOAT8 / o.weight, at_cap = o.running >= o.max_concurrency
+    FROM o WHERE oq.organization_id = o.id
+)
+SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM o
 `
 
 type OrganizationUpdateLimitsParams struct {
@@ -272,7 +297,21 @@ type OrganizationUpdateLimitsParams struct {
 	Name                  string
 }
 
-func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg OrganizationUpdateLimitsParams) (Organization, error) {
+type OrganizationUpdateLimitsRow struct {
+	ID                    uuid.UUID
+	Name                  string
+	MaxConcurrency        int32
+	Weight                int32
+	CreatedAt             time.Time
+	Running               int32
+	BucketBurst           int32
+	BucketRefillPerSecond float64
+	Tokens                float64
+	TokensAt              time.Time
+}
+
+// The claim's ranking follows the new weight and cap.
+func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg OrganizationUpdateLimitsParams) (OrganizationUpdateLimitsRow, error) {
 	row := q.db.QueryRow(ctx, organizationUpdateLimits,
 		arg.MaxConcurrency,
 		arg.Weight,
@@ -280,7 +319,7 @@ func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg Organization
 		arg.BucketRefillPerSecond,
 		arg.Name,
 	)
-	var i Organization
+	var i OrganizationUpdateLimitsRow
 	err := row.Scan(
 		&i.ID,
 		&i.Name,

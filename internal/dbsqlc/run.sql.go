@@ -13,16 +13,64 @@ import (
 )
 
 const organizationAdjustRunning = `-- name: OrganizationAdjustRunning :exec
-UPDATE organizations SET running = running + $1 WHERE id = $2
+WITH o AS (
+    UPDATE organizations og SET running = og.running + $2 WHERE og.id = $3
+    RETURNING og.id, og.running, og.weight, og.max_concurrency
+)
+UPDATE organization_queues oq SET
+    share = o.running::FLOAT8 / o.weight,
+    at_cap = o.running >= o.max_concurrency,
+    waiting_since = CASE WHEN $1::BOOL THEN (
+        SELECT r.queued_at FROM runs r
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+        ORDER BY r.queued_at LIMIT 1) ELSE oq.waiting_since END
+FROM o WHERE oq.organization_id = o.id
 `
 
 type OrganizationAdjustRunningParams struct {
-	Delta int32
-	ID    uuid.UUID
+	LeftQueue bool
+	Delta     int32
+	ID        uuid.UUID
 }
 
+// A run started or stopped executing: the organization's running count and
+// its place in the claim's ranking; when the run also left the queue (a
+// claim), since when the organization's oldest job has waited.
 func (q *Queries) OrganizationAdjustRunning(ctx context.Context, arg OrganizationAdjustRunningParams) error {
-	_, err := q.db.Exec(ctx, organizationAdjustRunning, arg.Delta, arg.ID)
+	_, err := q.db.Exec(ctx, organizationAdjustRunning, arg.LeftQueue, arg.Delta, arg.ID)
+	return err
+}
+
+const organizationQueueJoin = `-- name: OrganizationQueueJoin :exec
+UPDATE organization_queues SET waiting_since = $1::TIMESTAMPTZ
+WHERE organization_id = $2 AND (waiting_since IS NULL OR waiting_since > $1::TIMESTAMPTZ)
+`
+
+type OrganizationQueueJoinParams struct {
+	QueuedAt       time.Time
+	OrganizationID uuid.UUID
+}
+
+// A run began waiting for a platform agent. Written only when it waits
+// longest, so the transitions of an organization that already has jobs
+// waiting only read the row.
+func (q *Queries) OrganizationQueueJoin(ctx context.Context, arg OrganizationQueueJoinParams) error {
+	_, err := q.db.Exec(ctx, organizationQueueJoin, arg.QueuedAt, arg.OrganizationID)
+	return err
+}
+
+const organizationQueueLeave = `-- name: OrganizationQueueLeave :exec
+UPDATE organization_queues oq SET waiting_since = (
+    SELECT r.queued_at FROM runs r
+    WHERE r.organization_id = oq.organization_id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+    ORDER BY r.queued_at LIMIT 1)
+WHERE oq.organization_id = $1
+`
+
+// A run stopped waiting without starting (canceled, discarded): since when
+// the organization's oldest remaining job has waited.
+func (q *Queries) OrganizationQueueLeave(ctx context.Context, organizationID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, organizationQueueLeave, organizationID)
 	return err
 }
 

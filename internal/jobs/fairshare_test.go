@@ -305,6 +305,9 @@ func TestClaimsAndFinishesAtOnceKeepTheCount(t *testing.T) {
 	if bad, err := f.check.InvariantOrgLoadMismatch(f.ctx); err != nil || len(bad) != 0 {
 		t.Fatalf("running counters off: %+v %v", bad, err)
 	}
+	if bad, err := f.check.InvariantOrgQueueMismatch(f.ctx); err != nil || len(bad) != 0 {
+		t.Fatalf("claim ranking off: %+v %v", bad, err)
+	}
 	if o, err := f.orgs.Get(f.ctx, org.Principal{SiteAdmin: true}, "mixed"); err != nil || o.ID != orgID || o.Running != 0 || o.Queued != 0 {
 		t.Fatalf("usage after all finished: %+v %v", o, err)
 	}

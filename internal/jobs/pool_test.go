@@ -62,6 +62,9 @@ func TestAPoolsRunsGoToItsAgentsOnly(t *testing.T) {
 	if bad, err := f.check.InvariantOrgLoadMismatch(f.ctx); err != nil || len(bad) != 0 {
 		t.Fatalf("running count: %v %v", bad, err)
 	}
+	if bad, err := f.check.InvariantOrgQueueMismatch(f.ctx); err != nil || len(bad) != 0 {
+		t.Fatalf("claim ranking with a pooled run waiting: %+v %v", bad, err)
+	}
 	if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, jobs.Outcome{Result: "succeeded"}); err != nil {
 		t.Fatal(err)
 	}

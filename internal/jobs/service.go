@@ -324,8 +324,10 @@ func (s *Service) tryClaimPool(ctx context.Context, agentName string, orgID, poo
 func (s *Service) claimCandidates(ctx context.Context) ([]dbsqlc.Organization, error) {
 	q := dbsqlc.New(s.db)
 	now := s.now().UTC()
-	for skip := int32(0); ; skip += claimCandidates {
-		page, err := q.OrganizationClaimCandidates(ctx, dbsqlc.OrganizationClaimCandidatesParams{MaxRows: claimCandidates, SkipRows: skip})
+	// Before every entry: shares are never negative.
+	after := dbsqlc.OrganizationClaimCandidatesParams{AfterShare: -1, MaxRows: claimCandidates}
+	for {
+		page, err := q.OrganizationClaimCandidates(ctx, after)
 		if err != nil {
 			return nil, err
 		}
@@ -338,6 +340,8 @@ func (s *Service) claimCandidates(ctx context.Context) ([]dbsqlc.Organization, e
 		if len(out) > 0 || len(page) < claimCandidates {
 			return out, nil
 		}
+		last := page[len(page)-1]
+		after.AfterShare, after.AfterWaitingSince, after.AfterID = last.Share, last.WaitingSince, last.Organization.ID
 	}
 }
 

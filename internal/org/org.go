@@ -186,7 +186,7 @@ func (s *Service) Create(ctx context.Context, name string, opts CreateOptions) (
 	if err != nil {
 		return Organization{}, err
 	}
-	return view(o), nil
+	return view(dbsqlc.Organization(o)), nil
 }
 
 // ResolveAdmin is Resolve for what only the organization's admins and the
@@ -386,7 +386,7 @@ func (s *Service) SetLimits(ctx context.Context, name string, l Limits) (Organiz
 			p.BucketRefillPerSecond = *l.BucketRefill
 		}
 		row, err := q.OrganizationUpdateLimits(ctx, p)
-		out = view(row)
+		out = view(dbsqlc.Organization(row))
 		return err
 	})
 	if err != nil {

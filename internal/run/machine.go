@@ -62,6 +62,11 @@ func (s Status) executing() int32 {
 	return 0
 }
 
+// waiting is whether a run in status s waits for an agent to claim it.
+func (s Status) waiting() bool {
+	return s == StatusPlanQueued || s == StatusApplyQueued
+}
+
 // HoldingStatuses are the statuses in which a non-plan-only run owns its workspace.
 func HoldingStatuses() []string {
 	var out []string

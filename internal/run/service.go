@@ -477,6 +477,28 @@ func (s *Service) fire(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, e E
 	}
 }
 
+// rank keeps the organization's running count and its row in the claim's
+// ranking (organization_queues) true after transition t of run r: its
+// share whenever a job starts or stops, since when its oldest job has
+// waited whenever a platform agent's job joins or leaves the queue.
+func rank(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition) error {
+	queued := r.AgentPoolID == nil && t.To.waiting() != t.From.waiting()
+	joined, left := queued && t.To.waiting(), queued && !t.To.waiting()
+	d := t.To.executing() - t.From.executing()
+	if d != 0 {
+		if err := q.OrganizationAdjustRunning(ctx, dbsqlc.OrganizationAdjustRunningParams{Delta: d, ID: r.OrganizationID, LeftQueue: left}); err != nil {
+			return err
+		}
+	}
+	switch {
+	case joined:
+		return q.OrganizationQueueJoin(ctx, dbsqlc.OrganizationQueueJoinParams{QueuedAt: *r.QueuedAt, OrganizationID: r.OrganizationID})
+	case left && d == 0:
+		return q.OrganizationQueueLeave(ctx, r.OrganizationID)
+	}
+	return nil
+}
+
 // apply writes transition t of run r and its workspace side effects.
 func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, now time.Time) (dbsqlc.Run, error) {
 	attempts := r.PlanAttempts
@@ -514,10 +536,8 @@ func apply(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition, n
 			return r, err
 		}
 	}
-	if d := t.To.executing() - t.From.executing(); d != 0 {
-		if err := q.OrganizationAdjustRunning(ctx, dbsqlc.OrganizationAdjustRunningParams{Delta: d, ID: r.OrganizationID}); err != nil {
-			return r, err
-		}
+	if err := rank(ctx, q, updated, t); err != nil {
+		return r, err
 	}
 	wasHolding, holds := t.From.Holds(r.PlanOnly), t.To.Holds(r.PlanOnly)
 	switch {

@@ -98,6 +98,14 @@ func (f *fixture) checkInvariants(t *testing.T) {
 	for _, l := range load {
 		t.Errorf("organization %s counts %d running, its runs say %d", l.ID, l.Running, l.ActualRunning)
 	}
+	ranking, err := q.InvariantOrgQueueMismatch(f.ctx)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, r := range ranking {
+		t.Errorf("organization %s ranks at share %v, at cap %v, waiting since %v; its runs say waiting since %v", r.ID, r.Share, r.AtCap, r.WaitingSince, r.ActualWaitingSince)
+	}
 }
 
 // insertLost creates a pending run without admitting it, as if the event that

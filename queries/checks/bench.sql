@@ -1,8 +1,12 @@
 -- Queries only the benchmark uses: bulk seeding and load sampling.
 
 -- name: BenchSeedOrganizations :exec
-INSERT INTO organizations (name)
-SELECT @prefix::TEXT || g FROM generate_series(1, @n::INT) AS g;
+WITH o AS (
+    INSERT INTO organizations (name)
+    SELECT @prefix::TEXT || g FROM generate_series(1, @n::INT) AS g
+    RETURNING id
+)
+INSERT INTO organization_queues (organization_id) SELECT id FROM o;
 
 -- name: BenchSeedWorkspaces :exec
 INSERT INTO workspaces (organization_id, name)
@@ -14,4 +18,5 @@ WHERE o.name LIKE @prefix::TEXT || '%';
 SELECT o.id, o.weight, o.running,
     (SELECT count(*) FROM runs r WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued'))::INT AS queued
 FROM organizations o
-WHERE o.running > 0 OR o.id IN (SELECT organization_id FROM waiting_organizations);
+JOIN organization_queues oq ON oq.organization_id = o.id
+WHERE o.running > 0 OR oq.waiting_since IS NOT NULL;

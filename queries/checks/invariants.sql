@@ -36,6 +36,22 @@ LEFT JOIN (
 ) c ON c.organization_id = o.id
 WHERE o.running <> COALESCE(c.running, 0);
 
+-- name: InvariantOrgQueueMismatch :many
+-- An organization's row in the claim's ranking says what its runs and
+-- counters say: share, at its cap, since when its oldest platform job waits.
+SELECT o.id, oq.share, oq.at_cap, oq.waiting_since, w.queued_at AS actual_waiting_since
+FROM organizations o
+LEFT JOIN organization_queues oq ON oq.organization_id = o.id
+LEFT JOIN LATERAL (
+    SELECT r.queued_at FROM runs r
+    WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+    ORDER BY r.queued_at LIMIT 1
+) w ON true
+WHERE oq.organization_id IS NULL
+   OR oq.share <> o.running::FLOAT8 / o.weight
+   OR oq.at_cap <> (o.running >= o.max_concurrency)
+   OR oq.waiting_since IS DISTINCT FROM w.queued_at;
+
 -- name: InvariantTriggeredBeforeUpstream :many
 -- A triggered run admitted while a direct upstream had a run going (one
 -- created before the admission and not ended by then): it would have
