@@ -15,8 +15,9 @@ SELECT * FROM jobs WHERE id = @id FOR NO KEY UPDATE;
 -- A lease lives until the reaper ends it: an expiry that passed while the
 -- database was unreachable is no fault of the agent, and until the reaper
 -- has come by nobody else holds the job.
+-- Running is tested as finished_at IS NULL (see jobs_finished_iff_not_running).
 UPDATE jobs SET lease_expires_at = @lease_expires_at
-WHERE id = @id AND lease_token = @lease_token AND status = 'running'
+WHERE id = @id AND lease_token = @lease_token AND finished_at IS NULL
 RETURNING *;
 
 -- name: JobLeasesCredit :execrows
@@ -32,8 +33,9 @@ INSERT INTO scheduler_clock (id, ticked_at) VALUES (1, @ticked_at)
 ON CONFLICT (id) DO UPDATE SET ticked_at = excluded.ticked_at;
 
 -- name: JobEnd :execrows
-UPDATE jobs SET status = @status, finished_at = @now, terraform_ms = @terraform_ms
-WHERE id = @id AND status = 'running';
+-- Running is tested as finished_at IS NULL (see jobs_finished_iff_not_running).
+UPDATE jobs SET status = @status, finished_at = @now::TIMESTAMPTZ, terraform_ms = @terraform_ms
+WHERE id = @id AND finished_at IS NULL;
 
 -- name: JobListExpired :many
 SELECT id FROM jobs
@@ -120,12 +122,12 @@ UPDATE organizations SET tokens = @tokens, tokens_at = @tokens_at WHERE id = @id
 
 -- name: OrganizationListWaiting :many
 -- The first max_rows organizations of the claim's ranking, each with its
--- waiting jobs counted up to max_rows.
+-- waiting jobs counted up to max_rows or its room under its cap.
 SELECT sqlc.embed(o),
     (SELECT count(*) FROM (
         SELECT 1 FROM runs r
         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
-        LIMIT @max_rows) AS waiting)::INT AS waiting
+        LIMIT LEAST(@max_rows, o.max_concurrency - o.running)) AS waiting)::INT AS waiting
 FROM organization_queues oq
 JOIN organizations o ON o.id = oq.organization_id
 WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap

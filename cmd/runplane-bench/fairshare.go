@@ -184,8 +184,7 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 	}
 
 	// Sample every organization's load for the fairness index.
-	type sample map[string][3]float64 // org → weight, queued, running
-	var samples []sample
+	var samples []loadSample
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
 	sampled := make(chan struct{})
@@ -195,7 +194,7 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 		for sampleCtx.Err() == nil {
 			rows, err := q.BenchOrganizationLoad(sampleCtx)
 			if err == nil {
-				s := sample{}
+				s := loadSample{}
 				for _, r := range rows {
 					s[r.ID.String()] = [3]float64{float64(r.Weight), float64(r.Queued), float64(r.Running)}
 				}
@@ -263,12 +262,21 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 		}
 	}
 	res.floodPerSec = float64(n) / phase.Seconds()
-	// Jain's index per one-second window of allocation (mean running) over
-	// the weighted max-min fair share of the pool given each active
-	// organization's demand (running + queued); then the mean over windows.
-	window := int(time.Second / (20 * time.Millisecond))
+	res.jain, res.busy = jainOver(samples, int(time.Second/(20*time.Millisecond)), float64(*poolSize))
+	return res, nil
+}
+
+// loadSample is every active organization's load at one moment:
+// organization → weight, queued, running.
+type loadSample map[string][3]float64
+
+// jainOver is Jain's index per window of samples of allocation (mean
+// running) over the weighted max-min fair share of the pool given each
+// active organization's demand (running + queued), averaged over the
+// windows, and how busy the pool was.
+func jainOver(samples []loadSample, window int, pool float64) (jain, busy float64) {
 	var jains []float64
-	busy, count := 0.0, 0
+	running, count := 0.0, 0
 	for start := 0; start+window <= len(samples); start += window {
 		got, fair := map[string]float64{}, map[string]float64{}
 		for _, s := range samples[start : start+window] {
@@ -276,10 +284,10 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 			for id, v := range s {
 				demand[id] = [2]float64{v[0], v[1] + v[2]}
 				got[id] += v[2]
-				busy += v[2]
+				running += v[2]
 			}
 			count++
-			for id, a := range maxMinShare(demand, float64(*poolSize)) {
+			for id, a := range maxMinShare(demand, pool) {
 				fair[id] += a
 			}
 		}
@@ -298,11 +306,10 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 			jains = append(jains, sum*sum/(float64(k)*sumSq))
 		}
 	}
-	res.jain = mean(jains)
 	if count > 0 {
-		res.busy = busy / float64(count) / float64(*poolSize)
+		busy = running / float64(count) / pool
 	}
-	return res, nil
+	return mean(jains), busy
 }
 
 // maxMinShare is the weighted max-min fair division of capacity among
@@ -358,21 +365,6 @@ func claimCostAtScale(ctx context.Context, cluster *pgembed.Cluster, dir string)
 	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "claim p50 / p99 with 10K workspaces, 100 organizations", ms(pct(small, 50)), ms(pct(small, 99)))
 	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", fmt.Sprintf("claim p50 / p99 with %d workspaces, %d organizations", *scaleWS, *scaleOrgs), ms(pct(large, 50)), ms(pct(large, 99)))
 	fmt.Printf("%-60s %10.2f\n\n", "p99 ratio large / small", float64(pct(large, 99))/float64(pct(small, 99)))
-	return nil
-}
-
-// claimCostByWaiting: the claim ranks the organizations that have jobs
-// waiting, so its cost grows with their number; this measures how much.
-func claimCostByWaiting(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
-	fmt.Printf("claim cost by organizations with jobs waiting (10,000 organizations, one workspace each; every claim followed by its finish)\n")
-	for _, waiting := range []int{100, 1000, 5000} {
-		lat, err := claimP99(ctx, cluster, dir, fmt.Sprintf("waiting_%d", waiting), 10_000, 10_000, waiting)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%-60s %7.2f ms %7.2f ms\n", fmt.Sprintf("claim p50 / p99, %d organizations waiting", waiting), ms(pct(lat, 50)), ms(pct(lat, 99)))
-	}
-	fmt.Println()
 	return nil
 }
 

@@ -38,7 +38,16 @@ FROM organizations o;
 
 DROP VIEW waiting_organizations;
 
+-- A job is running exactly while it has not finished. The calls that
+-- touch one job (heartbeat, finish) test finished_at, not status: given
+-- status = 'running' the planner may scan the whole partial index of
+-- running jobs (jobs_lease_expiry) for the one id instead of the primary
+-- key, reading every running job of the platform and predicate-locking the
+-- pages every claim inserts into.
+ALTER TABLE jobs ADD CONSTRAINT jobs_finished_iff_not_running CHECK ((status = 'running') = (finished_at IS NULL));
+
 -- +goose Down
+ALTER TABLE jobs DROP CONSTRAINT jobs_finished_iff_not_running;
 CREATE VIEW waiting_organizations AS
 WITH RECURSIVE waiting (organization_id) AS (
     (SELECT organization_id FROM runs

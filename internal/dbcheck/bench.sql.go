@@ -11,6 +11,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const benchAnalyze = `-- name: BenchAnalyze :exec
+ANALYZE
+`
+
+// Planner statistics for freshly seeded tables, as autovacuum keeps them
+// in a long-lived database.
+func (q *Queries) BenchAnalyze(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, benchAnalyze)
+	return err
+}
+
 const benchOrganizationLoad = `-- name: BenchOrganizationLoad :many
 SELECT o.id, o.weight, o.running,
     (SELECT count(*) FROM runs r WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued'))::INT AS queued
@@ -40,6 +51,50 @@ func (q *Queries) BenchOrganizationLoad(ctx context.Context) ([]BenchOrganizatio
 			&i.Weight,
 			&i.Running,
 			&i.Queued,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const benchRunWaits = `-- name: BenchRunWaits :many
+SELECT r.organization_id, r.triggered,
+    COALESCE(1000 * EXTRACT(EPOCH FROM (r.status_timestamps ->> 'planning')::TIMESTAMPTZ - (r.status_timestamps ->> 'plan_queued')::TIMESTAMPTZ), -1)::FLOAT8 AS plan_wait_ms,
+    COALESCE(1000 * EXTRACT(EPOCH FROM (r.status_timestamps ->> 'applying')::TIMESTAMPTZ - (r.status_timestamps ->> 'apply_queued')::TIMESTAMPTZ), -1)::FLOAT8 AS apply_wait_ms,
+    r.status
+FROM runs r
+`
+
+type BenchRunWaitsRow struct {
+	OrganizationID uuid.UUID
+	Triggered      bool
+	PlanWaitMs     float64
+	ApplyWaitMs    float64
+	Status         string
+}
+
+// Every run's waits for an agent, eligible (queued) to claimed, in
+// milliseconds; -1 for a phase it did not reach.
+func (q *Queries) BenchRunWaits(ctx context.Context) ([]BenchRunWaitsRow, error) {
+	rows, err := q.db.Query(ctx, benchRunWaits)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BenchRunWaitsRow
+	for rows.Next() {
+		var i BenchRunWaitsRow
+		if err := rows.Scan(
+			&i.OrganizationID,
+			&i.Triggered,
+			&i.PlanWaitMs,
+			&i.ApplyWaitMs,
+			&i.Status,
 		); err != nil {
 			return nil, err
 		}
@@ -87,4 +142,95 @@ type BenchSeedWorkspacesParams struct {
 func (q *Queries) BenchSeedWorkspaces(ctx context.Context, arg BenchSeedWorkspacesParams) error {
 	_, err := q.db.Exec(ctx, benchSeedWorkspaces, arg.PerOrg, arg.Prefix)
 	return err
+}
+
+const benchStatsReset = `-- name: BenchStatsReset :exec
+SELECT pg_stat_reset()
+`
+
+// Zeroes this database's table and index counters (superuser).
+func (q *Queries) BenchStatsReset(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, benchStatsReset)
+	return err
+}
+
+const benchStatsTopTables = `-- name: BenchStatsTopTables :many
+SELECT t.relname::TEXT AS table_name,
+    (t.seq_tup_read + COALESCE(t.idx_tup_fetch, 0)
+        + COALESCE((SELECT sum(i.idx_tup_read) FROM pg_stat_user_indexes i WHERE i.relid = t.relid), 0))::BIGINT AS read
+FROM pg_stat_user_tables t
+ORDER BY read DESC
+LIMIT $1
+`
+
+type BenchStatsTopTablesRow struct {
+	TableName string
+	Read      int64
+}
+
+// The tables read most since the last reset: rows plus index entries.
+func (q *Queries) BenchStatsTopTables(ctx context.Context, maxRows int32) ([]BenchStatsTopTablesRow, error) {
+	rows, err := q.db.Query(ctx, benchStatsTopTables, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BenchStatsTopTablesRow
+	for rows.Next() {
+		var i BenchStatsTopTablesRow
+		if err := rows.Scan(&i.TableName, &i.Read); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const benchStatsTotals = `-- name: BenchStatsTotals :one
+SELECT COALESCE(sum(t.seq_tup_read + COALESCE(t.idx_tup_fetch, 0)), 0)::BIGINT AS rows_read,
+    COALESCE((SELECT sum(i.idx_tup_read) FROM pg_stat_user_indexes i), 0)::BIGINT AS entries_read,
+    COALESCE(sum(t.n_tup_ins + t.n_tup_upd + t.n_tup_del), 0)::BIGINT AS rows_written,
+    COALESCE(sum((t.n_tup_ins + t.n_tup_upd - t.n_tup_hot_upd + t.n_tup_del)
+        * (SELECT count(*) FROM pg_stat_user_indexes i WHERE i.relid = t.relid)), 0)::BIGINT AS entries_written
+FROM pg_stat_user_tables t
+`
+
+type BenchStatsTotalsRow struct {
+	RowsRead       int64
+	EntriesRead    int64
+	RowsWritten    int64
+	EntriesWritten int64
+}
+
+// Rows and index entries read and written in this database's tables since
+// the last reset, as far as the backends have reported them. A
+// key-value store such as CockroachDB reads about one key per row or index
+// entry read here, and writes one per row and one per index entry a write
+// inserts or removes; partial indexes skip some rows, so entries_written is
+// an upper bound.
+func (q *Queries) BenchStatsTotals(ctx context.Context) (BenchStatsTotalsRow, error) {
+	row := q.db.QueryRow(ctx, benchStatsTotals)
+	var i BenchStatsTotalsRow
+	err := row.Scan(
+		&i.RowsRead,
+		&i.EntriesRead,
+		&i.RowsWritten,
+		&i.EntriesWritten,
+	)
+	return i, err
+}
+
+const benchTransactions = `-- name: BenchTransactions :one
+SELECT (xact_commit + xact_rollback)::BIGINT FROM pg_stat_database WHERE datname = current_database()
+`
+
+// Transactions this database has committed or rolled back since the last reset.
+func (q *Queries) BenchTransactions(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, benchTransactions)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
 }

@@ -132,6 +132,28 @@ type OrganizationQueue struct {
 	WaitingSince   *time.Time
 }
 
+type PgStatDatabase struct {
+	Datname      pgtype.Text
+	XactCommit   int64
+	XactRollback int64
+}
+
+type PgStatUserIndex struct {
+	Relid      pgtype.Uint32
+	IdxTupRead int64
+}
+
+type PgStatUserTable struct {
+	Relid       pgtype.Uint32
+	Relname     string
+	SeqTupRead  int64
+	IdxTupFetch pgtype.Int8
+	NTupIns     int64
+	NTupUpd     int64
+	NTupDel     int64
+	NTupHotUpd  int64
+}
+
 type Policy struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID

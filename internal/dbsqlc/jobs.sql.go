@@ -78,17 +78,18 @@ func (q *Queries) JobCreate(ctx context.Context, arg JobCreateParams) (Job, erro
 }
 
 const jobEnd = `-- name: JobEnd :execrows
-UPDATE jobs SET status = $1, finished_at = $2, terraform_ms = $3
-WHERE id = $4 AND status = 'running'
+UPDATE jobs SET status = $1, finished_at = $2::TIMESTAMPTZ, terraform_ms = $3
+WHERE id = $4 AND finished_at IS NULL
 `
 
 type JobEndParams struct {
 	Status      string
-	Now         *time.Time
+	Now         time.Time
 	TerraformMs int64
 	ID          uuid.UUID
 }
 
+// Running is tested as finished_at IS NULL (see jobs_finished_iff_not_running).
 func (q *Queries) JobEnd(ctx context.Context, arg JobEndParams) (int64, error) {
 	result, err := q.db.Exec(ctx, jobEnd,
 		arg.Status,
@@ -104,7 +105,7 @@ func (q *Queries) JobEnd(ctx context.Context, arg JobEndParams) (int64, error) {
 
 const jobExtendLease = `-- name: JobExtendLease :one
 UPDATE jobs SET lease_expires_at = $1
-WHERE id = $2 AND lease_token = $3 AND status = 'running'
+WHERE id = $2 AND lease_token = $3 AND finished_at IS NULL
 RETURNING id, organization_id, workspace_id, run_id, phase, lease_token, lease_expires_at, status, agent, log_size, created_at, finished_at, log_key_id, log_wrapped_key, terraform_ms
 `
 
@@ -117,6 +118,7 @@ type JobExtendLeaseParams struct {
 // A lease lives until the reaper ends it: an expiry that passed while the
 // database was unreachable is no fault of the agent, and until the reaper
 // has come by nobody else holds the job.
+// Running is tested as finished_at IS NULL (see jobs_finished_iff_not_running).
 func (q *Queries) JobExtendLease(ctx context.Context, arg JobExtendLeaseParams) (Job, error) {
 	row := q.db.QueryRow(ctx, jobExtendLease, arg.LeaseExpiresAt, arg.ID, arg.LeaseToken)
 	var i Job
@@ -571,7 +573,7 @@ SELECT o.id, o.name, o.max_concurrency, o.weight, o.created_at, o.running, o.buc
     (SELECT count(*) FROM (
         SELECT 1 FROM runs r
         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
-        LIMIT $1) AS waiting)::INT AS waiting
+        LIMIT LEAST($1, o.max_concurrency - o.running)) AS waiting)::INT AS waiting
 FROM organization_queues oq
 JOIN organizations o ON o.id = oq.organization_id
 WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap
@@ -585,7 +587,7 @@ type OrganizationListWaitingRow struct {
 }
 
 // The first max_rows organizations of the claim's ranking, each with its
-// waiting jobs counted up to max_rows.
+// waiting jobs counted up to max_rows or its room under its cap.
 func (q *Queries) OrganizationListWaiting(ctx context.Context, maxRows int32) ([]OrganizationListWaitingRow, error) {
 	rows, err := q.db.Query(ctx, organizationListWaiting, maxRows)
 	if err != nil {

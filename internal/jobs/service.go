@@ -440,7 +440,7 @@ func (s *Service) Heartbeat(ctx context.Context, jobID, lease uuid.UUID) (Beat, 
 		if st := run.Status(r.Status); st != run.StatusPlanning && st != run.StatusApplying {
 			// The run left this phase without the agent: nothing it does counts any more.
 			beat.Stop = true
-			_, err = q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, ID: j.ID})
+			_, err = q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: now, ID: j.ID})
 		}
 		return err
 	})
@@ -675,7 +675,7 @@ func (s *Service) Finish(ctx context.Context, jobID, lease uuid.UUID, out Outcom
 		now := s.now().UTC()
 		// Terraform cannot have run longer than the job lived.
 		tfTime := min(out.TerraformTime, now.Sub(j.CreatedAt))
-		if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: &now, TerraformMs: tfTime.Milliseconds(), ID: j.ID}); err != nil {
+		if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "finished", Now: now, TerraformMs: tfTime.Milliseconds(), ID: j.ID}); err != nil {
 			return err
 		}
 		var e run.Event
@@ -758,7 +758,7 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 			if j.Status != "running" || j.LeaseExpiresAt.After(now) {
 				return nil
 			}
-			if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "lost", Now: &now, ID: j.ID}); err != nil {
+			if _, err := q.JobEnd(ctx, dbsqlc.JobEndParams{Status: "lost", Now: now, ID: j.ID}); err != nil {
 				return err
 			}
 			e := run.EventPlanLeaseExpired

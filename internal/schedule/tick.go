@@ -93,12 +93,18 @@ func (r Result) repaired() bool {
 	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0 || r.Launched > 0 || r.Purged > 0
 }
 
+// uncappedClaimable bounds the claimable jobs a tick counts when no pool
+// size caps them: the count reads one ranking entry and a few runs per
+// organization, so a bound keeps the tick's cost flat however many
+// organizations wait; far more than one tick launches.
+const uncappedClaimable = 1000
+
 // Scheduler is the tick and its loops.
 type Scheduler struct {
 	DB     DB
 	Agents Agents
 	Events Events
-	// PoolSize caps Result.Agents (0: no cap).
+	// PoolSize caps Result.Agents (0: uncappedClaimable).
 	PoolSize int
 	// Launcher, when set, starts agents for the claimable jobs each tick.
 	Launcher Launcher
@@ -139,7 +145,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	}
 	pool := s.PoolSize
 	if pool <= 0 {
-		pool = 1 << 30
+		pool = uncappedClaimable
 	}
 	if res.Agents, err = s.Agents.Claimable(ctx, pool); err != nil {
 		errs = append(errs, fmt.Errorf("tick: claimable: %w", err))
