@@ -38,7 +38,7 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent API clients for run-create throughput")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each throughput phase")
 	nWorkspaces = flag.Int("workspaces", 500, "workspaces the create load spreads over")
-	suite       = flag.String("suite", "all", "what to measure: all, core, real, state, agents, fairshare (with claimcost), claimcost, policy or triggers")
+	suite       = flag.String("suite", "all", "what to measure: all, core, real, state, agents, fairshare (with claimcost), claimcost, day, policy or triggers")
 	stateReads  = flag.Int("state-reads", 1000, "500 KB state reads per storage")
 	stateWrites = flag.Int("state-writes", 100, "500 KB state writes per storage")
 )
@@ -107,6 +107,11 @@ func bench(ctx context.Context) error {
 	}
 	if *suite == "all" || *suite == "fairshare" || *suite == "claimcost" {
 		if err := claimCostByWaiting(ctx, cluster, dir); err != nil {
+			return err
+		}
+	}
+	if *suite == "all" || *suite == "day" {
+		if err := dayBench(ctx, cluster, dir); err != nil {
 			return err
 		}
 	}

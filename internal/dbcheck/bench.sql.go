@@ -23,11 +23,16 @@ func (q *Queries) BenchAnalyze(ctx context.Context) error {
 }
 
 const benchOrganizationLoad = `-- name: BenchOrganizationLoad :many
+WITH active AS (
+    SELECT j.organization_id FROM jobs j WHERE j.status = 'running'
+    UNION
+    SELECT oq.organization_id FROM organization_queues oq WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap
+)
 SELECT o.id, o.weight, o.running,
-    (SELECT count(*) FROM runs r WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued'))::INT AS queued
-FROM organizations o
-JOIN organization_queues oq ON oq.organization_id = o.id
-WHERE o.running > 0 OR oq.waiting_since IS NOT NULL
+    (SELECT count(*) FROM runs r
+     WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL)::INT AS queued
+FROM active a
+JOIN organizations o ON o.id = a.organization_id
 `
 
 type BenchOrganizationLoadRow struct {
@@ -37,6 +42,9 @@ type BenchOrganizationLoadRow struct {
 	Queued  int32
 }
 
+// Organizations with jobs running or waiting for a platform agent, each
+// with its load, read through indexes only: the running jobs and the
+// claim's ranking, not every organization.
 func (q *Queries) BenchOrganizationLoad(ctx context.Context) ([]BenchOrganizationLoadRow, error) {
 	rows, err := q.db.Query(ctx, benchOrganizationLoad)
 	if err != nil {

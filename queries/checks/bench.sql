@@ -15,11 +15,19 @@ FROM organizations o, generate_series(1, @per_org::INT) AS g
 WHERE o.name LIKE @prefix::TEXT || '%';
 
 -- name: BenchOrganizationLoad :many
+-- Organizations with jobs running or waiting for a platform agent, each
+-- with its load, read through indexes only: the running jobs and the
+-- claim's ranking, not every organization.
+WITH active AS (
+    SELECT j.organization_id FROM jobs j WHERE j.status = 'running'
+    UNION
+    SELECT oq.organization_id FROM organization_queues oq WHERE oq.waiting_since IS NOT NULL AND NOT oq.at_cap
+)
 SELECT o.id, o.weight, o.running,
-    (SELECT count(*) FROM runs r WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued'))::INT AS queued
-FROM organizations o
-JOIN organization_queues oq ON oq.organization_id = o.id
-WHERE o.running > 0 OR oq.waiting_since IS NOT NULL;
+    (SELECT count(*) FROM runs r
+     WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL)::INT AS queued
+FROM active a
+JOIN organizations o ON o.id = a.organization_id;
 
 -- name: BenchStatsReset :exec
 -- Zeroes this database's table and index counters (superuser).
