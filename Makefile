@@ -42,10 +42,12 @@ chaos: setup
 ## run-create throughput; the real path (runplane server's launcher, sandboxed real
 ## terraform: overhead over terraform's own time, hand-off, serial queue, pool
 ## utilisation); agent claim, hand-off and lifecycle figures; fair share
-## under a flood and claim cost at scale; policy checks; trigger fan-out; state
-## read/write latency and 50 MB reads on embedded and S3+KMS storage.
+## under a flood; claim, finish, create and tick cost (rows read and written) by
+## organizations waiting; a simulated day of 50,000 organizations; policy checks;
+## trigger fan-out; state read/write latency and 50 MB reads on embedded and S3+KMS
+## storage. One suite: make bench BENCH_ARGS="-suite day" (see -help).
 bench:
-	$(GO) run ./cmd/runplane-bench
+	$(GO) run ./cmd/runplane-bench $(BENCH_ARGS)
 
 ## fuzz: a short fuzzing pass over the run state machine, the state parser, the tarball
 ## extractor and the log's masking of sensitive values.

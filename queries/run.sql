@@ -33,37 +33,36 @@ SELECT (EXISTS (
 ))::BOOL AS busy;
 
 -- name: OrganizationAdjustRunning :exec
--- A run started or stopped executing: the organization's running count and
--- its place in the claim's ranking; when the run also left the queue (a
--- claim), since when the organization's oldest job has waited.
-WITH o AS (
-    UPDATE organizations og SET running = og.running + @delta WHERE og.id = @id
-    RETURNING og.id, og.running, og.weight, og.max_concurrency
+UPDATE organizations SET running = running + @delta WHERE id = @id;
+
+-- name: OrganizationQueueChanged :exec
+-- A transition changed what the organization's ranking row derives from.
+INSERT INTO organization_queue_changes (organization_id) VALUES (@organization_id);
+
+-- name: OrganizationQueueLock :exec
+SELECT organization_id FROM organization_queues WHERE organization_id = @organization_id FOR NO KEY UPDATE;
+
+-- name: OrganizationQueueChangesDelete :exec
+DELETE FROM organization_queue_changes WHERE organization_id = @organization_id;
+
+-- name: OrganizationQueueRefresh :exec
+-- The ranking row recomputed from the committed counters and runs; left
+-- alone when it already says so.
+WITH n AS (
+    SELECT o.id, o.running::FLOAT8 / o.weight AS share, o.running >= o.max_concurrency AS at_cap,
+        (SELECT r.queued_at FROM runs r
+         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+         ORDER BY r.queued_at LIMIT 1) AS waiting_since
+    FROM organizations o WHERE o.id = @organization_id
 )
-UPDATE organization_queues oq SET
-    share = o.running::FLOAT8 / o.weight,
-    at_cap = o.running >= o.max_concurrency,
-    waiting_since = CASE WHEN @left_queue::BOOL THEN (
-        SELECT r.queued_at FROM runs r
-        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
-        ORDER BY r.queued_at LIMIT 1) ELSE oq.waiting_since END
-FROM o WHERE oq.organization_id = o.id;
+UPDATE organization_queues oq SET share = n.share, at_cap = n.at_cap, waiting_since = n.waiting_since
+FROM n
+WHERE oq.organization_id = n.id
+  AND (oq.share <> n.share OR oq.at_cap <> n.at_cap OR oq.waiting_since IS DISTINCT FROM n.waiting_since);
 
--- name: OrganizationQueueJoin :exec
--- A run began waiting for a platform agent. Written only when it waits
--- longest, so the transitions of an organization that already has jobs
--- waiting only read the row.
-UPDATE organization_queues SET waiting_since = @queued_at::TIMESTAMPTZ
-WHERE organization_id = @organization_id AND (waiting_since IS NULL OR waiting_since > @queued_at::TIMESTAMPTZ);
-
--- name: OrganizationQueueLeave :exec
--- A run stopped waiting without starting (canceled, discarded): since when
--- the organization's oldest remaining job has waited.
-UPDATE organization_queues oq SET waiting_since = (
-    SELECT r.queued_at FROM runs r
-    WHERE r.organization_id = oq.organization_id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
-    ORDER BY r.queued_at LIMIT 1)
-WHERE oq.organization_id = @organization_id;
+-- name: OrganizationQueueChangesStale :many
+-- Organizations whose change records outlived their refresh.
+SELECT DISTINCT organization_id FROM organization_queue_changes WHERE at < @before LIMIT @max_rows;
 
 -- name: RunSetPlanSummary :exec
 UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes

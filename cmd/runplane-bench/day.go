@@ -515,13 +515,6 @@ func (s *daySim) report(ctx context.Context, check *dbcheck.Queries, loads []loa
 		}
 		peak = max(peak, j-i+1)
 	}
-	// Mean job length in wall time: the pool turns over one job every
-	// (job length ÷ pool size) once it is full.
-	meanJob := time.Duration(0)
-	if len(claims) > 0 {
-		meanJob = busy / time.Duration(len(claims))
-	}
-	turnover := meanJob / time.Duration(agents)
 	nRuns := float64(len(waits))
 	fmt.Printf("%-62s %12s\n", "figure", "value")
 	fmt.Printf("%-62s %12d\n", "runs (submitted + triggered)", len(waits))
@@ -532,8 +525,6 @@ func (s *daySim) report(ctx context.Context, check *dbcheck.Queries, loads []loa
 	fmt.Printf("%-62s %9.1f ms\n", "eligible → claimed max (requirement: 30 s)", ms(slices.Max(all)))
 	fmt.Printf("%-62s %9.1f ms\n", "  the 10 large organizations, p99", ms(pct(large, 99)))
 	fmt.Printf("%-62s %9.1f ms\n", "  every other organization, p99", ms(pct(quiet, 99)))
-	fmt.Printf("%-62s %9.1f ms\n", "mean job (wall) ÷ pool = one turnover", ms(turnover))
-	fmt.Printf("%-62s %12.1f\n", "  other organizations' p99 wait, in turnovers", float64(pct(quiet, 99))/float64(max(turnover, 1)))
 	fmt.Printf("%-62s %12.3f\n", "Jain's index among backlogged organizations (1 s windows)", jain)
 	fmt.Printf("%-62s %12d\n", "most organizations waiting at once (250 ms samples)", maxWaiting)
 	fmt.Printf("%-62s %11.0f%%\n", "samples with any organization waiting", 100*float64(backlogged)/float64(max(1, len(loads))))

@@ -61,6 +61,11 @@ func fairShareBench(ctx context.Context, cluster *pgembed.Cluster, dir string) e
 	fmt.Printf("%-60s %7.2f ms %7.2f ms\n", "small organizations' queue wait p99", ms(pct(quiet.smallWait, 99)), ms(pct(flood.smallWait, 99)))
 	fmt.Printf("%-60s %10s %10.2f\n", "  flood / no flood, p50", "", float64(pct(flood.smallWait, 50))/float64(pct(quiet.smallWait, 50)))
 	fmt.Printf("%-60s %10s %10.2f\n", "  flood / no flood, p99", "", float64(pct(flood.smallWait, 99))/float64(pct(quiet.smallWait, 99)))
+	// Without preemption a run that arrives to a full pool waits for the
+	// next job to end: about one turnover, job length ÷ pool size.
+	turnover := *jobDuration / time.Duration(*poolSize)
+	fmt.Printf("%-60s %10s %10.1f\n", fmt.Sprintf("  flood p50 in pool turnovers (job ÷ pool = %s)", turnover), "", float64(pct(flood.smallWait, 50))/float64(turnover))
+	fmt.Printf("%-60s %10s %10.1f\n", "  flood p99 in pool turnovers", "", float64(pct(flood.smallWait, 99))/float64(turnover))
 	fmt.Printf("%-60s %10.3f %10.3f\n", "Jain's index, allocation vs weighted max-min fair share", quiet.jain, flood.jain)
 	fmt.Printf("%-60s %10s %8.0f/s\n", "flooder throughput while the small organizations ran", "", flood.floodPerSec)
 	fmt.Printf("%-60s %9.0f%% %9.0f%%\n", "pool busy (agents holding a job)", 100*quiet.busy, 100*flood.busy)

@@ -17,9 +17,10 @@
 //   - An organization never has more jobs running than its cap, nor spends
 //     a token twice: its claims check and spend both while holding its row,
 //     taken with SKIP LOCKED as the claim transaction's first statement.
-//     The fair-share ranking that orders candidates is read before the
-//     transaction; a stale ranking only changes which organization is
-//     served first, never the cap or the bucket.
+//     The fair-share ranking that orders candidates (organization_queues,
+//     kept by internal/run) is read before the transaction, a page of one
+//     index however many organizations wait; a stale ranking only changes
+//     which organization is served first, never the cap or the bucket.
 //   - Logs are append-only and idempotent by byte offset, at most
 //     agentapi.MaxLog a phase, sealed under the job's data key, and moved to one sealed blob
 //     when the job ends.
