@@ -15,12 +15,19 @@ SELECT * FROM o;
 SELECT * FROM organizations WHERE name = @name;
 
 -- name: OrganizationUpdateLimits :one
-UPDATE organizations SET
-    max_concurrency = @max_concurrency, weight = @weight::INT,
-    bucket_burst = @bucket_burst::INT, bucket_refill_per_second = @bucket_refill_per_second,
-    tokens = LEAST(tokens, (@bucket_burst::INT)::FLOAT8)
-WHERE name = @name
-RETURNING *;
+-- The claim's ranking follows the new weight and cap.
+WITH o AS (
+    UPDATE organizations SET
+        max_concurrency = @max_concurrency, weight = @weight::INT,
+        bucket_burst = @bucket_burst::INT, bucket_refill_per_second = @bucket_refill_per_second,
+        tokens = LEAST(tokens, (@bucket_burst::INT)::FLOAT8)
+    WHERE name = @name
+    RETURNING *
+), q AS (
+    UPDATE organization_queues oq SET share = o.running::FLOAT8 / o.weight, at_cap = o.running >= o.max_concurrency
+    FROM o WHERE oq.organization_id = o.id
+)
+SELECT * FROM o;
 
 -- name: OrganizationCountQueued :one
 SELECT count(*)::INT FROM runs

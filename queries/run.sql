@@ -32,37 +32,49 @@ SELECT (EXISTS (
       AND e.kind = 'state.changed' AND e.delivered_at IS NULL AND e.dead_at IS NULL
 ))::BOOL AS busy;
 
+-- The claim's ranking row (organization_queues) is written blind, by
+-- INSERT ... ON CONFLICT DO UPDATE on a row that always exists: its
+-- arbiter probe takes no SERIALIZABLE predicate lock, where an UPDATE's
+-- index scan would lock the primary key's page, which every organization's
+-- row shares when there are few, and abort the claims and finishes of
+-- other organizations. Two transactions writing one organization's row
+-- still meet on the row itself.
+
 -- name: OrganizationAdjustRunning :exec
-UPDATE organizations SET running = running + @delta WHERE id = @id;
-
--- name: OrganizationQueueChanged :exec
--- A transition changed what the organization's ranking row derives from.
-INSERT INTO organization_queue_changes (organization_id) VALUES (@organization_id);
-
--- name: OrganizationQueueLock :exec
-SELECT organization_id FROM organization_queues WHERE organization_id = @organization_id FOR NO KEY UPDATE;
-
--- name: OrganizationQueueChangesDelete :exec
-DELETE FROM organization_queue_changes WHERE organization_id = @organization_id;
-
--- name: OrganizationQueueRefresh :exec
--- The ranking row recomputed from the committed counters and runs; left
--- alone when it already says so.
-WITH n AS (
-    SELECT o.id, o.running::FLOAT8 / o.weight AS share, o.running >= o.max_concurrency AS at_cap,
-        (SELECT r.queued_at FROM runs r
-         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
-         ORDER BY r.queued_at LIMIT 1) AS waiting_since
-    FROM organizations o WHERE o.id = @organization_id
+-- A run started or stopped executing: the organization's running count and
+-- its place in the claim's ranking; when the run also left the queue (a
+-- claim), since when the organization's oldest job has waited.
+WITH o AS (
+    UPDATE organizations og SET running = og.running + @delta WHERE og.id = @id
+    RETURNING og.id, og.running, og.weight, og.max_concurrency
 )
-UPDATE organization_queues oq SET share = n.share, at_cap = n.at_cap, waiting_since = n.waiting_since
-FROM n
-WHERE oq.organization_id = n.id
-  AND (oq.share <> n.share OR oq.at_cap <> n.at_cap OR oq.waiting_since IS DISTINCT FROM n.waiting_since);
+INSERT INTO organization_queues AS oq (organization_id, share, at_cap, waiting_since)
+SELECT o.id, o.running::FLOAT8 / o.weight, o.running >= o.max_concurrency,
+    CASE WHEN @left_queue::BOOL THEN (
+        SELECT r.queued_at FROM runs r
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+        ORDER BY r.queued_at LIMIT 1) END
+FROM o
+ON CONFLICT (organization_id) DO UPDATE SET
+    share = excluded.share, at_cap = excluded.at_cap,
+    waiting_since = CASE WHEN @left_queue::BOOL THEN excluded.waiting_since ELSE oq.waiting_since END;
 
--- name: OrganizationQueueChangesStale :many
--- Organizations whose change records outlived their refresh.
-SELECT DISTINCT organization_id FROM organization_queue_changes WHERE at < @before LIMIT @max_rows;
+-- name: OrganizationQueueJoin :exec
+-- A run began waiting for a platform agent; it changes the row only when
+-- it waits longest.
+INSERT INTO organization_queues AS oq (organization_id, waiting_since) VALUES (@organization_id, @queued_at::TIMESTAMPTZ)
+ON CONFLICT (organization_id) DO UPDATE SET waiting_since = excluded.waiting_since
+WHERE oq.waiting_since IS NULL OR oq.waiting_since > excluded.waiting_since;
+
+-- name: OrganizationQueueLeave :exec
+-- A run stopped waiting without starting (canceled, discarded): since when
+-- the organization's oldest remaining job has waited.
+INSERT INTO organization_queues AS oq (organization_id, waiting_since)
+VALUES (@organization_id, (
+    SELECT r.queued_at FROM runs r
+    WHERE r.organization_id = @organization_id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+    ORDER BY r.queued_at LIMIT 1))
+ON CONFLICT (organization_id) DO UPDATE SET waiting_since = excluded.waiting_since;
 
 -- name: RunSetPlanSummary :exec
 UPDATE runs SET plan_add = @plan_add, plan_change = @plan_change, plan_destroy = @plan_destroy, has_changes = @has_changes

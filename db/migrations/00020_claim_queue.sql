@@ -1,24 +1,18 @@
 -- +goose Up
--- What a claim ranks organizations by, a row per organization, so that a
+-- What a claim ranks organizations by, kept in a row per organization by
+-- the transactions that change it (internal/run's transitions), so that a
 -- claim reads the first few entries of one index however many
 -- organizations have jobs waiting. Until now every claim re-ranked all of
 -- them through a skip scan of the waiting runs (waiting_organizations),
 -- about 5 µs per waiting organization on PostgreSQL and one KV lookup each
 -- on CockroachDB.
 --
--- Its rank columns change on every claim and finish, so its updates are
--- never HOT: each inserts index entries. Written inside the claims' and
--- finishes' SERIALIZABLE transactions, that made them conflict with one
--- another through PostgreSQL's page-granular predicate locks (with 100
--- organizations every row shares one index page; migration 00007 met the
--- same on organizations). So a transition only records that the
--- organization changed (organization_queue_changes, an insert nobody
--- reads serializably), and right after it commits a READ COMMITTED
--- refresh locks the row, drops the organization's change records and
--- recomputes the row from the committed counters and runs. The tick
--- refreshes what a lost refresh (a crash between the two) left behind.
--- The ranking only orders claims; cap and bucket stay under the
--- organization's row lock in the claim.
+-- It is a table of its own, not columns of organizations: its rank columns
+-- change on every claim and finish, so its updates are not HOT and insert
+-- index entries, and on PostgreSQL SSI's page-granular predicate locks make
+-- such inserts conflict with every serializable transaction that read the
+-- same index page (migration 00007). Here only the transitions that write
+-- this table read its pages; everything else reads organizations.
 CREATE TABLE organization_queues (
     organization_id UUID PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
     -- running / weight of the organization, as organizations.running.
@@ -30,14 +24,6 @@ CREATE TABLE organization_queues (
     -- never count: the platform's agents do not claim them.
     waiting_since TIMESTAMPTZ
 ) WITH (fillfactor = 50);
-
-CREATE TABLE organization_queue_changes (
-    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    organization_id UUID NOT NULL,
-    at TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-CREATE INDEX organization_queue_changes_organization ON organization_queue_changes (organization_id);
-CREATE INDEX organization_queue_changes_at ON organization_queue_changes (at);
 
 -- The claim's ranking: least loaded first, then waiting longest.
 CREATE INDEX organization_queues_rank ON organization_queues (share, waiting_since, organization_id)
@@ -62,7 +48,6 @@ ALTER TABLE jobs ADD CONSTRAINT jobs_finished_iff_not_running CHECK ((status = '
 
 -- +goose Down
 ALTER TABLE jobs DROP CONSTRAINT jobs_finished_iff_not_running;
-DROP TABLE organization_queue_changes;
 CREATE VIEW waiting_organizations AS
 WITH RECURSIVE waiting (organization_id) AS (
     (SELECT organization_id FROM runs

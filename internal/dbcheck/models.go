@@ -132,12 +132,6 @@ type OrganizationQueue struct {
 	WaitingSince   *time.Time
 }
 
-type OrganizationQueueChange struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	At             time.Time
-}
-
 type PgStatDatabase struct {
 	Datname      pgtype.Text
 	XactCommit   int64

@@ -275,12 +275,18 @@ func (q *Queries) OrganizationList(ctx context.Context, arg OrganizationListPara
 }
 
 const organizationUpdateLimits = `-- name: OrganizationUpdateLimits :one
-UPDATE organizations SET
-    max_concurrency = $1, weight = $2::INT,
-    bucket_burst = $3::INT, bucket_refill_per_second = $4,
-    tokens = LEAST(tokens, ($3::INT)::FLOAT8)
-WHERE name = $5
-RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+WITH o AS (
+    UPDATE organizations SET
+        max_concurrency = $1, weight = $2::INT,
+        bucket_burst = $3::INT, bucket_refill_per_second = $4,
+        tokens = LEAST(tokens, ($3::INT)::FLOAT8)
+    WHERE name = $5
+    RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
+), q AS (
+    UPDATE organization_queues oq SET share = o.running::FLOAT8 / o.weight, at_cap = o.running >= o.max_concurrency
+    FROM o WHERE oq.organization_id = o.id
+)
+SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM o
 `
 
 type OrganizationUpdateLimitsParams struct {
@@ -291,7 +297,21 @@ type OrganizationUpdateLimitsParams struct {
 	Name                  string
 }
 
-func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg OrganizationUpdateLimitsParams) (Organization, error) {
+type OrganizationUpdateLimitsRow struct {
+	ID                    uuid.UUID
+	Name                  string
+	MaxConcurrency        int32
+	Weight                int32
+	CreatedAt             time.Time
+	Running               int32
+	BucketBurst           int32
+	BucketRefillPerSecond float64
+	Tokens                float64
+	TokensAt              time.Time
+}
+
+// The claim's ranking follows the new weight and cap.
+func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg OrganizationUpdateLimitsParams) (OrganizationUpdateLimitsRow, error) {
 	row := q.db.QueryRow(ctx, organizationUpdateLimits,
 		arg.MaxConcurrency,
 		arg.Weight,
@@ -299,7 +319,7 @@ func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg Organization
 		arg.BucketRefillPerSecond,
 		arg.Name,
 	)
-	var i Organization
+	var i OrganizationUpdateLimitsRow
 	err := row.Scan(
 		&i.ID,
 		&i.Name,

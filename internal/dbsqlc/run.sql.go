@@ -13,95 +13,75 @@ import (
 )
 
 const organizationAdjustRunning = `-- name: OrganizationAdjustRunning :exec
-UPDATE organizations SET running = running + $1 WHERE id = $2
+
+WITH o AS (
+    UPDATE organizations og SET running = og.running + $2 WHERE og.id = $3
+    RETURNING og.id, og.running, og.weight, og.max_concurrency
+)
+INSERT INTO organization_queues AS oq (organization_id, share, at_cap, waiting_since)
+SELECT o.id, o.running::FLOAT8 / o.weight, o.running >= o.max_concurrency,
+    CASE WHEN $1::BOOL THEN (
+        SELECT r.queued_at FROM runs r
+        WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+        ORDER BY r.queued_at LIMIT 1) END
+FROM o
+ON CONFLICT (organization_id) DO UPDATE SET
+    share = excluded.share, at_cap = excluded.at_cap,
+    waiting_since = CASE WHEN $1::BOOL THEN excluded.waiting_since ELSE oq.waiting_since END
 `
 
 type OrganizationAdjustRunningParams struct {
-	Delta int32
-	ID    uuid.UUID
+	LeftQueue bool
+	Delta     int32
+	ID        uuid.UUID
 }
 
+// The claim's ranking row (organization_queues) is written blind, by
+// INSERT ... ON CONFLICT DO UPDATE on a row that always exists: its
+// arbiter probe takes no SERIALIZABLE predicate lock, where an UPDATE's
+// index scan would lock the primary key's page, which every organization's
+// row shares when there are few, and abort the claims and finishes of
+// other organizations. Two transactions writing one organization's row
+// still meet on the row itself.
+// A run started or stopped executing: the organization's running count and
+// its place in the claim's ranking; when the run also left the queue (a
+// claim), since when the organization's oldest job has waited.
 func (q *Queries) OrganizationAdjustRunning(ctx context.Context, arg OrganizationAdjustRunningParams) error {
-	_, err := q.db.Exec(ctx, organizationAdjustRunning, arg.Delta, arg.ID)
+	_, err := q.db.Exec(ctx, organizationAdjustRunning, arg.LeftQueue, arg.Delta, arg.ID)
 	return err
 }
 
-const organizationQueueChanged = `-- name: OrganizationQueueChanged :exec
-INSERT INTO organization_queue_changes (organization_id) VALUES ($1)
+const organizationQueueJoin = `-- name: OrganizationQueueJoin :exec
+INSERT INTO organization_queues AS oq (organization_id, waiting_since) VALUES ($1, $2::TIMESTAMPTZ)
+ON CONFLICT (organization_id) DO UPDATE SET waiting_since = excluded.waiting_since
+WHERE oq.waiting_since IS NULL OR oq.waiting_since > excluded.waiting_since
 `
 
-// A transition changed what the organization's ranking row derives from.
-func (q *Queries) OrganizationQueueChanged(ctx context.Context, organizationID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, organizationQueueChanged, organizationID)
+type OrganizationQueueJoinParams struct {
+	OrganizationID uuid.UUID
+	QueuedAt       time.Time
+}
+
+// A run began waiting for a platform agent; it changes the row only when
+// it waits longest.
+func (q *Queries) OrganizationQueueJoin(ctx context.Context, arg OrganizationQueueJoinParams) error {
+	_, err := q.db.Exec(ctx, organizationQueueJoin, arg.OrganizationID, arg.QueuedAt)
 	return err
 }
 
-const organizationQueueChangesDelete = `-- name: OrganizationQueueChangesDelete :exec
-DELETE FROM organization_queue_changes WHERE organization_id = $1
+const organizationQueueLeave = `-- name: OrganizationQueueLeave :exec
+INSERT INTO organization_queues AS oq (organization_id, waiting_since)
+VALUES ($1, (
+    SELECT r.queued_at FROM runs r
+    WHERE r.organization_id = $1 AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
+    ORDER BY r.queued_at LIMIT 1))
+ON CONFLICT (organization_id) DO UPDATE SET waiting_since = excluded.waiting_since
 `
 
-func (q *Queries) OrganizationQueueChangesDelete(ctx context.Context, organizationID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, organizationQueueChangesDelete, organizationID)
-	return err
-}
-
-const organizationQueueChangesStale = `-- name: OrganizationQueueChangesStale :many
-SELECT DISTINCT organization_id FROM organization_queue_changes WHERE at < $1 LIMIT $2
-`
-
-type OrganizationQueueChangesStaleParams struct {
-	Before  time.Time
-	MaxRows int32
-}
-
-// Organizations whose change records outlived their refresh.
-func (q *Queries) OrganizationQueueChangesStale(ctx context.Context, arg OrganizationQueueChangesStaleParams) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, organizationQueueChangesStale, arg.Before, arg.MaxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []uuid.UUID
-	for rows.Next() {
-		var organization_id uuid.UUID
-		if err := rows.Scan(&organization_id); err != nil {
-			return nil, err
-		}
-		items = append(items, organization_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const organizationQueueLock = `-- name: OrganizationQueueLock :exec
-SELECT organization_id FROM organization_queues WHERE organization_id = $1 FOR NO KEY UPDATE
-`
-
-func (q *Queries) OrganizationQueueLock(ctx context.Context, organizationID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, organizationQueueLock, organizationID)
-	return err
-}
-
-const organizationQueueRefresh = `-- name: OrganizationQueueRefresh :exec
-WITH n AS (
-    SELECT o.id, o.running::FLOAT8 / o.weight AS share, o.running >= o.max_concurrency AS at_cap,
-        (SELECT r.queued_at FROM runs r
-         WHERE r.organization_id = o.id AND r.status IN ('plan_queued', 'apply_queued') AND r.agent_pool_id IS NULL
-         ORDER BY r.queued_at LIMIT 1) AS waiting_since
-    FROM organizations o WHERE o.id = $1
-)
-UPDATE organization_queues oq SET share = n.share, at_cap = n.at_cap, waiting_since = n.waiting_since
-FROM n
-WHERE oq.organization_id = n.id
-  AND (oq.share <> n.share OR oq.at_cap <> n.at_cap OR oq.waiting_since IS DISTINCT FROM n.waiting_since)
-`
-
-// The ranking row recomputed from the committed counters and runs; left
-// alone when it already says so.
-func (q *Queries) OrganizationQueueRefresh(ctx context.Context, organizationID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, organizationQueueRefresh, organizationID)
+// A run stopped waiting without starting (canceled, discarded): since when
+// the organization's oldest remaining job has waited.
+func (q *Queries) OrganizationQueueLeave(ctx context.Context, organizationID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, organizationQueueLeave, organizationID)
 	return err
 }
 

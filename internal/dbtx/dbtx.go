@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,66 +48,16 @@ var serializable = pgx.TxOptions{IsoLevel: pgx.Serializable}
 // Run calls fn inside a SERIALIZABLE transaction and commits. On a
 // serialization failure — raised by any statement or by COMMIT itself — it
 // rolls back, waits a jittered, growing backoff and runs fn again in a new
-// transaction. Once it committed, it runs what the committed attempt
-// registered with AfterCommit, in order.
+// transaction.
 func Run(ctx context.Context, db Beginner, fn func(q *dbsqlc.Queries) error) error {
-	return run(ctx, db, serializable, fn)
+	return RunTx(ctx, db, func(tx pgx.Tx) error { return fn(dbsqlc.New(tx)) })
 }
 
-// RunReadCommitted is Run at READ COMMITTED, where every statement sees
-// what committed before it began: for work that recomputes a derived row
-// from committed data under its row lock, which SERIALIZABLE's snapshot,
-// taken before the lock, could not.
-func RunReadCommitted(ctx context.Context, db Beginner, fn func(q *dbsqlc.Queries) error) error {
-	return run(ctx, db, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
-}
-
-func run(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(q *dbsqlc.Queries) error) error {
-	var after *afterCommit
-	err := runTx(ctx, db, opts, func(tx pgx.Tx) error {
-		q := dbsqlc.New(tx)
-		after = &afterCommit{keys: map[any]bool{}}
-		pending.Store(q, after)
-		defer pending.Delete(q)
-		return fn(q)
-	})
-	if err == nil {
-		for _, f := range after.fns {
-			f(ctx, db)
-		}
-	}
-	return err
-}
-
-// afterCommit is what one transaction attempt asked to run once it commits.
-type afterCommit struct {
-	keys map[any]bool
-	fns  []func(context.Context, Beginner)
-}
-
-// pending maps the queries of each open transaction to its afterCommit.
-var pending sync.Map
-
-// AfterCommit has f run once the transaction of q committed, at most once
-// per key; never when it rolls back (a retried attempt registers again),
-// nor for queries outside Run: what f does must be repairable without it.
-// f gets the database the transaction ran on.
-func AfterCommit(q *dbsqlc.Queries, key any, f func(context.Context, Beginner)) {
-	v, ok := pending.Load(q)
-	if !ok {
-		return
-	}
-	a := v.(*afterCommit)
-	if !a.keys[key] {
-		a.keys[key] = true
-		a.fns = append(a.fns, f)
-	}
-}
-
-func runTx(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+// RunTx is Run for callers that need the pgx.Tx itself.
+func RunTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
 	deadline := time.Now().Add(RetryBudget)
 	for attempt := 0; ; attempt++ {
-		err := attemptOnce(ctx, db, opts, fn)
+		err := attemptOnce(ctx, db, fn)
 		if err == nil || !Retryable(err) {
 			return err
 		}
@@ -123,8 +72,8 @@ func runTx(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(tx pgx.
 	}
 }
 
-func attemptOnce(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
-	tx, err := db.BeginTx(ctx, opts)
+func attemptOnce(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
+	tx, err := db.BeginTx(ctx, serializable)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -9,11 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbtx"
-	"github.com/runplane/runplane/internal/fairshare"
 	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/run"
@@ -111,31 +108,6 @@ func TestThrottledOrganizationsDoNotHideOthers(t *testing.T) {
 	free, _ := f.newOrg("free", org.Limits{}, 1, run.CreateOptions{})
 	if j := f.claim(); j.OrganizationID != free {
 		t.Fatalf("claimed %s, want the one organization with tokens", j.OrganizationID)
-	}
-}
-
-// A transition's ranking refresh runs after it commits; a process that
-// dies in between leaves the organization out of the ranking with its
-// runs waiting, until the tick refreshes it from its change record.
-func TestTickRefreshesARankingWhoseRefreshWasLost(t *testing.T) {
-	t.Parallel()
-	f := setup(t, time.Minute)
-	orgID, _ := f.newOrg("forgotten", org.Limits{}, 1, run.CreateOptions{})
-	minute := pgtype.Interval{Microseconds: time.Minute.Microseconds(), Valid: true}
-	if err := f.check.FaultRankingRefreshLost(f.ctx, dbcheck.FaultRankingRefreshLostParams{ID: orgID, Age: minute}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.agents.Claim(f.ctx, "x"); !errors.Is(err, jobs.ErrNoJob) {
-		t.Fatalf("claim with the organization out of the ranking: %v, want no job", err)
-	}
-	if n, err := fairshare.RefreshStale(f.ctx, f.pool, 2*time.Second, 100); err != nil || n != 1 {
-		t.Fatalf("the tick's refresh: %d, %v; want 1 organization", n, err)
-	}
-	if j := f.claim(); j.OrganizationID != orgID {
-		t.Fatalf("claimed %s, want the repaired organization's run", j.OrganizationID)
-	}
-	if bad, err := f.check.InvariantOrgQueueMismatch(f.ctx); err != nil || len(bad) != 0 {
-		t.Fatalf("claim ranking off: %+v %v", bad, err)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runplane/runplane/internal/agentapi"
@@ -37,7 +36,6 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type fixture struct {
-	pool   *pgxpool.Pool
 	vars   *variable.Service
 	t      *testing.T
 	ctx    context.Context
@@ -79,7 +77,7 @@ func setup(t *testing.T, lease time.Duration, configure ...func(*jobs.Config)) *
 	}
 	vars := variable.NewService(pool, objects)
 	return &fixture{
-		t: t, ctx: ctx, pool: pool, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool), check: dbcheck.New(pool),
+		t: t, ctx: ctx, runs: runs, orgs: orgs, ws: workspace.NewService(pool), orgID: o.ID, q: dbsqlc.New(pool), check: dbcheck.New(pool),
 		vars: vars, blobs: filepath.Join(dir, "blobs"),
 		agents: jobs.NewService(pool, runs, configversion.NewService(pool, objects), objects, vars, hint, events.NewDispatcher(pool, events.DefaultConfig, nil), cfg),
 	}

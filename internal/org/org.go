@@ -386,12 +386,8 @@ func (s *Service) SetLimits(ctx context.Context, name string, l Limits) (Organiz
 			p.BucketRefillPerSecond = *l.BucketRefill
 		}
 		row, err := q.OrganizationUpdateLimits(ctx, p)
-		if err != nil {
-			return err
-		}
-		out = view(row)
-		// Weight and cap move the organization in the claim's ranking.
-		return fairshare.Changed(ctx, q, row.ID)
+		out = view(dbsqlc.Organization(row))
+		return err
 	})
 	if err != nil {
 		return out, err

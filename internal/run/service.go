@@ -17,7 +17,6 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/events"
-	"github.com/runplane/runplane/internal/fairshare"
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/validate"
@@ -478,19 +477,24 @@ func (s *Service) fire(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, e E
 	}
 }
 
-// rank keeps the organization's running count true after transition t
-// of run r, and has its place in the claim's ranking refreshed once the
-// transition commits when t starts or stops a job or moves a platform
-// agent's job in or out of the queue.
+// rank keeps the organization's running count and its row in the claim's
+// ranking (organization_queues) true after transition t of run r: its
+// share whenever a job starts or stops, since when its oldest job has
+// waited whenever a platform agent's job joins or leaves the queue.
 func rank(ctx context.Context, q *dbsqlc.Queries, r dbsqlc.Run, t Transition) error {
+	queued := r.AgentPoolID == nil && t.To.waiting() != t.From.waiting()
+	joined, left := queued && t.To.waiting(), queued && !t.To.waiting()
 	d := t.To.executing() - t.From.executing()
 	if d != 0 {
-		if err := q.OrganizationAdjustRunning(ctx, dbsqlc.OrganizationAdjustRunningParams{Delta: d, ID: r.OrganizationID}); err != nil {
+		if err := q.OrganizationAdjustRunning(ctx, dbsqlc.OrganizationAdjustRunningParams{Delta: d, ID: r.OrganizationID, LeftQueue: left}); err != nil {
 			return err
 		}
 	}
-	if d != 0 || (r.AgentPoolID == nil && t.To.waiting() != t.From.waiting()) {
-		return fairshare.Changed(ctx, q, r.OrganizationID)
+	switch {
+	case joined:
+		return q.OrganizationQueueJoin(ctx, dbsqlc.OrganizationQueueJoinParams{QueuedAt: *r.QueuedAt, OrganizationID: r.OrganizationID})
+	case left && d == 0:
+		return q.OrganizationQueueLeave(ctx, r.OrganizationID)
 	}
 	return nil
 }

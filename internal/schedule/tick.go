@@ -10,7 +10,6 @@ import (
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/events"
-	"github.com/runplane/runplane/internal/fairshare"
 	"github.com/runplane/runplane/internal/run"
 )
 
@@ -52,11 +51,6 @@ type Audit interface {
 	SealAll(ctx context.Context, max int) (int, error)
 }
 
-// staleRanking is how old an organization's change record must be before
-// the tick takes it for one whose refresh was lost: refreshes follow their
-// commits within milliseconds.
-const staleRanking = 2 * time.Second
-
 // batch bounds one tick's work so a tick stays short; the next tick continues.
 const batch = 500
 
@@ -68,9 +62,6 @@ type Result struct {
 	Events events.Result `json:"events"`
 	// Admitted counts pending runs admitted that no event had admitted.
 	Admitted int `json:"admitted"`
-	// Ranked counts organizations whose place in the claim's ranking a
-	// lost refresh had left stale (fairshare.RefreshStale).
-	Ranked int `json:"ranked"`
 	// Agents is how many agents the claimable work could use now, capped
 	// at the pool size: what an autoscaler of agents should run.
 	Agents int `json:"agents"`
@@ -91,7 +82,6 @@ func (r *Result) Add(later Result) {
 	r.Events.DeadLettered += later.Events.DeadLettered
 	r.Events.Pruned += later.Events.Pruned
 	r.Admitted += later.Admitted
-	r.Ranked += later.Ranked
 	r.Agents = later.Agents
 	r.Launched += later.Launched
 	r.Purged += later.Purged
@@ -100,7 +90,7 @@ func (r *Result) Add(later Result) {
 
 // repaired reports whether the tick found anything to do.
 func (r Result) repaired() bool {
-	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0 || r.Ranked > 0 || r.Launched > 0 || r.Purged > 0
+	return r.Reaped > 0 || r.Events != (events.Result{}) || r.Admitted > 0 || r.Launched > 0 || r.Purged > 0
 }
 
 // uncappedClaimable bounds the claimable jobs a tick counts when no pool
@@ -142,9 +132,6 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	}
 	if res.Admitted, err = Admit(ctx, s.DB); err != nil {
 		errs = append(errs, err)
-	}
-	if res.Ranked, err = fairshare.RefreshStale(ctx, s.DB, staleRanking, batch); err != nil {
-		errs = append(errs, fmt.Errorf("tick: ranking: %w", err))
 	}
 	if s.Audit != nil {
 		if res.AuditSealed, err = s.Audit.SealAll(ctx, batch); err != nil {
