@@ -15,7 +15,8 @@ SELECT * FROM o;
 SELECT * FROM organizations WHERE name = @name;
 
 -- name: OrganizationUpdateLimits :one
--- The claim's ranking follows the new weight and cap.
+-- The claim's ranking follows the new weight and cap (written blind, as
+-- queries/run.sql explains).
 WITH o AS (
     UPDATE organizations SET
         max_concurrency = @max_concurrency, weight = @weight::INT,
@@ -24,8 +25,9 @@ WITH o AS (
     WHERE name = @name
     RETURNING *
 ), q AS (
-    UPDATE organization_queues oq SET share = o.running::FLOAT8 / o.weight, at_cap = o.running >= o.max_concurrency
-    FROM o WHERE oq.organization_id = o.id
+    INSERT INTO organization_queues AS oq (organization_id, share, at_cap)
+    SELECT o.id, o.running::FLOAT8 / o.weight, o.running >= o.max_concurrency FROM o
+    ON CONFLICT (organization_id) DO UPDATE SET share = excluded.share, at_cap = excluded.at_cap
 )
 SELECT * FROM o;
 

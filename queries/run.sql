@@ -60,11 +60,15 @@ ON CONFLICT (organization_id) DO UPDATE SET
     waiting_since = CASE WHEN @left_queue::BOOL THEN excluded.waiting_since ELSE oq.waiting_since END;
 
 -- name: OrganizationQueueJoin :exec
--- A run began waiting for a platform agent; it changes the row only when
--- it waits longest.
+-- A run began waiting for a platform agent: the oldest wait is the earlier
+-- of the row's and the run's. Always written, even unchanged: a claim that
+-- took the organization's last waiting job concurrently clears the row,
+-- and only the two writes meeting on the row makes one of them retry (the
+-- blind write reads nothing a predicate lock would record); an unchanged
+-- value changes no indexed column, so the write stays on its page.
 INSERT INTO organization_queues AS oq (organization_id, waiting_since) VALUES (@organization_id, @queued_at::TIMESTAMPTZ)
-ON CONFLICT (organization_id) DO UPDATE SET waiting_since = excluded.waiting_since
-WHERE oq.waiting_since IS NULL OR oq.waiting_since > excluded.waiting_since;
+ON CONFLICT (organization_id) DO UPDATE
+SET waiting_since = LEAST(COALESCE(oq.waiting_since, excluded.waiting_since), excluded.waiting_since);
 
 -- name: OrganizationQueueLeave :exec
 -- A run stopped waiting without starting (canceled, discarded): since when

@@ -11,8 +11,9 @@
 -- change on every claim and finish, so its updates are not HOT and insert
 -- index entries, and on PostgreSQL SSI's page-granular predicate locks make
 -- such inserts conflict with every serializable transaction that read the
--- same index page (migration 00007). Here only the transitions that write
--- this table read its pages; everything else reads organizations.
+-- same index page (migration 00007). Nothing reads it inside a
+-- transaction: the transitions write it blind (queries/run.sql) and the
+-- claim ranks outside its transaction.
 CREATE TABLE organization_queues (
     organization_id UUID PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
     -- running / weight of the organization, as organizations.running.

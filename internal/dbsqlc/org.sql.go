@@ -283,8 +283,9 @@ WITH o AS (
     WHERE name = $5
     RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
 ), q AS (
-    UPDATE organization_queues oq SET share = o.running::FLOAT8 / o.weight, at_cap = o.running >= o.max_concurrency
-    FROM o WHERE oq.organization_id = o.id
+    INSERT INTO organization_queues AS oq (organization_id, share, at_cap)
+    SELECT o.id, o.running::FLOAT8 / o.weight, o.running >= o.max_concurrency FROM o
+    ON CONFLICT (organization_id) DO UPDATE SET share = excluded.share, at_cap = excluded.at_cap
 )
 SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM o
 `
@@ -310,7 +311,8 @@ type OrganizationUpdateLimitsRow struct {
 	TokensAt              time.Time
 }
 
-// The claim's ranking follows the new weight and cap.
+// The claim's ranking follows the new weight and cap (written blind, as
+// queries/run.sql explains).
 func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg OrganizationUpdateLimitsParams) (OrganizationUpdateLimitsRow, error) {
 	row := q.db.QueryRow(ctx, organizationUpdateLimits,
 		arg.MaxConcurrency,

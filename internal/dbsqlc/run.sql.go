@@ -53,8 +53,8 @@ func (q *Queries) OrganizationAdjustRunning(ctx context.Context, arg Organizatio
 
 const organizationQueueJoin = `-- name: OrganizationQueueJoin :exec
 INSERT INTO organization_queues AS oq (organization_id, waiting_since) VALUES ($1, $2::TIMESTAMPTZ)
-ON CONFLICT (organization_id) DO UPDATE SET waiting_since = excluded.waiting_since
-WHERE oq.waiting_since IS NULL OR oq.waiting_since > excluded.waiting_since
+ON CONFLICT (organization_id) DO UPDATE
+SET waiting_since = LEAST(COALESCE(oq.waiting_since, excluded.waiting_since), excluded.waiting_since)
 `
 
 type OrganizationQueueJoinParams struct {
@@ -62,8 +62,12 @@ type OrganizationQueueJoinParams struct {
 	QueuedAt       time.Time
 }
 
-// A run began waiting for a platform agent; it changes the row only when
-// it waits longest.
+// A run began waiting for a platform agent: the oldest wait is the earlier
+// of the row's and the run's. Always written, even unchanged: a claim that
+// took the organization's last waiting job concurrently clears the row,
+// and only the two writes meeting on the row makes one of them retry (the
+// blind write reads nothing a predicate lock would record); an unchanged
+// value changes no indexed column, so the write stays on its page.
 func (q *Queries) OrganizationQueueJoin(ctx context.Context, arg OrganizationQueueJoinParams) error {
 	_, err := q.db.Exec(ctx, organizationQueueJoin, arg.OrganizationID, arg.QueuedAt)
 	return err

@@ -18,7 +18,7 @@
 //     a token twice: its claims check and spend both while holding its row,
 //     taken with SKIP LOCKED as the claim transaction's first statement.
 //     The fair-share ranking that orders candidates (organization_queues,
-//     see internal/fairshare) is read before the transaction, a page of one
+//     kept by internal/run) is read before the transaction, a page of one
 //     index however many organizations wait; a stale ranking only changes
 //     which organization is served first, never the cap or the bucket.
 //   - Logs are append-only and idempotent by byte offset, at most

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runplane/runplane/internal/dbcheck"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/jobs"
 	"github.com/runplane/runplane/internal/org"
@@ -311,4 +312,76 @@ func TestClaimsAndFinishesAtOnceKeepTheCount(t *testing.T) {
 	if o, err := f.orgs.Get(f.ctx, org.Principal{SiteAdmin: true}, "mixed"); err != nil || o.ID != orgID || o.Running != 0 || o.Queued != 0 {
 		t.Fatalf("usage after all finished: %+v %v", o, err)
 	}
+}
+
+// A run queued while a claim takes its organization's last waiting job:
+// the claim clears the organization's oldest wait, the new run sets it,
+// and both write the organization's ranking row, so one of them retries
+// rather than both committing with the organization out of the ranking
+// and its run waiting until its next run. Bursts of runs race claimers in
+// one organization; after each burst nothing more is queued, so a run
+// left out would wait for good.
+func TestRunQueuedWhileTheLastJobIsClaimedStaysRanked(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Minute)
+	orgID, _ := f.newOrg("racing", org.Limits{BucketBurst: ptr(10000), BucketRefill: ptr(10000.0)}, 0, run.CreateOptions{})
+	ws, err := f.ws.Create(f.ctx, orgID, workspace.CreateOptions{Name: "racing-ws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				j, err := f.agents.Claim(f.ctx, "racer")
+				if errors.Is(err, jobs.ErrNoJob) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := f.agents.Finish(f.ctx, j.ID, j.LeaseToken, jobs.Outcome{Result: "succeeded"}); err != nil {
+					t.Error(err)
+					return
+				}
+				claimed.Add(1)
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	created := int64(0)
+	for burst := range 60 {
+		for range 1 + burst%3 {
+			if _, err := f.runs.Create(f.ctx, orgID, ws.ID, run.CreateOptions{PlanOnly: true}); err != nil {
+				t.Fatal(err)
+			}
+			created++
+		}
+		for deadline := time.Now().Add(3 * time.Second); claimed.Load() < created; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("burst %d: %d of %d runs claimed; the rest wait with their organization out of the ranking: %+v", burst, claimed.Load(), created, rankingOff(f))
+			}
+		}
+	}
+	if bad := rankingOff(f); len(bad) != 0 {
+		t.Fatalf("claim ranking off: %+v", bad)
+	}
+}
+
+func rankingOff(f *fixture) []dbcheck.InvariantOrgQueueMismatchRow {
+	bad, err := f.check.InvariantOrgQueueMismatch(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return bad
 }

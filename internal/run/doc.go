@@ -11,9 +11,9 @@
 //     only through the workspace's queue (AdmitNext, or Create for a
 //     plan-only run): Fire refuses EventAdmit, which could pass over an
 //     older pending run.
-//   - The organization's running count changes in the transaction of the
-//     transition that changes it, and equals its runs executing; the
-//     transition records that its row in the claim's ranking changed
-//     (fairshare.Changed), which is refreshed once it commits.
+//   - The organization's running count and its row in the claim's ranking
+//     (organization_queues: share, at its cap, since when its oldest job
+//     has waited for a platform agent) change in the transaction of the
+//     transition that changes them (rank), and equal what its runs say.
 //   - Every non-terminal run has a wait reason or is being worked on (invariant 7, docs/architecture.md).
 package run
