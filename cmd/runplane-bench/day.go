@@ -143,7 +143,7 @@ func dayBench(ctx context.Context, cluster *pgembed.Cluster, dir string) error {
 			sim.agent(dayCtx, fmt.Sprintf("sim-%d", i))
 		}()
 	}
-	stopSampling := sim.sample(ctx, check)
+	stopSampling := sampleLoads(ctx, check, 250*time.Millisecond)
 	began := time.Now()
 	if err := sim.submit(ctx, runs, began); err != nil {
 		return err
@@ -404,31 +404,6 @@ func (s *daySim) work(ctx context.Context, j jobs.Job, phase time.Duration) erro
 		return fmt.Errorf("finish: %w", err)
 	}
 	return nil
-}
-
-// sample records every organization's load every 250 ms until stopped.
-func (s *daySim) sample(ctx context.Context, check *dbcheck.Queries) (stop func() []loadSample) {
-	var samples []loadSample
-	sampleCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for sampleCtx.Err() == nil {
-			if rows, err := check.BenchOrganizationLoad(sampleCtx); err == nil {
-				l := loadSample{}
-				for _, r := range rows {
-					l[r.ID.String()] = [3]float64{float64(r.Weight), float64(r.Queued), float64(r.Running)}
-				}
-				samples = append(samples, l)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	}()
-	return func() []loadSample {
-		cancel()
-		<-done
-		return samples
-	}
 }
 
 func (s *daySim) unfinished(ctx context.Context, check *dbcheck.Queries) int {

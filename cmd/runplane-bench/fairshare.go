@@ -189,25 +189,8 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 	}
 
 	// Sample every organization's load for the fairness index.
-	var samples []loadSample
-	sampleCtx, stopSampling := context.WithCancel(ctx)
+	stopSampling := sampleLoads(ctx, dbcheck.New(p.Pool), 20*time.Millisecond)
 	defer stopSampling()
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		q := dbcheck.New(p.Pool)
-		for sampleCtx.Err() == nil {
-			rows, err := q.BenchOrganizationLoad(sampleCtx)
-			if err == nil {
-				s := loadSample{}
-				for _, r := range rows {
-					s[r.ID.String()] = [3]float64{float64(r.Weight), float64(r.Queued), float64(r.Running)}
-				}
-				samples = append(samples, s)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
 
 	conflictsBefore := dbtx.Conflicts()
 	phaseStart := time.Now()
@@ -249,8 +232,7 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 	}
 	phase := time.Since(phaseStart)
 	res.conflicts = dbtx.Conflicts() - conflictsBefore
-	stopSampling()
-	<-sampled
+	samples := stopSampling()
 	cancel()
 	agents.Wait()
 
@@ -274,6 +256,32 @@ func fairShareScenario(ctx context.Context, cluster *pgembed.Cluster, dir, name 
 // loadSample is every active organization's load at one moment:
 // organization → weight, queued, running.
 type loadSample map[string][3]float64
+
+// sampleLoads records every active organization's load every interval
+// until stop, which returns the samples (and may be called again).
+func sampleLoads(ctx context.Context, check *dbcheck.Queries, every time.Duration) (stop func() []loadSample) {
+	var samples []loadSample
+	sampleCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for sampleCtx.Err() == nil {
+			if rows, err := check.BenchOrganizationLoad(sampleCtx); err == nil {
+				l := loadSample{}
+				for _, r := range rows {
+					l[r.ID.String()] = [3]float64{float64(r.Weight), float64(r.Queued), float64(r.Running)}
+				}
+				samples = append(samples, l)
+			}
+			time.Sleep(every)
+		}
+	}()
+	return func() []loadSample {
+		cancel()
+		<-done
+		return samples
+	}
+}
 
 // jainOver is Jain's index per window of samples of allocation (mean
 // running) over the weighted max-min fair share of the pool given each
