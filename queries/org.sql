@@ -1,13 +1,16 @@
 -- Organizations and their tokens (internal/org).
 
 -- name: OrganizationCreate :one
--- With its row in the claim's ranking (organization_queues), empty.
+-- With its row in the claim's ranking (organization_queues), empty, and
+-- its owners team.
 WITH o AS (
     INSERT INTO organizations (name, max_concurrency, weight)
     VALUES (@name, @max_concurrency, @weight)
     RETURNING *
 ), q AS (
     INSERT INTO organization_queues (organization_id) SELECT o.id FROM o
+), t AS (
+    INSERT INTO teams (organization_id, name, owners) SELECT o.id, 'owners', true FROM o
 )
 SELECT * FROM o;
 
@@ -36,20 +39,20 @@ SELECT count(*)::INT FROM runs
 WHERE organization_id = @organization_id AND status IN ('plan_queued', 'apply_queued');
 
 -- name: TokenCreate :one
-INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id, created_by)
-VALUES (@organization_id, @description, @role, @secret_hash, sqlc.narg(workspace_id), sqlc.narg(run_id), sqlc.narg(expires_at), sqlc.narg(job_id), sqlc.narg(created_by))
-RETURNING id, organization_id, description, role, created_at, expires_at;
+INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id, created_by, user_id, team_id)
+VALUES (@organization_id, @description, sqlc.narg(role), @secret_hash, sqlc.narg(workspace_id), sqlc.narg(run_id), sqlc.narg(expires_at), sqlc.narg(job_id), sqlc.narg(created_by), sqlc.narg(user_id), sqlc.narg(team_id))
+RETURNING id, organization_id, description, role, created_at, expires_at, user_id, team_id;
 
 -- People's and programs' tokens: not job credentials, which are scoped.
 
 -- name: TokenList :many
-SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+SELECT id, description, role, created_at, expires_at, created_by, user_id, team_id FROM tokens
 WHERE organization_id = @organization_id AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL
 ORDER BY created_at, id
 LIMIT @max_rows;
 
 -- name: TokenGet :one
-SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+SELECT id, description, role, created_at, expires_at, created_by, user_id, team_id FROM tokens
 WHERE id = @id AND organization_id = @organization_id AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL;
 
 -- name: TokenRevoke :execrows
@@ -67,7 +70,7 @@ RETURNING id;
 -- was reaped, finished or handed on: a zombie agent's terraform cannot
 -- touch state. One exception keeps an interrupted apply's work: the lost
 -- apply's credential lives while its workspace stays locked for its run.
-SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, o.name AS organization_name
+SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, t.user_id, t.team_id, o.name AS organization_name
 FROM tokens t
 JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN jobs j ON j.id = t.job_id

@@ -127,6 +127,9 @@ DELETE FROM job_logs WHERE job_id IN (SELECT j.id FROM jobs j WHERE j.workspace_
 DELETE FROM tokens t
 WHERE t.workspace_id = @id::UUID OR t.job_id IN (SELECT j.id FROM jobs j WHERE j.workspace_id = @id::UUID);
 
+-- name: WorkspacePurgeTeamAccess :exec
+DELETE FROM team_workspace_access WHERE workspace_id = @id;
+
 -- name: WorkspacePurgeJobs :exec
 DELETE FROM jobs WHERE workspace_id = @id;
 

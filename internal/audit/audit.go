@@ -19,11 +19,14 @@ import (
 
 // Actor is who makes a change.
 type Actor struct {
-	// Kind is "token" (an organization's token), "site_admin", "job" (a
-	// run's job credential: terraform in an agent), "agent" or "system".
+	// Kind is "token" (an organization's token), "user" or "team" (their
+	// tokens), "site_admin", "job" (a run's job credential: terraform in an
+	// agent), "agent" or "system".
 	Kind string `json:"kind"`
-	// TokenID names the token, for "token" and "job".
+	// TokenID names the token, for "token", "user", "team" and "job".
 	TokenID *uuid.UUID `json:"token_id,omitempty"`
+	// HolderID names the user or the team.
+	HolderID *uuid.UUID `json:"holder_id,omitempty"`
 	// Source is where the request came from (its client address).
 	Source string `json:"source,omitempty"`
 }
@@ -34,6 +37,9 @@ type actorKey struct{}
 func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
+
+// TokenOf is the token acting in ctx, if a token is.
+func TokenOf(ctx context.Context) *uuid.UUID { return actor(ctx).TokenID }
 
 func actor(ctx context.Context) Actor {
 	if a, ok := ctx.Value(actorKey{}).(Actor); ok {

@@ -248,11 +248,30 @@ type StateVersion struct {
 	CreatedAt      time.Time
 }
 
+type Team struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	Owners         bool
+	CreatedAt      time.Time
+}
+
+type TeamMember struct {
+	TeamID uuid.UUID
+	UserID uuid.UUID
+}
+
+type TeamWorkspaceAccess struct {
+	TeamID      uuid.UUID
+	WorkspaceID uuid.UUID
+	Access      string
+}
+
 type Token struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
 	Description    string
-	Role           string
+	Role           pgtype.Text
 	SecretHash     []byte
 	CreatedAt      time.Time
 	WorkspaceID    *uuid.UUID
@@ -261,6 +280,15 @@ type Token struct {
 	JobID          *uuid.UUID
 	RevokedAt      *time.Time
 	CreatedBy      *uuid.UUID
+	UserID         *uuid.UUID
+	TeamID         *uuid.UUID
+}
+
+type User struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Username       string
+	CreatedAt      time.Time
 }
 
 type Variable struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const agentPoolCreate = `-- name: AgentPoolCreate :one
@@ -168,6 +169,8 @@ WITH o AS (
     RETURNING id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at
 ), q AS (
     INSERT INTO organization_queues (organization_id) SELECT o.id FROM o
+), t AS (
+    INSERT INTO teams (organization_id, name, owners) SELECT o.id, 'owners', true FROM o
 )
 SELECT id, name, max_concurrency, weight, created_at, running, bucket_burst, bucket_refill_per_second, tokens, tokens_at FROM o
 `
@@ -192,7 +195,8 @@ type OrganizationCreateRow struct {
 }
 
 // Organizations and their tokens (internal/org).
-// With its row in the claim's ranking (organization_queues), empty.
+// With its row in the claim's ranking (organization_queues), empty, and
+// its owners team.
 func (q *Queries) OrganizationCreate(ctx context.Context, arg OrganizationCreateParams) (OrganizationCreateRow, error) {
 	row := q.db.QueryRow(ctx, organizationCreate, arg.Name, arg.MaxConcurrency, arg.Weight)
 	var i OrganizationCreateRow
@@ -338,30 +342,34 @@ func (q *Queries) OrganizationUpdateLimits(ctx context.Context, arg Organization
 }
 
 const tokenCreate = `-- name: TokenCreate :one
-INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, organization_id, description, role, created_at, expires_at
+INSERT INTO tokens (organization_id, description, role, secret_hash, workspace_id, run_id, expires_at, job_id, created_by, user_id, team_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING id, organization_id, description, role, created_at, expires_at, user_id, team_id
 `
 
 type TokenCreateParams struct {
 	OrganizationID uuid.UUID
 	Description    string
-	Role           string
+	Role           pgtype.Text
 	SecretHash     []byte
 	WorkspaceID    *uuid.UUID
 	RunID          *uuid.UUID
 	ExpiresAt      *time.Time
 	JobID          *uuid.UUID
 	CreatedBy      *uuid.UUID
+	UserID         *uuid.UUID
+	TeamID         *uuid.UUID
 }
 
 type TokenCreateRow struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
 	Description    string
-	Role           string
+	Role           pgtype.Text
 	CreatedAt      time.Time
 	ExpiresAt      *time.Time
+	UserID         *uuid.UUID
+	TeamID         *uuid.UUID
 }
 
 func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (TokenCreateRow, error) {
@@ -375,6 +383,8 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		arg.ExpiresAt,
 		arg.JobID,
 		arg.CreatedBy,
+		arg.UserID,
+		arg.TeamID,
 	)
 	var i TokenCreateRow
 	err := row.Scan(
@@ -384,12 +394,14 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		&i.Role,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.UserID,
+		&i.TeamID,
 	)
 	return i, err
 }
 
 const tokenGet = `-- name: TokenGet :one
-SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+SELECT id, description, role, created_at, expires_at, created_by, user_id, team_id FROM tokens
 WHERE id = $1 AND organization_id = $2 AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL
 `
 
@@ -401,10 +413,12 @@ type TokenGetParams struct {
 type TokenGetRow struct {
 	ID          uuid.UUID
 	Description string
-	Role        string
+	Role        pgtype.Text
 	CreatedAt   time.Time
 	ExpiresAt   *time.Time
 	CreatedBy   *uuid.UUID
+	UserID      *uuid.UUID
+	TeamID      *uuid.UUID
 }
 
 func (q *Queries) TokenGet(ctx context.Context, arg TokenGetParams) (TokenGetRow, error) {
@@ -417,12 +431,14 @@ func (q *Queries) TokenGet(ctx context.Context, arg TokenGetParams) (TokenGetRow
 		&i.CreatedAt,
 		&i.ExpiresAt,
 		&i.CreatedBy,
+		&i.UserID,
+		&i.TeamID,
 	)
 	return i, err
 }
 
 const tokenGetBySecretHash = `-- name: TokenGetBySecretHash :one
-SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, o.name AS organization_name
+SELECT t.id, t.organization_id, t.role, t.workspace_id, t.run_id, t.user_id, t.team_id, o.name AS organization_name
 FROM tokens t
 JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN jobs j ON j.id = t.job_id
@@ -437,9 +453,11 @@ WHERE t.secret_hash = $1
 type TokenGetBySecretHashRow struct {
 	ID               uuid.UUID
 	OrganizationID   uuid.UUID
-	Role             string
+	Role             pgtype.Text
 	WorkspaceID      *uuid.UUID
 	RunID            *uuid.UUID
+	UserID           *uuid.UUID
+	TeamID           *uuid.UUID
 	OrganizationName string
 }
 
@@ -456,6 +474,8 @@ func (q *Queries) TokenGetBySecretHash(ctx context.Context, secretHash []byte) (
 		&i.Role,
 		&i.WorkspaceID,
 		&i.RunID,
+		&i.UserID,
+		&i.TeamID,
 		&i.OrganizationName,
 	)
 	return i, err
@@ -463,7 +483,7 @@ func (q *Queries) TokenGetBySecretHash(ctx context.Context, secretHash []byte) (
 
 const tokenList = `-- name: TokenList :many
 
-SELECT id, description, role, created_at, expires_at, created_by FROM tokens
+SELECT id, description, role, created_at, expires_at, created_by, user_id, team_id FROM tokens
 WHERE organization_id = $1 AND workspace_id IS NULL AND job_id IS NULL AND revoked_at IS NULL
 ORDER BY created_at, id
 LIMIT $2
@@ -477,10 +497,12 @@ type TokenListParams struct {
 type TokenListRow struct {
 	ID          uuid.UUID
 	Description string
-	Role        string
+	Role        pgtype.Text
 	CreatedAt   time.Time
 	ExpiresAt   *time.Time
 	CreatedBy   *uuid.UUID
+	UserID      *uuid.UUID
+	TeamID      *uuid.UUID
 }
 
 // People's and programs' tokens: not job credentials, which are scoped.
@@ -500,6 +522,8 @@ func (q *Queries) TokenList(ctx context.Context, arg TokenListParams) ([]TokenLi
 			&i.CreatedAt,
 			&i.ExpiresAt,
 			&i.CreatedBy,
+			&i.UserID,
+			&i.TeamID,
 		); err != nil {
 			return nil, err
 		}

@@ -575,6 +575,15 @@ func (q *Queries) WorkspacePurgeStateVersions(ctx context.Context, id uuid.UUID)
 	return err
 }
 
+const workspacePurgeTeamAccess = `-- name: WorkspacePurgeTeamAccess :exec
+DELETE FROM team_workspace_access WHERE workspace_id = $1
+`
+
+func (q *Queries) WorkspacePurgeTeamAccess(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, workspacePurgeTeamAccess, id)
+	return err
+}
+
 const workspacePurgeTokens = `-- name: WorkspacePurgeTokens :exec
 DELETE FROM tokens t
 WHERE t.workspace_id = $1::UUID OR t.job_id IN (SELECT j.id FROM jobs j WHERE j.workspace_id = $1::UUID)

@@ -29,9 +29,6 @@ func (a *api) createAgentPool(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	var body struct {
 		Name string `json:"name"`
 	}
@@ -50,9 +47,6 @@ func (a *api) createAgentPool(w http.ResponseWriter, r *http.Request, p org.Prin
 func (a *api) listAgentPools(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	pools, err := a.Orgs.AgentPools(r.Context(), o.ID)
@@ -74,9 +68,6 @@ func (a *api) deleteAgentPool(w http.ResponseWriter, r *http.Request, p org.Prin
 	}
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	if err := a.Orgs.DeleteAgentPool(r.Context(), o.ID, id); err != nil {

@@ -45,7 +45,7 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 // Accept: application/x-ndjson it streams every entry after ?after= as
 // JSON lines instead: the export.
 func (a *api) auditTrail(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (a *api) auditTrail(w http.ResponseWriter, r *http.Request, p org.Principal
 
 // auditVerify recomputes the organization's hash chain.
 func (a *api) auditVerify(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}

@@ -40,9 +40,6 @@ func (a *api) getOrganization(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if !p.SiteAdmin && !p.Can(org.RoleRead) {
-		return org.ErrForbidden
-	}
 	writeJSON(w, http.StatusOK, organizationView(o))
 	return nil
 }
@@ -50,9 +47,6 @@ func (a *api) getOrganization(w http.ResponseWriter, r *http.Request, p org.Prin
 // listOrganizations pages organizations by name: all of them for the site
 // admin, its own for an organization's token.
 func (a *api) listOrganizations(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if !p.SiteAdmin && !p.Can(org.RoleRead) {
-		return org.ErrForbidden
-	}
 	limit, cursor, err := page(r)
 	if err != nil {
 		return err
@@ -113,18 +107,21 @@ type tokenJSON struct {
 	ID          uuid.UUID  `json:"id"`
 	Token       string     `json:"token,omitempty"`
 	Description string     `json:"description"`
-	Role        org.Role   `json:"role"`
+	Role        org.Role   `json:"role,omitempty"`
+	UserID      *uuid.UUID `json:"user_id,omitempty"`
+	TeamID      *uuid.UUID `json:"team_id,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   *time.Time `json:"expires_at"`
 	CreatedBy   *uuid.UUID `json:"created_by"`
 }
 
 func tokenView(t org.Token) tokenJSON {
-	return tokenJSON{ID: t.ID, Token: t.Secret, Description: t.Description, Role: t.Role, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CreatedBy: t.CreatedBy}
+	return tokenJSON{ID: t.ID, Token: t.Secret, Description: t.Description, Role: t.Role, UserID: t.UserID, TeamID: t.TeamID,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CreatedBy: t.CreatedBy}
 }
 
 func (a *api) createToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -158,7 +155,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, p org.Principa
 }
 
 func (a *api) listTokens(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -175,7 +172,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, p org.Principal
 }
 
 func (a *api) getToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -193,7 +190,7 @@ func (a *api) getToken(w http.ResponseWriter, r *http.Request, p org.Principal) 
 
 // revokeToken stops a token at once; the caller's own token too.
 func (a *api) revokeToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}

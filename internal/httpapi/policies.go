@@ -27,9 +27,6 @@ func (a *api) createPolicy(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	var body struct {
 		Name        string             `json:"name"`
 		Rego        string             `json:"rego"`
@@ -51,9 +48,6 @@ func (a *api) listPolicies(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	list, err := a.Policies.List(r.Context(), o.ID)
 	if err != nil {
 		return err
@@ -69,9 +63,6 @@ func (a *api) listPolicies(w http.ResponseWriter, r *http.Request, p org.Princip
 func (a *api) deletePolicy(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	if err := a.Policies.Delete(r.Context(), p.OrgID, id); err != nil {
@@ -92,9 +83,6 @@ type policyResultJSON struct {
 func (a *api) runPolicyChecks(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	results, err := a.Policies.Results(r.Context(), p.OrgID, id)

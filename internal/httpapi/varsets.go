@@ -31,9 +31,6 @@ func (a *api) createVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	var body struct {
 		Name         string      `json:"name"`
 		Description  string      `json:"description"`
@@ -62,9 +59,6 @@ func (a *api) listVarsets(w http.ResponseWriter, r *http.Request, p org.Principa
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	sets, err := a.Variables.ListSets(r.Context(), o.ID)
 	if err != nil {
 		return err
@@ -81,20 +75,17 @@ func (a *api) listVarsets(w http.ResponseWriter, r *http.Request, p org.Principa
 	return nil
 }
 
-// varset reads the set of the path for a caller with at least role.
-func (a *api) varset(r *http.Request, p org.Principal, role org.Role) (variable.Set, error) {
+// varset reads the set of the path.
+func (a *api) varset(r *http.Request, p org.Principal) (variable.Set, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return variable.Set{}, err
-	}
-	if err := p.Require(role); err != nil {
 		return variable.Set{}, err
 	}
 	return a.Variables.GetSet(r.Context(), p.OrgID, id)
 }
 
 func (a *api) getVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.varset(r, p, org.RoleRead)
+	s, err := a.varset(r, p)
 	if err != nil {
 		return err
 	}
@@ -107,7 +98,7 @@ func (a *api) getVarset(w http.ResponseWriter, r *http.Request, p org.Principal)
 }
 
 func (a *api) updateVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.varset(r, p, org.RoleAdmin)
+	s, err := a.varset(r, p)
 	if err != nil {
 		return err
 	}
@@ -131,7 +122,7 @@ func (a *api) updateVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 }
 
 func (a *api) deleteVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.varset(r, p, org.RoleAdmin)
+	s, err := a.varset(r, p)
 	if err != nil {
 		return err
 	}
@@ -143,7 +134,7 @@ func (a *api) deleteVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 }
 
 func (a *api) createVarsetVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.varset(r, p, org.RoleAdmin)
+	s, err := a.varset(r, p)
 	if err != nil {
 		return err
 	}
@@ -160,7 +151,7 @@ func (a *api) createVarsetVariable(w http.ResponseWriter, r *http.Request, p org
 }
 
 func (a *api) listVarsetVariables(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.varset(r, p, org.RoleRead)
+	s, err := a.varset(r, p)
 	if err != nil {
 		return err
 	}
@@ -173,7 +164,7 @@ func (a *api) listVarsetVariables(w http.ResponseWriter, r *http.Request, p org.
 }
 
 func (a *api) attachVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.varset(r, p, org.RoleAdmin)
+	s, err := a.varset(r, p)
 	if err != nil {
 		return err
 	}
@@ -195,7 +186,7 @@ func (a *api) attachVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 }
 
 func (a *api) detachVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.varset(r, p, org.RoleAdmin)
+	s, err := a.varset(r, p)
 	if err != nil {
 		return err
 	}

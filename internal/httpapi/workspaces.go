@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,9 +45,6 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	var body struct {
 		Name                 string      `json:"name"`
 		AutoApply            bool        `json:"auto_apply"`
@@ -70,9 +68,6 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var body struct {
@@ -109,9 +104,6 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	limit, cursor, err := page(r)
 	if err != nil {
 		return err
@@ -120,16 +112,26 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	writePage(w, list, limit, func(ws workspace.Workspace) string { return ws.Name }, workspaceView)
+	out := map[string]any{}
+	if len(list) > limit {
+		list = list[:limit]
+		out["next_cursor"] = list[limit-1].Name
+	}
+	if list, err = a.visible(r, p, list); err != nil {
+		return err
+	}
+	items := make([]workspaceJSON, 0, len(list))
+	for _, ws := range list {
+		items = append(items, workspaceView(ws))
+	}
+	out["items"] = items
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (a *api) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
@@ -145,9 +147,6 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -156,7 +155,7 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	return nil
 }
 
-func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+func (a *api) lockWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -164,36 +163,37 @@ func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Prin
 	var body struct {
 		Reason string `json:"reason"`
 	}
-	var ws workspace.Workspace
-	switch action := r.PathValue("action"); action {
-	case "lock":
-		if err := p.Require(org.RoleWrite); err != nil {
-			return err
-		}
-		if err := decode(w, r, &body, true); err != nil {
-			return err
-		}
-		ws, err = a.Workspaces.Lock(r.Context(), p.OrgID, id, p.TokenID, body.Reason)
-	case "unlock", "force-unlock":
-		role := org.RoleWrite
-		if action == "force-unlock" {
-			role = org.RoleAdmin
-		}
-		if err := p.Require(role); err != nil {
-			return err
-		}
-		if err := decode(w, r, &body, true); err != nil {
-			return err
-		}
-		ws, err = a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, action == "force-unlock")
-	default:
-		return errorf(http.StatusNotFound, "not_found", "no such workspace action: "+action+" (lock, unlock, force-unlock)")
+	if err := decode(w, r, &body, true); err != nil {
+		return err
 	}
+	ws, err := a.Workspaces.Lock(r.Context(), p.OrgID, id, p.TokenID, body.Reason)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, workspaceView(ws))
 	return nil
+}
+
+// unlockWorkspace releases the caller's lock, or anyone's when forced.
+func (a *api) unlockWorkspace(force bool) handler {
+	return func(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+		id, err := pathID(r, "id")
+		if err != nil {
+			return err
+		}
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if err := decode(w, r, &body, true); err != nil {
+			return err
+		}
+		ws, err := a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, force)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, workspaceView(ws))
+		return nil
+	}
 }
 
 type deletedWorkspaceJSON struct {
@@ -214,9 +214,6 @@ func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	d, err := a.Workspaces.Delete(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -228,9 +225,6 @@ func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 func (a *api) listDeletedWorkspaces(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	limit, _, err := page(r)
@@ -258,13 +252,24 @@ func (a *api) restoreWorkspace(w http.ResponseWriter, r *http.Request, p org.Pri
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	ws, err := a.Workspaces.Restore(r.Context(), o.ID, id)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, workspaceView(ws))
 	return nil
+}
+
+// visible keeps the workspaces p may see: a team's page may come out
+// shorter than asked, its cursor past the whole page read.
+func (a *api) visible(r *http.Request, p org.Principal, list []workspace.Workspace) ([]workspace.Workspace, error) {
+	ids := make([]uuid.UUID, len(list))
+	for i, ws := range list {
+		ids[i] = ws.ID
+	}
+	seen, err := a.Orgs.Visible(r.Context(), p, ids)
+	if err != nil || len(seen) == len(ids) {
+		return list, err
+	}
+	return slices.DeleteFunc(list, func(ws workspace.Workspace) bool { return !slices.Contains(seen, ws.ID) }), nil
 }

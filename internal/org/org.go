@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/dbsqlc"
 	"github.com/runplane/runplane/internal/dbtx"
 	"github.com/runplane/runplane/internal/fairshare"
@@ -23,85 +23,10 @@ import (
 )
 
 var (
-	ErrNotFound = fault.New(fault.NotFound, "not_found", "organization not found")
-	ErrExists   = fault.New(fault.Conflict, "already_exists", "organization already exists")
-	// ErrForbidden: the principal's role does not allow the call.
-	ErrForbidden = fault.New(fault.Forbidden, "forbidden", "your token's role does not allow this")
-	// ErrRawStateNeedsWrite: a read token asked for raw state, which holds
-	// every sensitive value.
-	ErrRawStateNeedsWrite = fault.New(fault.Forbidden, "forbidden", "raw state holds every sensitive value, so it needs a write token; a read token sees the outputs, sensitive ones masked")
-	ErrUnauthorized       = fault.New(fault.Unauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
+	ErrNotFound     = fault.New(fault.NotFound, "not_found", "organization not found")
+	ErrExists       = fault.New(fault.Conflict, "already_exists", "organization already exists")
+	ErrUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
 )
-
-// Role is what a token may do inside its organization.
-type Role string
-
-const (
-	RoleRead  Role = "read"
-	RoleWrite Role = "write"
-	RoleAdmin Role = "admin"
-)
-
-func (r Role) rank() int {
-	switch r {
-	case RoleRead:
-		return 1
-	case RoleWrite:
-		return 2
-	case RoleAdmin:
-		return 3
-	}
-	return 0
-}
-
-// Principal is the authenticated caller.
-type Principal struct {
-	SiteAdmin bool
-	OrgID     uuid.UUID
-	OrgName   string
-	TokenID   uuid.UUID
-	Role      Role
-	// WorkspaceID is set for a job credential: it reaches only this
-	// workspace's state and the states that list it as a consumer.
-	WorkspaceID *uuid.UUID
-	// RunID is the run a job credential was issued to.
-	RunID *uuid.UUID
-}
-
-// Can reports whether the principal has at least role r in its organization.
-func (p Principal) Can(r Role) bool { return !p.SiteAdmin && p.Role.rank() >= r.rank() }
-
-// Require is Can as an error: ErrForbidden when the role does not allow it.
-func (p Principal) Require(r Role) error {
-	if !p.Can(r) {
-		return ErrForbidden
-	}
-	return nil
-}
-
-// Actor is p as the audit trail names it, acting from source.
-func (p Principal) Actor(source string) audit.Actor {
-	switch {
-	case p.SiteAdmin:
-		return audit.Actor{Kind: "site_admin", Source: source}
-	case p.Scoped():
-		return audit.Actor{Kind: "job", TokenID: &p.TokenID, Source: source}
-	}
-	return audit.Actor{Kind: "token", TokenID: &p.TokenID, Source: source}
-}
-
-// RequireRawState refuses p raw state (and sensitive values) unless it may
-// write: read tokens see outputs with sensitive ones masked.
-func (p Principal) RequireRawState() error {
-	if p.SiteAdmin || p.Can(RoleWrite) {
-		return nil
-	}
-	return ErrRawStateNeedsWrite
-}
-
-// Scoped reports whether the principal is a job credential, limited to one
-// workspace's state rather than the organization's API.
-func (p Principal) Scoped() bool { return p.WorkspaceID != nil }
 
 // Organization is an organization as callers see it, with its share of
 // the agent pool.
@@ -129,9 +54,12 @@ type Limits struct {
 type Token struct {
 	ID          uuid.UUID
 	Description string
-	Role        Role
-	Secret      string
-	CreatedAt   time.Time
+	// Role is an organization token's; user and team tokens have none.
+	Role Role
+	// UserID or TeamID is the token's holder, for user and team tokens.
+	UserID, TeamID *uuid.UUID
+	Secret         string
+	CreatedAt      time.Time
 	// ExpiresAt is when it stops working; nil: never.
 	ExpiresAt *time.Time
 	// CreatedBy is the token that made it; nil: the site admin.
@@ -189,16 +117,6 @@ func (s *Service) Create(ctx context.Context, name string, opts CreateOptions) (
 	return view(dbsqlc.Organization(o)), nil
 }
 
-// ResolveAdmin is Resolve for what only the organization's admins and the
-// site admin may do: its tokens and its audit trail.
-func (s *Service) ResolveAdmin(ctx context.Context, p Principal, name string) (Organization, error) {
-	o, err := s.Resolve(ctx, p, name)
-	if err == nil && !p.SiteAdmin && !p.Can(RoleAdmin) {
-		return o, ErrForbidden
-	}
-	return o, err
-}
-
 // Resolve finds the organization a principal addresses by name. Another
 // organization's name answers ErrNotFound, as a missing one does.
 func (s *Service) Resolve(ctx context.Context, p Principal, name string) (Organization, error) {
@@ -225,6 +143,9 @@ type TokenScope struct {
 	ExpiresAt *time.Time
 	// CreatedBy records the token that made this one (not a limit).
 	CreatedBy *uuid.UUID
+	// UserID or TeamID makes a user's or a team's token, which has no role:
+	// it reaches what the user's teams or the team reach.
+	UserID, TeamID *uuid.UUID
 }
 
 // CreateToken makes a token for an organization and returns its secret once.
@@ -247,13 +168,14 @@ func (s *Service) CreateScopedToken(ctx context.Context, orgID uuid.UUID, descri
 
 // recordToken adds a change of token id to the audit trail.
 func recordToken(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, action string, id uuid.UUID, detail map[string]any) error {
-	return audit.Record(ctx, q, orgID, audit.Change{Action: action, ObjectKind: "token", ObjectID: &id, Detail: detail})
+	return record(ctx, q, orgID, action, "token", id, detail)
 }
 
 // CreateTokenTx makes a token inside the caller's transaction (a job
 // credential is created with its job).
 func CreateTokenTx(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, description string, role Role, scope TokenScope) (Token, error) {
-	if role.rank() == 0 {
+	holder := scope.UserID != nil || scope.TeamID != nil
+	if holder != (role == "") || (!holder && role.level() == LevelNone) {
 		return Token{}, validate.Errorf("role must be admin, write or read")
 	}
 	if len(description) > 500 {
@@ -266,13 +188,17 @@ func CreateTokenTx(ctx context.Context, q *dbsqlc.Queries, orgID uuid.UUID, desc
 	secret := "rp_" + base64.RawURLEncoding.EncodeToString(raw)
 	hash := sha256.Sum256([]byte(secret))
 	row, err := q.TokenCreate(ctx, dbsqlc.TokenCreateParams{
-		OrganizationID: orgID, Description: description, Role: string(role), SecretHash: hash[:],
+		OrganizationID: orgID, Description: description, Role: pgtype.Text{String: string(role), Valid: !holder}, SecretHash: hash[:],
 		WorkspaceID: scope.WorkspaceID, RunID: scope.RunID, ExpiresAt: scope.ExpiresAt, JobID: scope.JobID, CreatedBy: scope.CreatedBy,
+		UserID: scope.UserID, TeamID: scope.TeamID,
 	})
 	if err != nil {
 		return Token{}, err
 	}
-	return Token{ID: row.ID, Description: row.Description, Role: Role(row.Role), Secret: secret, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: utc(row.ExpiresAt)}, nil
+	t := tokenView(dbsqlc.TokenGetRow{ID: row.ID, Description: row.Description, Role: row.Role, CreatedAt: row.CreatedAt,
+		ExpiresAt: row.ExpiresAt, CreatedBy: scope.CreatedBy, UserID: row.UserID, TeamID: row.TeamID})
+	t.Secret = secret
+	return t, nil
 }
 
 // Authenticate turns a bearer secret into a Principal.
@@ -294,10 +220,26 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{
-		OrgID: row.OrganizationID, OrgName: row.OrganizationName, TokenID: row.ID, Role: Role(row.Role),
-		WorkspaceID: row.WorkspaceID, RunID: row.RunID,
-	}, nil
+	p := Principal{
+		OrgID: row.OrganizationID, OrgName: row.OrganizationName, TokenID: row.ID, Role: Role(row.Role.String),
+		UserID: row.UserID, TeamID: row.TeamID, WorkspaceID: row.WorkspaceID, RunID: row.RunID,
+	}
+	p.Owner = p.Role == RoleAdmin && !p.Scoped()
+	if p.UserID == nil && p.TeamID == nil {
+		return p, nil
+	}
+	teams, err := dbsqlc.New(s.db).TeamListForToken(ctx, dbsqlc.TeamListForTokenParams{TeamID: p.TeamID, UserID: p.UserID})
+	if err != nil {
+		return Principal{}, err
+	}
+	if p.TeamID != nil && len(teams) == 0 {
+		return Principal{}, ErrUnauthorized // its team was deleted
+	}
+	for _, t := range teams {
+		p.Teams = append(p.Teams, t.ID)
+		p.Owner = p.Owner || t.Owners
+	}
+	return p, nil
 }
 
 func view(o dbsqlc.Organization) Organization {

@@ -29,7 +29,7 @@ func (s *Service) Tokens(ctx context.Context, orgID uuid.UUID) ([]Token, error) 
 	}
 	out := make([]Token, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, Token{ID: r.ID, Description: r.Description, Role: Role(r.Role), CreatedAt: r.CreatedAt.UTC(), ExpiresAt: utc(r.ExpiresAt), CreatedBy: r.CreatedBy})
+		out = append(out, tokenView(dbsqlc.TokenGetRow(r)))
 	}
 	return out, nil
 }
@@ -43,7 +43,12 @@ func (s *Service) Token(ctx context.Context, orgID, id uuid.UUID) (Token, error)
 	if err != nil {
 		return Token{}, err
 	}
-	return Token{ID: r.ID, Description: r.Description, Role: Role(r.Role), CreatedAt: r.CreatedAt.UTC(), ExpiresAt: utc(r.ExpiresAt), CreatedBy: r.CreatedBy}, nil
+	return tokenView(r), nil
+}
+
+func tokenView(r dbsqlc.TokenGetRow) Token {
+	return Token{ID: r.ID, Description: r.Description, Role: Role(r.Role.String), UserID: r.UserID, TeamID: r.TeamID,
+		CreatedAt: r.CreatedAt.UTC(), ExpiresAt: utc(r.ExpiresAt), CreatedBy: r.CreatedBy}
 }
 
 // RevokeToken stops a token at once: the next request with it is 401.

@@ -50,9 +50,6 @@ func (a *api) createConfigurationVersion(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	var in struct {
 		ID            string `jsonapi:"primary,configuration-versions"`
 		AutoQueueRuns *bool  `jsonapi:"attr,auto-queue-runs"`
@@ -80,9 +77,6 @@ func (a *api) getConfigurationVersion(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	v, err := a.Configs.Get(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -93,9 +87,6 @@ func (a *api) getConfigurationVersion(w http.ResponseWriter, r *http.Request, p 
 func (a *api) listConfigurationVersions(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	wsID, err := pathUUID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	number, size, err := pageParams(r)
@@ -123,9 +114,6 @@ func (a *api) listConfigurationVersions(w http.ResponseWriter, r *http.Request, 
 func (a *api) downloadConfigurationVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathUUID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	data, err := a.Configs.Download(r.Context(), p.OrgID, id)

@@ -181,7 +181,7 @@ func (a *api) applyView(r *http.Request, rn run.Run) *applyResource {
 }
 
 func (a *api) runView(r *http.Request, rn run.Run, ws *workspaceResource, p org.Principal) *runResource {
-	write := p.Can(org.RoleWrite)
+	write := p.Level >= org.LevelWrite
 	out := &runResource{
 		ID: rn.ID.String(), Status: string(rn.Status), Message: rn.Message, Source: "tfe-api", CreatedAt: rn.CreatedAt,
 		IsDestroy: rn.IsDestroy, PlanOnly: rn.PlanOnly, AutoApply: rn.AutoApply,
@@ -227,9 +227,6 @@ func (a *api) readRun(r *http.Request, p org.Principal, id uuid.UUID) (*runResou
 }
 
 func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	var in struct {
 		ID               string   `jsonapi:"primary,runs"`
 		Message          *string  `jsonapi:"attr,message"`
@@ -269,6 +266,13 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return fmt.Errorf("%w: no workspace %q", errNotFound, in.Workspace.ID)
 	}
+	need := org.LevelWrite
+	if in.PlanOnly {
+		need = org.LevelPlan
+	}
+	if p.Level, err = a.Orgs.Require(r.Context(), p, wsID, need); err != nil {
+		return err
+	}
 	opts := run.CreateOptions{
 		PlanOnly: in.PlanOnly, IsDestroy: in.IsDestroy, AutoApply: in.AutoApply, RequireConfiguration: true,
 		Plan: run.PlanOptions{
@@ -304,9 +308,6 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) er
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	out, err := a.readRun(r, p, id)
 	if err != nil {
 		return err
@@ -317,9 +318,6 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request, p org.Principal) er
 func (a *api) listRuns(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	wsID, err := pathUUID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	number, size, err := pageParams(r)
@@ -355,27 +353,20 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request, p org.Principal) 
 }
 
 // runEvents maps go-tfe's run actions onto the lifecycle's events.
-var runEvents = map[string]run.Event{
-	"apply": run.EventConfirm, "discard": run.EventDiscard, "cancel": run.EventCancel, "force-cancel": run.EventForceCancel,
-}
-
-func (a *api) runAction(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	id, err := pathUUID(r, "id")
-	if err != nil {
-		return err
+// runAction fires a user's lifecycle event at the run; the route table
+// says who may.
+func (a *api) runAction(e run.Event) handler {
+	return func(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+		id, err := pathUUID(r, "id")
+		if err != nil {
+			return err
+		}
+		if _, err := a.Runs.Fire(r.Context(), p.OrgID, id, e, run.Input{}); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return nil
 	}
-	e, ok := runEvents[r.PathValue("action")]
-	if !ok {
-		return errNotServed
-	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
-	if _, err := a.Runs.Fire(r.Context(), p.OrgID, id, e, run.Input{}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
 }
 
 func (a *api) getPlan(w http.ResponseWriter, r *http.Request, p org.Principal) error {
@@ -399,9 +390,6 @@ func (a *api) phaseRun(r *http.Request, p org.Principal) (run.Run, error) {
 	if err != nil {
 		return run.Run{}, err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return run.Run{}, err
-	}
 	return a.Runs.Get(r.Context(), p.OrgID, id)
 }
 
@@ -411,9 +399,6 @@ func (a *api) phaseRun(r *http.Request, p org.Principal) (run.Run, error) {
 func (a *api) planJSON(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	rn, err := a.phaseRun(r, p)
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	data, err := a.Jobs.PlanJSON(r.Context(), p.OrgID, rn.WorkspaceID, rn.ID)

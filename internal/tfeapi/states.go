@@ -18,6 +18,7 @@ import (
 	"github.com/runplane/runplane/internal/org"
 	"github.com/runplane/runplane/internal/state"
 	"github.com/runplane/runplane/internal/validate"
+	"github.com/runplane/runplane/internal/workspace"
 )
 
 type stateVersion struct {
@@ -83,9 +84,6 @@ func (a *api) currentVersionID(r *http.Request, p org.Principal) (uuid.UUID, err
 	if err != nil {
 		return id, err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return id, err
-	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
 	if err != nil {
 		return id, err
@@ -109,9 +107,6 @@ func (a *api) getStateVersion(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	return a.writeStateVersion(w, r, p, id)
 }
 
@@ -132,9 +127,6 @@ func (a *api) downloadStateVersion(w http.ResponseWriter, r *http.Request, p org
 	if err != nil {
 		return err
 	}
-	if err := p.RequireRawState(); err != nil {
-		return err
-	}
 	_, data, err := a.State.Download(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -147,32 +139,34 @@ func (a *api) downloadStateVersion(w http.ResponseWriter, r *http.Request, p org
 // listStateVersions answers go-tfe's StateVersions.List: the versions of
 // the workspace named by filter[organization][name] and
 // filter[workspace][name], newest first.
-func (a *api) listStateVersions(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
+// filteredWorkspace is the workspace a state version list filters on.
+func (a *api) filteredWorkspace(r *http.Request, p org.Principal) (workspace.Workspace, error) {
 	q := r.URL.Query()
 	orgName, wsName := q.Get("filter[organization][name]"), q.Get("filter[workspace][name]")
 	if orgName == "" || wsName == "" {
-		return validate.Errorf("filter[organization][name] and filter[workspace][name] are required")
+		return workspace.Workspace{}, validate.Errorf("filter[organization][name] and filter[workspace][name] are required")
 	}
+	o, err := a.Orgs.Resolve(r.Context(), p, orgName)
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return a.Workspaces.GetByName(r.Context(), o.ID, wsName)
+}
+
+func (a *api) listStateVersions(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	number, size, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	o, err := a.Orgs.Resolve(r.Context(), p, orgName)
+	ws, err := a.filteredWorkspace(r, p)
 	if err != nil {
 		return err
 	}
-	ws, err := a.Workspaces.GetByName(r.Context(), o.ID, wsName)
+	list, err := a.State.List(r.Context(), p.OrgID, ws.ID, 1<<63-1, number*size)
 	if err != nil {
 		return err
 	}
-	list, err := a.State.List(r.Context(), o.ID, ws.ID, 1<<63-1, number*size)
-	if err != nil {
-		return err
-	}
-	total, err := a.State.Count(r.Context(), o.ID, ws.ID)
+	total, err := a.State.Count(r.Context(), p.OrgID, ws.ID)
 	if err != nil {
 		return err
 	}
@@ -194,9 +188,6 @@ func (a *api) currentStateVersionOutputs(w http.ResponseWriter, r *http.Request,
 func (a *api) stateVersionOutputs(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathUUID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	return a.writeOutputs(w, r, p, id)
@@ -223,12 +214,9 @@ func (a *api) getStateVersionOutput(w http.ResponseWriter, r *http.Request, p or
 	if err != nil {
 		return fmt.Errorf("%w: no output %q", errNotFound, r.PathValue("id"))
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	// One output is read with its value, as terraform output needs, by
 	// those who may read raw state; read tokens get it masked.
-	_, outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, p.RequireRawState() == nil)
+	_, outputs, err := a.State.VersionOutputs(r.Context(), p.OrgID, id, p.Level >= org.LevelWrite)
 	if err != nil {
 		return err
 	}
@@ -246,9 +234,6 @@ func (a *api) getStateVersionOutput(w http.ResponseWriter, r *http.Request, p or
 func (a *api) createStateVersion(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	wsID, err := pathUUID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleWrite); err != nil {
 		return err
 	}
 	var in struct {

@@ -9,13 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/jsonapi"
 
-	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/configversion"
 	"github.com/runplane/runplane/internal/fault"
 	"github.com/runplane/runplane/internal/jobs"
@@ -62,72 +60,9 @@ func New(s Services) http.Handler {
 		headers(w)
 		w.WriteHeader(http.StatusNoContent)
 	})
-	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, org.Principal) error) {
-		mux.Handle(pattern, a.authenticated(h))
+	for _, rt := range a.routes() {
+		mux.Handle(rt.pattern, a.authenticated(rt))
 	}
-	handle("GET /api/v2/account/details", a.accountDetails)
-	handle("POST /api/v2/organizations", a.createOrganization)
-	handle("GET /api/v2/organizations/{org}", a.getOrganization)
-	handle("POST /api/v2/organizations/{org}/authentication-token", a.createOrganizationToken)
-	handle("DELETE /api/v2/organizations/{org}/authentication-token", a.deleteOrganizationToken)
-	handle("POST /api/v2/organizations/{org}/workspaces", a.createWorkspace)
-	handle("GET /api/v2/organizations/{org}/workspaces", a.listWorkspaces)
-	handle("GET /api/v2/organizations/{org}/workspaces/{name}", a.getWorkspaceByName)
-	handle("GET /api/v2/workspaces/{id}", a.getWorkspace)
-	handle("DELETE /api/v2/workspaces/{id}", a.deleteWorkspace)
-	handle("DELETE /api/v2/organizations/{org}/workspaces/{name}", a.deleteWorkspace)
-	handle("POST /api/v2/workspaces/{id}/actions/{action}", a.workspaceAction)
-	handle("POST /api/v2/workspaces/{id}/vars", a.createVariable)
-	handle("GET /api/v2/workspaces/{id}/vars", a.listVariables)
-	handle("GET /api/v2/workspaces/{id}/vars/{var}", a.getVariable)
-	handle("PATCH /api/v2/workspaces/{id}/vars/{var}", a.updateVariable)
-	handle("DELETE /api/v2/workspaces/{id}/vars/{var}", a.deleteVariable)
-	handle("POST /api/v2/workspaces/{id}/run-triggers", a.createRunTrigger)
-	handle("GET /api/v2/workspaces/{id}/run-triggers", a.listRunTriggers)
-	handle("GET /api/v2/run-triggers/{id}", a.getRunTrigger)
-	handle("DELETE /api/v2/run-triggers/{id}", a.deleteRunTrigger)
-	handle("GET /api/v2/organizations/{org}/entitlement-set", a.entitlements)
-	handle("GET /api/v2/organizations/{org}/runs/queue", a.runQueue)
-	handle("GET /api/v2/organizations/{org}/capacity", a.capacity)
-	handle("PATCH /api/v2/workspaces/{id}", a.updateWorkspace)
-	handle("PATCH /api/v2/organizations/{org}/workspaces/{name}", a.updateWorkspace)
-	handle("POST /api/v2/workspaces/{id}/configuration-versions", a.createConfigurationVersion)
-	handle("GET /api/v2/workspaces/{id}/configuration-versions", a.listConfigurationVersions)
-	handle("GET /api/v2/configuration-versions/{id}", a.getConfigurationVersion)
-	handle("GET /api/v2/configuration-versions/{id}/download", a.downloadConfigurationVersion)
-	handle("POST /api/v2/runs", a.createRun)
-	handle("GET /api/v2/runs/{id}", a.getRun)
-	handle("GET /api/v2/workspaces/{id}/runs", a.listRuns)
-	handle("POST /api/v2/runs/{id}/actions/{action}", a.runAction)
-	handle("GET /api/v2/runs/{id}/run-events", a.runEventsList)
-	handle("GET /api/v2/plans/{id}", a.getPlan)
-	handle("GET /api/v2/plans/{id}/json-output", a.planJSON)
-	handle("GET /api/v2/applies/{id}", a.getApply)
-	handle("POST /api/v2/workspaces/{id}/state-versions", a.createStateVersion)
-	handle("GET /api/v2/workspaces/{id}/current-state-version", a.currentStateVersion)
-	handle("GET /api/v2/workspaces/{id}/current-state-version-outputs", a.currentStateVersionOutputs)
-	handle("GET /api/v2/state-versions", a.listStateVersions)
-	handle("GET /api/v2/state-versions/{id}", a.getStateVersion)
-	handle("GET /api/v2/state-versions/{id}/download", a.downloadStateVersion)
-	handle("GET /api/v2/state-versions/{id}/outputs", a.stateVersionOutputs)
-	handle("GET /api/v2/state-version-outputs/{id}", a.getStateVersionOutput)
-	handle("POST /api/v2/organizations/{org}/varsets", a.createVarset)
-	handle("GET /api/v2/organizations/{org}/varsets", a.listVarsets)
-	handle("GET /api/v2/workspaces/{id}/varsets", a.listWorkspaceVarsets)
-	handle("GET /api/v2/varsets/{id}", a.getVarset)
-	handle("PATCH /api/v2/varsets/{id}", a.updateVarset)
-	handle("DELETE /api/v2/varsets/{id}", a.deleteVarset)
-	handle("POST /api/v2/varsets/{id}/relationships/workspaces", a.varsetWorkspaces)
-	handle("DELETE /api/v2/varsets/{id}/relationships/workspaces", a.varsetWorkspaces)
-	handle("POST /api/v2/varsets/{id}/relationships/vars", a.createVarsetVariable)
-	handle("GET /api/v2/varsets/{id}/relationships/vars", a.listVarsetVariables)
-	handle("GET /api/v2/varsets/{id}/relationships/vars/{var}", a.getVarsetVariable)
-	handle("PATCH /api/v2/varsets/{id}/relationships/vars/{var}", a.updateVarsetVariable)
-	handle("DELETE /api/v2/varsets/{id}/relationships/vars/{var}", a.deleteVarsetVariable)
-	handle("GET /api/v2/runs/{id}/policy-checks", a.listPolicyChecks)
-	handle("GET /api/v2/policy-checks/{id}", a.getPolicyCheck)
-	handle("GET /api/v2/policy-checks/{id}/output", a.policyCheckOutput)
-	handle("POST /api/v2/policy-checks/{id}/actions/override", a.overridePolicyCheck)
 	// Capability URLs: the signature in the path is the credential.
 	signed := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +81,93 @@ func New(s Services) http.Handler {
 	return mux
 }
 
+// routes is every endpoint a token reaches, with what it needs: the one
+// table the access check reads, level for level the native API's.
+func (a *api) routes() []route {
+	const (
+		read  = org.LevelRead
+		plan  = org.LevelPlan
+		write = org.LevelWrite
+		admin = org.LevelAdmin
+	)
+	ws := workspacePath
+	return []route{
+		anyone(a.accountDetails).at("GET /api/v2/account/details"),
+		siteAdmin(a.createOrganization).at("POST /api/v2/organizations"),
+		anyone(a.getOrganization).at("GET /api/v2/organizations/{org}"),
+		owner(a.createOrganizationToken).at("POST /api/v2/organizations/{org}/authentication-token"),
+		owner(a.deleteOrganizationToken).at("DELETE /api/v2/organizations/{org}/authentication-token"),
+		owner(a.createWorkspace).at("POST /api/v2/organizations/{org}/workspaces"),
+		member(a.listWorkspaces).at("GET /api/v2/organizations/{org}/workspaces"),
+		member(a.entitlements).at("GET /api/v2/organizations/{org}/entitlement-set"),
+		member(a.runQueue).at("GET /api/v2/organizations/{org}/runs/queue"),
+		member(a.capacity).at("GET /api/v2/organizations/{org}/capacity"),
+		owner(a.createVarset).at("POST /api/v2/organizations/{org}/varsets"),
+		member(a.listVarsets).at("GET /api/v2/organizations/{org}/varsets"),
+		member(a.getVarset).at("GET /api/v2/varsets/{id}"),
+		owner(a.updateVarset).at("PATCH /api/v2/varsets/{id}"),
+		owner(a.deleteVarset).at("DELETE /api/v2/varsets/{id}"),
+		owner(a.varsetWorkspaces).at("POST /api/v2/varsets/{id}/relationships/workspaces"),
+		owner(a.varsetWorkspaces).at("DELETE /api/v2/varsets/{id}/relationships/workspaces"),
+		owner(a.createVarsetVariable).at("POST /api/v2/varsets/{id}/relationships/vars"),
+		member(a.listVarsetVariables).at("GET /api/v2/varsets/{id}/relationships/vars"),
+		member(a.getVarsetVariable).at("GET /api/v2/varsets/{id}/relationships/vars/{var}"),
+		owner(a.updateVarsetVariable).at("PATCH /api/v2/varsets/{id}/relationships/vars/{var}"),
+		owner(a.deleteVarsetVariable).at("DELETE /api/v2/varsets/{id}/relationships/vars/{var}"),
+		// The workspace is in the body: a plan-only run needs plan, one that
+		// may apply write (createRun checks).
+		member(a.createRun).at("POST /api/v2/runs"),
+
+		on(read, ws, a.getWorkspaceByName).at("GET /api/v2/organizations/{org}/workspaces/{name}"),
+		on(read, ws, a.getWorkspace).at("GET /api/v2/workspaces/{id}"),
+		on(admin, ws, a.updateWorkspace).at("PATCH /api/v2/workspaces/{id}"),
+		on(admin, ws, a.updateWorkspace).at("PATCH /api/v2/organizations/{org}/workspaces/{name}"),
+		on(admin, ws, a.deleteWorkspace).at("DELETE /api/v2/workspaces/{id}"),
+		on(admin, ws, a.deleteWorkspace).at("DELETE /api/v2/organizations/{org}/workspaces/{name}"),
+		on(write, ws, a.lockWorkspace).at("POST /api/v2/workspaces/{id}/actions/lock"),
+		on(write, ws, a.unlockWorkspace(false)).at("POST /api/v2/workspaces/{id}/actions/unlock"),
+		on(admin, ws, a.unlockWorkspace(true)).at("POST /api/v2/workspaces/{id}/actions/force-unlock"),
+		on(write, ws, a.createVariable).at("POST /api/v2/workspaces/{id}/vars"),
+		on(read, ws, a.listVariables).at("GET /api/v2/workspaces/{id}/vars"),
+		on(read, ws, a.getVariable).at("GET /api/v2/workspaces/{id}/vars/{var}"),
+		on(write, ws, a.updateVariable).at("PATCH /api/v2/workspaces/{id}/vars/{var}"),
+		on(write, ws, a.deleteVariable).at("DELETE /api/v2/workspaces/{id}/vars/{var}"),
+		on(read, ws, a.listWorkspaceVarsets).at("GET /api/v2/workspaces/{id}/varsets"),
+		// Creating an edge also needs read on the upstream (createRunTrigger).
+		on(admin, ws, a.createRunTrigger).at("POST /api/v2/workspaces/{id}/run-triggers"),
+		on(read, ws, a.listRunTriggers).at("GET /api/v2/workspaces/{id}/run-triggers"),
+		on(read, runTriggerPath, a.getRunTrigger).at("GET /api/v2/run-triggers/{id}"),
+		on(admin, runTriggerPath, a.deleteRunTrigger).at("DELETE /api/v2/run-triggers/{id}"),
+		on(plan, ws, a.createConfigurationVersion).at("POST /api/v2/workspaces/{id}/configuration-versions"),
+		on(read, ws, a.listConfigurationVersions).at("GET /api/v2/workspaces/{id}/configuration-versions"),
+		on(read, configurationPath, a.getConfigurationVersion).at("GET /api/v2/configuration-versions/{id}"),
+		on(plan, configurationPath, a.downloadConfigurationVersion).at("GET /api/v2/configuration-versions/{id}/download"),
+		on(read, runPath, a.getRun).at("GET /api/v2/runs/{id}"),
+		on(read, ws, a.listRuns).at("GET /api/v2/workspaces/{id}/runs"),
+		on(write, runPath, a.runAction(run.EventConfirm)).at("POST /api/v2/runs/{id}/actions/apply"),
+		on(write, runPath, a.runAction(run.EventDiscard)).at("POST /api/v2/runs/{id}/actions/discard"),
+		on(write, runPath, a.runAction(run.EventCancel)).at("POST /api/v2/runs/{id}/actions/cancel"),
+		on(write, runPath, a.runAction(run.EventForceCancel)).at("POST /api/v2/runs/{id}/actions/force-cancel"),
+		on(read, runPath, a.runEventsList).at("GET /api/v2/runs/{id}/run-events"),
+		on(read, runPath, a.getPlan).at("GET /api/v2/plans/{id}"),
+		// The plan's JSON holds sensitive values, as raw state does.
+		on(write, runPath, a.planJSON).at("GET /api/v2/plans/{id}/json-output"),
+		on(read, runPath, a.getApply).at("GET /api/v2/applies/{id}"),
+		on(read, runPath, a.listPolicyChecks).at("GET /api/v2/runs/{id}/policy-checks"),
+		on(read, runPath, a.getPolicyCheck).at("GET /api/v2/policy-checks/{id}"),
+		on(read, runPath, a.policyCheckOutput).at("GET /api/v2/policy-checks/{id}/output"),
+		on(admin, runPath, a.overridePolicyCheck).at("POST /api/v2/policy-checks/{id}/actions/override"),
+		on(write, ws, a.createStateVersion).at("POST /api/v2/workspaces/{id}/state-versions"),
+		on(read, ws, a.currentStateVersion).at("GET /api/v2/workspaces/{id}/current-state-version"),
+		on(read, ws, a.currentStateVersionOutputs).at("GET /api/v2/workspaces/{id}/current-state-version-outputs"),
+		on(read, stateVersionFilter, a.listStateVersions).at("GET /api/v2/state-versions"),
+		on(read, stateVersionPath, a.getStateVersion).at("GET /api/v2/state-versions/{id}"),
+		on(write, stateVersionPath, a.downloadStateVersion).at("GET /api/v2/state-versions/{id}/download"),
+		on(read, stateVersionPath, a.stateVersionOutputs).at("GET /api/v2/state-versions/{id}/outputs"),
+		on(read, stateOutputPath, a.getStateVersionOutput).at("GET /api/v2/state-version-outputs/{id}"),
+	}
+}
+
 var (
 	errCategory  = fault.New(fault.Invalid, "invalid", "a variable's category cannot change; delete it and create a new one")
 	errNotServed = fault.New(fault.NotFound, "not_found", "not served")
@@ -161,24 +183,6 @@ func discovery(w http.ResponseWriter, _ *http.Request) {
 func headers(w http.ResponseWriter) {
 	w.Header().Set("TFP-API-Version", APIVersion)
 	w.Header().Set("TFP-AppName", "Runplane")
-}
-
-func (a *api) authenticated(h func(http.ResponseWriter, *http.Request, org.Principal) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		headers(w)
-		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		p, err := a.Orgs.Authenticate(r.Context(), secret)
-		if err == nil && p.Scoped() {
-			// A job's credential is for the state backend only.
-			err = org.ErrUnauthorized
-		}
-		if err == nil {
-			err = h(w, r.WithContext(audit.WithActor(r.Context(), p.Actor(r.RemoteAddr))), p)
-		}
-		if err != nil {
-			writeError(w, r, err)
-		}
-	})
 }
 
 // statuses is what each kind of domain error answers.
@@ -283,7 +287,7 @@ type permissions struct {
 }
 
 func organizationView(o org.Organization, p org.Principal) *organization {
-	admin := p.SiteAdmin || p.Can(org.RoleAdmin)
+	admin := p.SiteAdmin || p.Owner
 	return &organization{Name: o.Name, ExternalID: o.ID.String(), CreatedAt: o.CreatedAt,
 		Permissions: &permissions{CanUpdate: admin, CanDestroy: false, CanCreateWorkspace: admin}}
 }
@@ -384,7 +388,7 @@ const organizationToken = "organization token (tfe api)"
 // the organization, shown once. As in Terraform Cloud there is one: a new
 // one revokes the one before.
 func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -400,7 +404,7 @@ func (a *api) createOrganizationToken(w http.ResponseWriter, r *http.Request, p 
 
 // deleteOrganizationToken revokes the organization token.
 func (a *api) deleteOrganizationToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	o, err := a.Orgs.ResolveAdmin(r.Context(), p, r.PathValue("org"))
+	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
 		return err
 	}

@@ -54,9 +54,6 @@ func (a *api) createRunTrigger(w http.ResponseWriter, r *http.Request, p org.Pri
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	var in struct {
 		Type       string             `jsonapi:"primary,run-triggers"`
 		Sourceable *workspaceResource `jsonapi:"relation,sourceable"`
@@ -70,6 +67,10 @@ func (a *api) createRunTrigger(w http.ResponseWriter, r *http.Request, p org.Pri
 	up, err := uuid.Parse(in.Sourceable.ID)
 	if err != nil {
 		return errNotFound
+	}
+	// The upstream's applies will queue runs here: seeing it is enough.
+	if _, err := a.Orgs.Require(r.Context(), p, up, org.LevelRead); err != nil {
+		return err
 	}
 	e, err := a.Triggers.Create(r.Context(), p.OrgID, down, up, trigger.OnApply)
 	if err != nil {
@@ -87,9 +88,6 @@ func (a *api) createRunTrigger(w http.ResponseWriter, r *http.Request, p org.Pri
 func (a *api) listRunTriggers(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	ws, err := pathUUID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, ws); err != nil {
@@ -137,9 +135,6 @@ func (a *api) runTrigger(r *http.Request, p org.Principal) (trigger.Edge, error)
 }
 
 func (a *api) getRunTrigger(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	e, err := a.runTrigger(r, p)
 	if err != nil {
 		return err
@@ -152,9 +147,6 @@ func (a *api) getRunTrigger(w http.ResponseWriter, r *http.Request, p org.Princi
 }
 
 func (a *api) deleteRunTrigger(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	e, err := a.runTrigger(r, p)
 	if err != nil {
 		return err

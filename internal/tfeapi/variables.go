@@ -72,9 +72,6 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	var in variableInput
 	if err := decode(r, &in); err != nil {
 		return err
@@ -89,9 +86,6 @@ func (a *api) createVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 func (a *api) listVariables(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	ws, err := pathUUID(r, "id")
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	if _, err := a.Workspaces.Get(r.Context(), p.OrgID, ws); err != nil {
@@ -127,9 +121,6 @@ func (a *api) workspaceVariable(r *http.Request, p org.Principal) (variable.Vari
 }
 
 func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	v, err := a.workspaceVariable(r, p)
 	if err != nil {
 		return err
@@ -138,9 +129,6 @@ func (a *api) getVariable(w http.ResponseWriter, r *http.Request, p org.Principa
 }
 
 func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	v, err := a.workspaceVariable(r, p)
 	if err != nil {
 		return err
@@ -161,9 +149,6 @@ func (a *api) updateVariable(w http.ResponseWriter, r *http.Request, p org.Princ
 }
 
 func (a *api) deleteVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	if err := p.Require(org.RoleWrite); err != nil {
-		return err
-	}
 	v, err := a.workspaceVariable(r, p)
 	if err != nil {
 		return err

@@ -65,9 +65,6 @@ func (a *api) createVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 	if _, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org")); err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	var in varsetInput
 	if err := decode(r, &in); err != nil {
 		return err
@@ -113,9 +110,6 @@ func (a *api) listWorkspaceVarsets(w http.ResponseWriter, r *http.Request, p org
 }
 
 func (a *api) writeVarsets(w http.ResponseWriter, r *http.Request, p org.Principal, workspace *uuid.UUID) error {
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	number, size, err := pageParams(r)
 	if err != nil {
 		return err
@@ -138,19 +132,16 @@ func (a *api) writeVarsets(w http.ResponseWriter, r *http.Request, p org.Princip
 }
 
 // pathVarset reads the variable set of the path.
-func (a *api) pathVarset(r *http.Request, p org.Principal, role org.Role) (variable.Set, error) {
+func (a *api) pathVarset(r *http.Request, p org.Principal) (variable.Set, error) {
 	id, err := pathUUID(r, "id")
 	if err != nil {
-		return variable.Set{}, err
-	}
-	if err := p.Require(role); err != nil {
 		return variable.Set{}, err
 	}
 	return a.Variables.GetSet(r.Context(), p.OrgID, id)
 }
 
 func (a *api) getVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.pathVarset(r, p, org.RoleRead)
+	s, err := a.pathVarset(r, p)
 	if err != nil {
 		return err
 	}
@@ -164,7 +155,7 @@ func (a *api) getVarset(w http.ResponseWriter, r *http.Request, p org.Principal)
 // updateVarset changes a set's attributes; a document naming workspaces
 // (go-tfe's UpdateWorkspaces) replaces the set's attachments.
 func (a *api) updateVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.pathVarset(r, p, org.RoleAdmin)
+	s, err := a.pathVarset(r, p)
 	if err != nil {
 		return err
 	}
@@ -220,7 +211,7 @@ func (a *api) attach(r *http.Request, p org.Principal, set uuid.UUID, want, have
 }
 
 func (a *api) deleteVarset(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.pathVarset(r, p, org.RoleAdmin)
+	s, err := a.pathVarset(r, p)
 	if err != nil {
 		return err
 	}
@@ -234,7 +225,7 @@ func (a *api) deleteVarset(w http.ResponseWriter, r *http.Request, p org.Princip
 // varsetWorkspaces applies (POST) or stops applying (DELETE) a set to the
 // workspaces of a relationship document.
 func (a *api) varsetWorkspaces(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.pathVarset(r, p, org.RoleAdmin)
+	s, err := a.pathVarset(r, p)
 	if err != nil {
 		return err
 	}
@@ -287,7 +278,7 @@ func varsetVariableView(v variable.Variable) *varsetVariable {
 }
 
 func (a *api) createVarsetVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.pathVarset(r, p, org.RoleAdmin)
+	s, err := a.pathVarset(r, p)
 	if err != nil {
 		return err
 	}
@@ -303,7 +294,7 @@ func (a *api) createVarsetVariable(w http.ResponseWriter, r *http.Request, p org
 }
 
 func (a *api) listVarsetVariables(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	s, err := a.pathVarset(r, p, org.RoleRead)
+	s, err := a.pathVarset(r, p)
 	if err != nil {
 		return err
 	}
@@ -319,8 +310,8 @@ func (a *api) listVarsetVariables(w http.ResponseWriter, r *http.Request, p org.
 }
 
 // setVariable reads the variable of the path, which must be the set's.
-func (a *api) setVariable(r *http.Request, p org.Principal, role org.Role) (variable.Variable, error) {
-	s, err := a.pathVarset(r, p, role)
+func (a *api) setVariable(r *http.Request, p org.Principal) (variable.Variable, error) {
+	s, err := a.pathVarset(r, p)
 	if err != nil {
 		return variable.Variable{}, err
 	}
@@ -336,7 +327,7 @@ func (a *api) setVariable(r *http.Request, p org.Principal, role org.Role) (vari
 }
 
 func (a *api) getVarsetVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	v, err := a.setVariable(r, p, org.RoleRead)
+	v, err := a.setVariable(r, p)
 	if err != nil {
 		return err
 	}
@@ -344,7 +335,7 @@ func (a *api) getVarsetVariable(w http.ResponseWriter, r *http.Request, p org.Pr
 }
 
 func (a *api) updateVarsetVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	v, err := a.setVariable(r, p, org.RoleAdmin)
+	v, err := a.setVariable(r, p)
 	if err != nil {
 		return err
 	}
@@ -364,7 +355,7 @@ func (a *api) updateVarsetVariable(w http.ResponseWriter, r *http.Request, p org
 }
 
 func (a *api) deleteVarsetVariable(w http.ResponseWriter, r *http.Request, p org.Principal) error {
-	v, err := a.setVariable(r, p, org.RoleAdmin)
+	v, err := a.setVariable(r, p)
 	if err != nil {
 		return err
 	}

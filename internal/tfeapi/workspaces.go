@@ -1,6 +1,9 @@
 package tfeapi
 
 import (
+	"slices"
+
+	"github.com/google/uuid"
 	"net/http"
 	"time"
 
@@ -38,7 +41,7 @@ type workspaceActions struct {
 }
 
 func workspaceView(ws workspace.Workspace, orgName string, p org.Principal) *workspaceResource {
-	write, admin := p.Can(org.RoleWrite), p.Can(org.RoleAdmin)
+	write, admin := p.Level >= org.LevelWrite, p.Level >= org.LevelAdmin
 	return &workspaceResource{
 		ID: ws.ID.String(), Name: ws.Name, AutoApply: ws.AutoApply, Locked: ws.Locked, ExecutionMode: "remote",
 		TerraformVersion: "latest", CreatedAt: ws.CreatedAt,
@@ -52,9 +55,6 @@ func workspaceView(ws workspace.Workspace, orgName string, p org.Principal) *wor
 func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var in workspaceResource
@@ -75,9 +75,6 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	number, size, err := pageParams(r)
 	if err != nil {
 		return err
@@ -96,8 +93,14 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 		}
 		after = page[len(page)-1].Name
 	}
+	if all, err = a.visible(r, p, all); err != nil {
+		return err
+	}
 	items := make([]any, 0, size)
 	for _, ws := range pageOf(all, number, size) {
+		if p.Level, err = a.Orgs.Access(r.Context(), p, ws.ID); err != nil {
+			return err
+		}
 		items = append(items, workspaceView(ws, o.Name, p))
 	}
 	return writeMany(w, items, number, size, len(all))
@@ -106,9 +109,6 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 func (a *api) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	o, err := a.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleRead); err != nil {
 		return err
 	}
 	ws, err := a.Workspaces.GetByName(r.Context(), o.ID, r.PathValue("name"))
@@ -123,9 +123,6 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleRead); err != nil {
-		return err
-	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
 	if err != nil {
 		return err
@@ -133,40 +130,35 @@ func (a *api) getWorkspace(w http.ResponseWriter, r *http.Request, p org.Princip
 	return write(w, http.StatusOK, workspaceView(ws, p.OrgName, p))
 }
 
-// workspaceAction locks, unlocks or force-unlocks a workspace.
-func (a *api) workspaceAction(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+func (a *api) lockWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := pathUUID(r, "id")
 	if err != nil {
 		return err
 	}
-	var ws workspace.Workspace
-	switch r.PathValue("action") {
-	case "lock":
-		if err := p.Require(org.RoleWrite); err != nil {
-			return err
-		}
-		var body struct {
-			Reason string `json:"reason"`
-		}
-		_ = jsonDecode(r, &body) // the reason is optional
-		ws, err = a.Workspaces.Lock(r.Context(), p.OrgID, id, p.TokenID, body.Reason)
-	case "unlock":
-		if err := p.Require(org.RoleWrite); err != nil {
-			return err
-		}
-		ws, err = a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, false)
-	case "force-unlock":
-		if err := p.Require(org.RoleAdmin); err != nil {
-			return err
-		}
-		ws, err = a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, true)
-	default:
-		return errNotServed
+	var body struct {
+		Reason string `json:"reason"`
 	}
+	_ = jsonDecode(r, &body) // the reason is optional
+	ws, err := a.Workspaces.Lock(r.Context(), p.OrgID, id, p.TokenID, body.Reason)
 	if err != nil {
 		return err
 	}
 	return write(w, http.StatusOK, workspaceView(ws, p.OrgName, p))
+}
+
+// unlockWorkspace releases the caller's lock, or anyone's when forced.
+func (a *api) unlockWorkspace(force bool) handler {
+	return func(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+		id, err := pathUUID(r, "id")
+		if err != nil {
+			return err
+		}
+		ws, err := a.Workspaces.Unlock(r.Context(), p.OrgID, id, p.TokenID, force)
+		if err != nil {
+			return err
+		}
+		return write(w, http.StatusOK, workspaceView(ws, p.OrgName, p))
+	}
 }
 
 // updateWorkspace changes what Runplane lets change: auto-apply. Runs use
@@ -196,9 +188,6 @@ func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 	if err != nil {
 		return err
 	}
-	if err := p.Require(org.RoleAdmin); err != nil {
-		return err
-	}
 	if _, err := a.Workspaces.Delete(r.Context(), ws.OrganizationID, ws.ID); err != nil {
 		return err
 	}
@@ -209,9 +198,6 @@ func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	ws, err := a.pathWorkspace(r, p)
 	if err != nil {
-		return err
-	}
-	if err := p.Require(org.RoleAdmin); err != nil {
 		return err
 	}
 	var in struct {
@@ -237,4 +223,17 @@ func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 		return err
 	}
 	return write(w, http.StatusOK, workspaceView(ws, p.OrgName, p))
+}
+
+// visible keeps the workspaces p may see.
+func (a *api) visible(r *http.Request, p org.Principal, list []workspace.Workspace) ([]workspace.Workspace, error) {
+	ids := make([]uuid.UUID, len(list))
+	for i, ws := range list {
+		ids[i] = ws.ID
+	}
+	seen, err := a.Orgs.Visible(r.Context(), p, ids)
+	if err != nil || len(seen) == len(ids) {
+		return list, err
+	}
+	return slices.DeleteFunc(list, func(ws workspace.Workspace) bool { return !slices.Contains(seen, ws.ID) }), nil
 }

@@ -155,7 +155,7 @@ func purge(ctx context.Context, q *dbsqlc.Queries, id uuid.UUID) error {
 	for _, step := range []func(context.Context, uuid.UUID) error{
 		q.WorkspacePurgeRunCauses, q.WorkspacePurgeEvents, q.WorkspacePurgePolicyResults,
 		q.WorkspacePurgeRunArtifacts, q.WorkspacePurgeJobLogChunks, q.WorkspacePurgeJobLogs,
-		q.WorkspacePurgeTokens, q.WorkspacePurgeJobs, q.WorkspacePurgeRuns,
+		q.WorkspacePurgeTokens, q.WorkspacePurgeTeamAccess, q.WorkspacePurgeJobs, q.WorkspacePurgeRuns,
 		q.WorkspacePurgeCurrentState, q.WorkspacePurgeStateVersions, q.WorkspacePurgeStateLock,
 		q.WorkspacePurgeConsumers, q.WorkspacePurgeTriggers, q.WorkspacePurgeVariableSetLinks,
 		q.WorkspacePurgeVariables, q.WorkspacePurgeConfigurationUploads,
