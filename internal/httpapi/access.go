@@ -49,6 +49,11 @@ func siteAdmin(h handler) route { return route{need: org.Need{Scope: org.ScopeSi
 func member(h handler) route    { return route{need: org.Need{Scope: org.ScopeMember}, h: h} }
 func owner(h handler) route     { return route{need: org.Need{Scope: org.ScopeOwner}, h: h} }
 
+// ownerOrSite is owner, and the site admin too.
+func ownerOrSite(h handler) route {
+	return route{need: org.Need{Scope: org.ScopeOwner, SiteAdmin: true}, h: h}
+}
+
 // on is a route that needs level l on the workspace that find locates.
 func on(l org.Level, find locator, h handler) route {
 	return route{need: org.OnWorkspace(l), on: find, h: h}

@@ -199,7 +199,8 @@ const (
 	ScopeSiteAdmin
 	// ScopeMember: any principal of the organization.
 	ScopeMember
-	// ScopeOwner: the organization's owners, and the site admin.
+	// ScopeOwner: the organization's owners (and the site admin when the
+	// need says so).
 	ScopeOwner
 	// ScopeWorkspace: a level on the workspace the request names.
 	ScopeWorkspace
@@ -211,6 +212,9 @@ type Need struct {
 	Scope Scope
 	// Level is the level ScopeWorkspace needs on the workspace.
 	Level Level
+	// SiteAdmin lets the site admin in too (ScopeOwner): how it sets up an
+	// organization's tokens, users and teams and reads its audit trail.
+	SiteAdmin bool
 }
 
 func (n Need) String() string {
@@ -220,6 +224,9 @@ func (n Need) String() string {
 	case ScopeMember:
 		return "member"
 	case ScopeOwner:
+		if n.SiteAdmin {
+			return "owner or site-admin"
+		}
 		return "owner"
 	case ScopeWorkspace:
 		return "workspace:" + n.Level.String()
@@ -248,7 +255,7 @@ func (s *Service) Authorize(ctx context.Context, p Principal, need Need, locate 
 		}
 		return p, nil
 	case ScopeOwner:
-		if !p.SiteAdmin && !p.Owner {
+		if !(p.SiteAdmin && need.SiteAdmin) && !p.Owner {
 			return p, fmt.Errorf("%w: only the organization's owners may do this", ErrForbidden)
 		}
 		return p, nil
@@ -261,20 +268,18 @@ func (s *Service) Authorize(ctx context.Context, p Principal, need Need, locate 
 	if p.SiteAdmin {
 		return p, ErrSiteAdminOutside
 	}
-	if p.Owner {
-		// Admin on every workspace: the endpoint's own lookup, scoped to
-		// the organization, is enough.
-		p.Level = LevelAdmin
-		return p, nil
-	}
 	id, err := locate()
 	if err != nil {
 		return p, err
 	}
 	if id == uuid.Nil {
-		p.Level = p.Role.level()
+		if p.Level = p.Role.level(); p.Owner {
+			p.Level = LevelAdmin
+		}
 		return p, authorizeOrganizationObject(p, need)
 	}
+	// Even an owner's request is located: the lookup, scoped to the
+	// organization, is what keeps another organization's objects out.
 	p.Level, err = s.Require(ctx, p, id, need.Level)
 	return p, err
 }

@@ -1,6 +1,10 @@
 package tfeapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -8,6 +12,7 @@ import (
 
 	"github.com/runplane/runplane/internal/audit"
 	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/validate"
 )
 
 // handler is an endpoint, called once its caller is authorized.
@@ -47,6 +52,11 @@ func anyone(h handler) route    { return route{need: org.Need{Scope: org.ScopeAn
 func siteAdmin(h handler) route { return route{need: org.Need{Scope: org.ScopeSiteAdmin}, h: h} }
 func member(h handler) route    { return route{need: org.Need{Scope: org.ScopeMember}, h: h} }
 func owner(h handler) route     { return route{need: org.Need{Scope: org.ScopeOwner}, h: h} }
+
+// ownerOrSite is owner, and the site admin too.
+func ownerOrSite(h handler) route {
+	return route{need: org.Need{Scope: org.ScopeOwner, SiteAdmin: true}, h: h}
+}
 
 func on(l org.Level, find locator, h handler) route {
 	return route{need: org.OnWorkspace(l), on: find, h: h}
@@ -134,5 +144,35 @@ func runTriggerPath(a *api, r *http.Request, p org.Principal) (uuid.UUID, error)
 		return down, err
 	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, down)
+	return ws.ID, err
+}
+
+// runBodyWorkspace reads the workspace a run's creation names in its body,
+// and puts the body back for the endpoint.
+func runBodyWorkspace(a *api, r *http.Request, p org.Principal) (uuid.UUID, error) {
+	doc, err := readBody(r, 1<<20, fmt.Errorf("%w: the document is larger than %d bytes", errTooLarge, 1<<20), "the document")
+	if err != nil {
+		return uuid.Nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(doc))
+	var in struct {
+		Data struct {
+			Relationships struct {
+				Workspace struct {
+					Data struct {
+						ID string `json:"id"`
+					} `json:"data"`
+				} `json:"workspace"`
+			} `json:"relationships"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(doc, &in); err != nil {
+		return uuid.Nil, validate.Errorf("the body is not a JSON:API document of the expected type: %v", err)
+	}
+	id, err := uuid.Parse(in.Data.Relationships.Workspace.Data.ID)
+	if err != nil {
+		return id, validate.Errorf("a run needs its workspace relationship")
+	}
+	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
 	return ws.ID, err
 }

@@ -266,12 +266,8 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return fmt.Errorf("%w: no workspace %q", errNotFound, in.Workspace.ID)
 	}
-	need := org.LevelWrite
-	if in.PlanOnly {
-		need = org.LevelPlan
-	}
-	if p.Level, err = a.Orgs.Require(r.Context(), p, wsID, need); err != nil {
-		return err
+	if !in.PlanOnly && p.Level < org.LevelWrite {
+		return fmt.Errorf("%w: a run that may apply needs write access; plan access queues plan-only runs", org.ErrForbidden)
 	}
 	opts := run.CreateOptions{
 		PlanOnly: in.PlanOnly, IsDestroy: in.IsDestroy, AutoApply: in.AutoApply, RequireConfiguration: true,

@@ -95,8 +95,8 @@ func (a *api) routes() []route {
 		anyone(a.accountDetails).at("GET /api/v2/account/details"),
 		siteAdmin(a.createOrganization).at("POST /api/v2/organizations"),
 		anyone(a.getOrganization).at("GET /api/v2/organizations/{org}"),
-		owner(a.createOrganizationToken).at("POST /api/v2/organizations/{org}/authentication-token"),
-		owner(a.deleteOrganizationToken).at("DELETE /api/v2/organizations/{org}/authentication-token"),
+		ownerOrSite(a.createOrganizationToken).at("POST /api/v2/organizations/{org}/authentication-token"),
+		ownerOrSite(a.deleteOrganizationToken).at("DELETE /api/v2/organizations/{org}/authentication-token"),
 		owner(a.createWorkspace).at("POST /api/v2/organizations/{org}/workspaces"),
 		member(a.listWorkspaces).at("GET /api/v2/organizations/{org}/workspaces"),
 		member(a.entitlements).at("GET /api/v2/organizations/{org}/entitlement-set"),
@@ -114,9 +114,8 @@ func (a *api) routes() []route {
 		member(a.getVarsetVariable).at("GET /api/v2/varsets/{id}/relationships/vars/{var}"),
 		owner(a.updateVarsetVariable).at("PATCH /api/v2/varsets/{id}/relationships/vars/{var}"),
 		owner(a.deleteVarsetVariable).at("DELETE /api/v2/varsets/{id}/relationships/vars/{var}"),
-		// The workspace is in the body: a plan-only run needs plan, one that
-		// may apply write (createRun checks).
-		member(a.createRun).at("POST /api/v2/runs"),
+		// A plan-only run needs plan, one that may apply write (createRun).
+		on(plan, runBodyWorkspace, a.createRun).at("POST /api/v2/runs"),
 
 		on(read, ws, a.getWorkspaceByName).at("GET /api/v2/organizations/{org}/workspaces/{name}"),
 		on(read, ws, a.getWorkspace).at("GET /api/v2/workspaces/{id}"),
