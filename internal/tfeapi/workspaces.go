@@ -45,7 +45,7 @@ func workspaceView(ws workspace.Workspace, orgName string, p org.Principal) *wor
 	return &workspaceResource{
 		ID: ws.ID.String(), Name: ws.Name, AutoApply: ws.AutoApply, Locked: ws.Locked, ExecutionMode: "remote",
 		TerraformVersion: "latest", CreatedAt: ws.CreatedAt,
-		Permissions: &workspacePermissions{CanUpdate: admin, CanQueueRun: write, CanQueueApply: write, CanLock: write,
+		Permissions: &workspacePermissions{CanUpdate: admin, CanQueueRun: p.Level >= org.LevelPlan, CanQueueApply: write, CanLock: write,
 			CanUnlock: write, CanForceUnlock: admin, CanReadState: write},
 		Actions:      &workspaceActions{},
 		Organization: &organization{Name: orgName},
