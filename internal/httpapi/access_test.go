@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -465,9 +466,16 @@ func checkNeeds(t *testing.T, routes []httpapi.Route) {
 			t.Errorf("%s needs %s in its route table; the model says %s", rt.Pattern, rt.Need, want)
 		}
 	}
-	for pattern := range needs {
+	doc, err := os.ReadFile("../../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pattern, need := range needs {
 		if !seen[pattern] {
 			t.Errorf("%s is in the access model but no route serves it", pattern)
+		}
+		if row := "| `" + pattern + "` | " + need + " |"; !strings.Contains(string(doc), row) {
+			t.Errorf("docs/security.md lacks the row %s", row)
 		}
 	}
 }
