@@ -175,7 +175,7 @@ var needs = map[string]string{
 	"POST /api/v2/runs/{id}/actions/force-cancel":                              "workspace:write",
 	"GET /api/v2/runs/{id}/run-events":                                         "workspace:read",
 	"GET /api/v2/plans/{id}":                                                   "workspace:read",
-	"GET /api/v2/plans/{id}/json-output":                                       "workspace:write",
+	"GET /api/v2/plans/{id}/json-output":                                       "workspace:admin",
 	"GET /api/v2/applies/{id}":                                                 "workspace:read",
 	"GET /api/v2/runs/{id}/policy-checks":                                      "workspace:read",
 	"GET /api/v2/policy-checks/{id}":                                           "workspace:read",

@@ -169,9 +169,13 @@ func runBodyWorkspace(a *api, r *http.Request, p org.Principal) (uuid.UUID, erro
 	if err := json.Unmarshal(doc, &in); err != nil {
 		return uuid.Nil, validate.Errorf("the body is not a JSON:API document of the expected type: %v", err)
 	}
-	id, err := uuid.Parse(in.Data.Relationships.Workspace.Data.ID)
+	text := in.Data.Relationships.Workspace.Data.ID
+	if text == "" {
+		return uuid.Nil, validate.Errorf("a run needs its workspace relationship")
+	}
+	id, err := uuid.Parse(text)
 	if err != nil {
-		return id, validate.Errorf("a run needs its workspace relationship")
+		return id, fmt.Errorf("%w: no workspace %q", errNotFound, text)
 	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
 	return ws.ID, err

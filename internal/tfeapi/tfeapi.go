@@ -149,8 +149,8 @@ func (a *api) routes() []route {
 		on(write, runPath, a.runAction(run.EventForceCancel)).at("POST /api/v2/runs/{id}/actions/force-cancel"),
 		on(read, runPath, a.runEventsList).at("GET /api/v2/runs/{id}/run-events"),
 		on(read, runPath, a.getPlan).at("GET /api/v2/plans/{id}"),
-		// The plan's JSON holds sensitive values, as raw state does.
-		on(write, runPath, a.planJSON).at("GET /api/v2/plans/{id}/json-output"),
+		// The plan's JSON holds sensitive values in clear, before and after.
+		on(admin, runPath, a.planJSON).at("GET /api/v2/plans/{id}/json-output"),
 		on(read, runPath, a.getApply).at("GET /api/v2/applies/{id}"),
 		on(read, runPath, a.listPolicyChecks).at("GET /api/v2/runs/{id}/policy-checks"),
 		on(read, runPath, a.getPolicyCheck).at("GET /api/v2/policy-checks/{id}"),
