@@ -82,3 +82,12 @@ UPDATE tokens SET revoked_at = now()
 WHERE organization_id = @organization_id AND revoked_at IS NULL
     AND (user_id = sqlc.narg(user_id) OR team_id = sqlc.narg(team_id))
 RETURNING id;
+
+-- name: TokenListByUser :many
+SELECT id, description, role, created_at, expires_at, created_by, user_id, team_id FROM tokens
+WHERE organization_id = @organization_id AND user_id = @user_id AND revoked_at IS NULL
+ORDER BY created_at, id;
+
+-- name: TokenRevokeOfUser :execrows
+UPDATE tokens SET revoked_at = now()
+WHERE id = @id AND organization_id = @organization_id AND user_id = @user_id AND revoked_at IS NULL;

@@ -7,8 +7,10 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const teamAccessLevels = `-- name: TeamAccessLevels :many
@@ -356,6 +358,57 @@ func (q *Queries) TeamMembersPurgeUser(ctx context.Context, userID uuid.UUID) er
 	return err
 }
 
+const tokenListByUser = `-- name: TokenListByUser :many
+SELECT id, description, role, created_at, expires_at, created_by, user_id, team_id FROM tokens
+WHERE organization_id = $1 AND user_id = $2 AND revoked_at IS NULL
+ORDER BY created_at, id
+`
+
+type TokenListByUserParams struct {
+	OrganizationID uuid.UUID
+	UserID         *uuid.UUID
+}
+
+type TokenListByUserRow struct {
+	ID          uuid.UUID
+	Description string
+	Role        pgtype.Text
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	CreatedBy   *uuid.UUID
+	UserID      *uuid.UUID
+	TeamID      *uuid.UUID
+}
+
+func (q *Queries) TokenListByUser(ctx context.Context, arg TokenListByUserParams) ([]TokenListByUserRow, error) {
+	rows, err := q.db.Query(ctx, tokenListByUser, arg.OrganizationID, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []TokenListByUserRow
+	for rows.Next() {
+		var i TokenListByUserRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Description,
+			&i.Role,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.CreatedBy,
+			&i.UserID,
+			&i.TeamID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const tokenRevokeByHolder = `-- name: TokenRevokeByHolder :many
 UPDATE tokens SET revoked_at = now()
 WHERE organization_id = $1 AND revoked_at IS NULL
@@ -387,6 +440,25 @@ func (q *Queries) TokenRevokeByHolder(ctx context.Context, arg TokenRevokeByHold
 		return nil, err
 	}
 	return items, nil
+}
+
+const tokenRevokeOfUser = `-- name: TokenRevokeOfUser :execrows
+UPDATE tokens SET revoked_at = now()
+WHERE id = $1 AND organization_id = $2 AND user_id = $3 AND revoked_at IS NULL
+`
+
+type TokenRevokeOfUserParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	UserID         *uuid.UUID
+}
+
+func (q *Queries) TokenRevokeOfUser(ctx context.Context, arg TokenRevokeOfUserParams) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenRevokeOfUser, arg.ID, arg.OrganizationID, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const userCreate = `-- name: UserCreate :one

@@ -42,6 +42,8 @@ var needs = map[string]string{
 	"GET /api/v1/organizations/{org}":                                          "anyone",
 	"GET /api/v1/account":                                                      "anyone",
 	"POST /api/v1/account/tokens":                                              "anyone",
+	"GET /api/v1/account/tokens":                                               "anyone",
+	"DELETE /api/v1/account/tokens/{id}":                                       "anyone",
 	"POST /api/v1/organizations/{org}/tokens":                                  "owner or site-admin",
 	"GET /api/v1/organizations/{org}/tokens":                                   "owner or site-admin",
 	"GET /api/v1/organizations/{org}/tokens/{id}":                              "owner or site-admin",
@@ -197,8 +199,11 @@ func (c caller) allowed(pattern string) bool {
 	need := needs[pattern]
 	switch need {
 	case "anyone":
-		if pattern == "POST /api/v1/account/tokens" {
-			return c.user // a user makes its own tokens
+		if strings.HasPrefix(pattern, "POST /api/v1/account/tokens") || pattern == "GET /api/v1/account/tokens" {
+			return c.user // a user manages its own tokens
+		}
+		if pattern == "DELETE /api/v1/account/tokens/{id}" {
+			return false // the fixture's token is no caller's own
 		}
 		return !names || !c.other
 	case "site-admin":
@@ -345,6 +350,9 @@ func (f fixture) path(pattern string) (method, path string) {
 				"tokens": f.token, "deleted-workspaces": f.deleted, "configuration-versions": f.configuration,
 				"run-triggers": f.ws + "." + f.upstream,
 			}[prev]
+			if strings.HasPrefix(path, "/api/v1/account/") {
+				segs[i] = f.token
+			}
 		default:
 			segs[i] = uuid.NewString() // an object no fixture has (events, uploads)
 		}
@@ -483,7 +491,7 @@ func checkNeeds(t *testing.T, routes []httpapi.Route) {
 // hidden: the caller may not learn that the request's object exists.
 func hidden(c caller, rt httpapi.Route) bool {
 	need := needs[rt.Pattern]
-	if need == "site-admin" || c.site || !strings.Contains(rt.Pattern, "{") {
+	if need == "site-admin" || c.site || !strings.Contains(rt.Pattern, "{") || strings.Contains(rt.Pattern, " /api/v1/account/") {
 		return false
 	}
 	return c.other || (strings.HasPrefix(need, "workspace:") && c.level == org.LevelNone)

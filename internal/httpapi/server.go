@@ -114,6 +114,8 @@ func (a *api) routes() []route {
 		anyone(a.getOrganization).at("GET /api/v1/organizations/{org}"),
 		anyone(a.account).at("GET /api/v1/account"),
 		anyone(a.createOwnToken).at("POST /api/v1/account/tokens"),
+		anyone(a.listOwnTokens).at("GET /api/v1/account/tokens"),
+		anyone(a.revokeOwnToken).at("DELETE /api/v1/account/tokens/{id}"),
 
 		ownerOrSite(a.createToken).at("POST /api/v1/organizations/{org}/tokens"),
 		ownerOrSite(a.listTokens).at("GET /api/v1/organizations/{org}/tokens"),

@@ -63,10 +63,13 @@ func (a *api) account(w http.ResponseWriter, r *http.Request, p org.Principal) e
 	return nil
 }
 
+// errNotAUser: the account's tokens are a user's.
+var errNotAUser = errorf(http.StatusForbidden, "forbidden", "only a user's token manages its user's tokens; owners manage organization and team tokens")
+
 // createOwnToken makes another token for the calling user.
 func (a *api) createOwnToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	if p.UserID == nil {
-		return errorf(http.StatusForbidden, "forbidden", "only a user's token makes tokens for its user; owners make organization and team tokens")
+		return errNotAUser
 	}
 	body, err := decodeTokenBody(w, r, false)
 	if err != nil {
@@ -77,6 +80,31 @@ func (a *api) createOwnToken(w http.ResponseWriter, r *http.Request, p org.Princ
 		return err
 	}
 	writeSecret(w, http.StatusCreated, tokenView(t))
+	return nil
+}
+
+// listOwnTokens lists the calling user's tokens, never their secrets.
+func (a *api) listOwnTokens(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if p.UserID == nil {
+		return errNotAUser
+	}
+	list, err := a.Orgs.UserTokens(r.Context(), p.OrgID, *p.UserID)
+	return writeTokens(w, list, err)
+}
+
+// revokeOwnToken revokes one of the calling user's tokens, at once.
+func (a *api) revokeOwnToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if p.UserID == nil {
+		return errNotAUser
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.Orgs.RevokeUserToken(r.Context(), p.OrgID, *p.UserID, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

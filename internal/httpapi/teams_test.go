@@ -99,6 +99,13 @@ func TestTeamsUsersAndWorkspaceAccess(t *testing.T) {
 		t.Fatalf("a user's token: %v", second)
 	}
 	sreCI.do("POST", "/api/v1/account/tokens", `{"description":"x"}`, 403)
+	third := ann.do("POST", "/api/v1/account/tokens", `{"description":"phone"}`, 201)
+	if own := ann.do("GET", "/api/v1/account/tokens", "", 200)["items"].([]any); len(own) != 3 || own[2].(map[string]any)["token"] != nil {
+		t.Fatalf("ann's tokens: %v", own)
+	}
+	ann.do("DELETE", "/api/v1/account/tokens/"+third["id"].(string), "", 204)
+	c.as(third["token"].(string)).do("GET", "/api/v1/account", "", 401)
+	sreCI.do("DELETE", "/api/v1/account/tokens/"+second["id"].(string), "", 403)
 	if who := ann.do("GET", "/api/v1/account", "", 200); who["owner"] != false || len(who["teams"].([]any)) != 2 {
 		t.Fatalf("account: %v", who)
 	}

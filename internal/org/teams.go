@@ -115,6 +115,30 @@ func (s *Service) CreateUserTokenByID(ctx context.Context, orgID, userID uuid.UU
 	return t, err
 }
 
+// UserTokens lists a user's live tokens, oldest first, without secrets.
+func (s *Service) UserTokens(ctx context.Context, orgID, userID uuid.UUID) ([]Token, error) {
+	rows, err := dbsqlc.New(s.db).TokenListByUser(ctx, dbsqlc.TokenListByUserParams{OrganizationID: orgID, UserID: &userID})
+	out := make([]Token, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, tokenView(dbsqlc.TokenGetRow(r)))
+	}
+	return out, err
+}
+
+// RevokeUserToken revokes one of a user's own tokens.
+func (s *Service) RevokeUserToken(ctx context.Context, orgID, userID, id uuid.UUID) error {
+	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {
+		n, err := q.TokenRevokeOfUser(ctx, dbsqlc.TokenRevokeOfUserParams{ID: id, OrganizationID: orgID, UserID: &userID})
+		if err == nil && n == 0 {
+			return ErrTokenNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return recordToken(ctx, q, orgID, "token.revoked", id, nil)
+	})
+}
+
 // CreateTeamToken makes a token that acts as the team (for CI).
 func (s *Service) CreateTeamToken(ctx context.Context, orgID uuid.UUID, team, description string, expiresAt *time.Time) (Token, error) {
 	var t Token
