@@ -170,7 +170,6 @@ func writeTokens(w http.ResponseWriter, list []org.Token, err error) error {
 	}
 	items := make([]tokenJSON, 0, len(list))
 	for _, t := range list {
-		t.Secret = ""
 		items = append(items, tokenView(t))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
