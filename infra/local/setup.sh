@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages `make run` and `make test` need beyond Go, PostgreSQL
 # and Terraform: bubblewrap, which seals each run's terraform off from the
-# agent and the platform. Installed with apt-get when running as root;
+# agent and the platform, and chromium, which the browser tests of the web
+# pages drive headless. Installed with apt-get when running as root;
 # otherwise this says what to install.
 set -euo pipefail
 # The Python tools the AWS tests use are not Debian packages: say so early.
@@ -11,6 +12,7 @@ for tool in moto_server cfn-lint; do
 done
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
@@ -23,4 +25,4 @@ echo "installing ${missing[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
 	{ apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
-command -v bwrap >/dev/null
+command -v bwrap >/dev/null && command -v chromium >/dev/null

@@ -52,6 +52,8 @@ type Services struct {
 	Identity *identity.Service
 	// TFE serves the Terraform Cloud API (/api/v2, service discovery).
 	TFE http.Handler
+	// Web serves the pages (/, /signin, /signout, /app/, /static/).
+	Web http.Handler
 	// AgentToken is the secret agents present; empty turns the agent API off.
 	AgentToken string
 	// Health reports whether the database is reachable and migrated.
@@ -73,6 +75,11 @@ func New(s Services) http.Handler {
 	if s.TFE != nil {
 		mux.Handle("/api/v2/", s.TFE)
 		mux.Handle("GET /.well-known/terraform.json", s.TFE)
+	}
+	if s.Web != nil {
+		for _, pattern := range []string{"/{$}", "/signin", "/signout", "/app", "/app/", "/static/"} {
+			mux.Handle(pattern, s.Web)
+		}
 	}
 	for _, rt := range a.routes() {
 		if rt.backend {
@@ -383,6 +390,10 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection: the pages'
+// live run stream flushes through it.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code

@@ -30,6 +30,7 @@ import (
 	"github.com/runplane/runplane/internal/tfeapi"
 	"github.com/runplane/runplane/internal/trigger"
 	"github.com/runplane/runplane/internal/variable"
+	"github.com/runplane/runplane/internal/web"
 	"github.com/runplane/runplane/internal/workspace"
 )
 
@@ -108,12 +109,20 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 		workspaces.Retention = c.WorkspaceRetention
 	}
 	trail := audit.NewService(pool)
+	secret := c.AdminToken
+	if secret == "" {
+		secret = rand.Text()
+	}
 	handler := httpapi.New(httpapi.Services{
+		Web: web.New(web.Services{
+			Orgs: orgs, Workspaces: workspaces, Runs: runs, State: states, Configs: configs, Jobs: agents,
+			Triggers: triggers, Policies: policies, Key: web.Key(secret),
+		}),
 		Orgs:       orgs,
 		Workspaces: workspaces,
 		TFE: tfeapi.New(tfeapi.Services{
 			Orgs: orgs, Workspaces: workspaces, Variables: vars, Triggers: triggers, Configs: configs, Runs: runs,
-			Jobs: agents, State: states, Policies: policies, URLKey: urlKey(c.AdminToken),
+			Jobs: agents, State: states, Policies: policies, URLKey: tfeapi.URLKey(secret),
 		}),
 		Runs:       runs,
 		State:      states,
@@ -147,13 +156,6 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 // urlKey signs the TFE API's capability URLs. It derives from the admin
 // token, which every API process holds, so a URL one process made works
 // at any; without one, URLs work only at the process that made them.
-func urlKey(adminToken string) []byte {
-	if adminToken == "" {
-		adminToken = rand.Text()
-	}
-	return tfeapi.URLKey(adminToken)
-}
-
 // Config returns the configuration the platform was opened with.
 func (p *Platform) Config() Config { return p.cfg }
 

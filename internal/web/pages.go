@@ -1,0 +1,469 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runplane/runplane/internal/configversion"
+	"github.com/runplane/runplane/internal/jobs"
+	"github.com/runplane/runplane/internal/org"
+	"github.com/runplane/runplane/internal/policy"
+	"github.com/runplane/runplane/internal/run"
+	"github.com/runplane/runplane/internal/state"
+	"github.com/runplane/runplane/internal/validate"
+	"github.com/runplane/runplane/internal/workspace"
+)
+
+// maxListed bounds the workspaces and runs a page lists.
+const maxListed = 200
+
+func (u *ui) organizations(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	list, err := u.Orgs.List(r.Context(), p, "", maxListed)
+	if err != nil {
+		return err
+	}
+	if len(list) == 1 && !p.SiteAdmin {
+		http.Redirect(w, r, "/app/orgs/"+list[0].Name, http.StatusSeeOther)
+		return nil
+	}
+	u.render(w, r, http.StatusOK, "organizations", page{Principal: p, Title: "Organizations", Data: list})
+	return nil
+}
+
+// workspaceRow is a workspace as the organization page lists it.
+type workspaceRow struct {
+	workspace.Workspace
+	Level   org.Level
+	Current *run.Run
+}
+
+// visibleWorkspaces is the organization of the path and the workspaces in
+// it that p may see, with p's level on each.
+func (u *ui) visibleWorkspaces(r *http.Request, p org.Principal) (org.Organization, []workspaceRow, error) {
+	o, err := u.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return o, nil, err
+	}
+	list, err := u.Workspaces.List(r.Context(), o.ID, "", maxListed)
+	if err != nil {
+		return o, nil, err
+	}
+	var rows []workspaceRow
+	for _, ws := range list {
+		level, err := u.Orgs.Access(r.Context(), p, ws.ID)
+		if err != nil {
+			return o, nil, err
+		}
+		if level > org.LevelNone {
+			rows = append(rows, workspaceRow{Workspace: ws, Level: level})
+		}
+	}
+	return o, rows, nil
+}
+
+func (u *ui) organization(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, rows, err := u.visibleWorkspaces(r, p)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		row, ws := &rows[i], rows[i].Workspace
+		if ws.CurrentRunID != nil {
+			if rn, err := u.Runs.Get(r.Context(), o.ID, *ws.CurrentRunID); err == nil {
+				row.Current = &rn
+			}
+		}
+	}
+	u.render(w, r, http.StatusOK, "organization", page{Principal: p, Title: o.Name, Org: o.Name, Data: rows})
+	return nil
+}
+
+func (u *ui) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := u.Orgs.Resolve(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	ws, err := u.Workspaces.Create(r.Context(), o.ID, workspace.CreateOptions{
+		Name: r.PostFormValue("name"), AutoApply: r.PostFormValue("auto_apply") == "on",
+	})
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/app/workspaces/"+ws.ID.String(), http.StatusSeeOther)
+	return nil
+}
+
+// workspaceView is what the workspace page shows.
+type workspaceView struct {
+	Workspace workspace.Workspace
+	Runs      []run.Run
+	Outputs   []state.NamedOutput
+}
+
+func (u *ui) workspace(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	ws, err := u.pathWorkspace(r, p)
+	if err != nil {
+		return err
+	}
+	runs, err := u.Runs.List(r.Context(), p.OrgID, ws.ID, 1<<62, 50)
+	if err != nil {
+		return err
+	}
+	outputs, err := u.State.Outputs(r.Context(), p, ws.ID)
+	if err != nil {
+		return err
+	}
+	u.render(w, r, http.StatusOK, "workspace", page{Principal: p, Title: ws.Name, Data: workspaceView{ws, runs, outputs}})
+	return nil
+}
+
+func (u *ui) pathWorkspace(r *http.Request, p org.Principal) (workspace.Workspace, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return workspace.Workspace{}, workspace.ErrNotFound
+	}
+	return u.Workspaces.Get(r.Context(), p.OrgID, id)
+}
+
+// uploadConfiguration takes a .tar.gz of Terraform files from a form.
+func (u *ui) uploadConfiguration(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	ws, err := u.pathWorkspace(r, p)
+	if err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, configversion.MaxSize+1<<20)
+	f, _, err := r.FormFile("archive")
+	if err != nil {
+		return validate.Errorf("choose a .tar.gz of your Terraform files")
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return validate.Errorf("the upload did not arrive whole: %v", err)
+	}
+	if _, err := u.Configs.Upload(r.Context(), p.OrgID, ws.ID, &p.TokenID, data); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/app/workspaces/"+ws.ID.String(), http.StatusSeeOther)
+	return nil
+}
+
+func (u *ui) createRun(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	ws, err := u.pathWorkspace(r, p)
+	if err != nil {
+		return err
+	}
+	planOnly := r.PostFormValue("plan_only") == "on"
+	if !planOnly && p.Level < org.LevelWrite {
+		return fmt.Errorf("%w: a run that may apply needs write access; plan access queues plan-only runs", org.ErrForbidden)
+	}
+	rn, err := u.Runs.Create(r.Context(), p.OrgID, ws.ID, run.CreateOptions{
+		PlanOnly: planOnly, Message: r.PostFormValue("message"), RequireConfiguration: true,
+	})
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/app/runs/"+rn.ID.String(), http.StatusSeeOther)
+	return nil
+}
+
+// runView is what the run page shows.
+type runView struct {
+	Run       run.Run
+	Workspace workspace.Workspace
+	Timeline  []stamp
+	Policies  []policy.Result
+	// Logs are the plan's and the apply's, as far as they were written.
+	PlanLog, ApplyLog string
+	// Actions are the buttons the caller may press now.
+	Actions []string
+	// Live: the run may still change, so the page listens for it.
+	Live bool
+}
+
+type stamp struct {
+	Status run.Status
+	At     time.Time
+}
+
+func (u *ui) run(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	v, err := u.runView(r, p)
+	if err != nil {
+		return err
+	}
+	name := "run"
+	if r.URL.Query().Get("part") == "summary" {
+		name = "run-summary" // the part the page refreshes as the run moves
+	}
+	u.render(w, r, http.StatusOK, name, page{Principal: p, Title: fmt.Sprintf("%s run #%d", v.Workspace.Name, v.Run.Number), Data: v})
+	return nil
+}
+
+func (u *ui) runView(r *http.Request, p org.Principal) (runView, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return runView{}, run.ErrNotFound
+	}
+	rn, err := u.Runs.Get(r.Context(), p.OrgID, id)
+	if err != nil {
+		return runView{}, err
+	}
+	ws, err := u.Workspaces.Get(r.Context(), p.OrgID, rn.WorkspaceID)
+	if err != nil {
+		return runView{}, err
+	}
+	v := runView{Run: rn, Workspace: ws, Live: !rn.Status.Terminal()}
+	for s, at := range rn.StatusTimestamps {
+		v.Timeline = append(v.Timeline, stamp{s, at})
+	}
+	slices.SortFunc(v.Timeline, func(a, b stamp) int { return a.At.Compare(b.At) })
+	if v.Policies, err = u.Policies.Results(r.Context(), p.OrgID, rn.ID); err != nil {
+		return v, err
+	}
+	if v.PlanLog, err = u.log(r, p, rn.ID, jobs.PhasePlan); err != nil {
+		return v, err
+	}
+	if v.ApplyLog, err = u.log(r, p, rn.ID, jobs.PhaseApply); err != nil {
+		return v, err
+	}
+	for _, a := range []struct {
+		name  string
+		event run.Event
+		need  org.Level
+	}{
+		{"confirm", run.EventConfirm, org.LevelWrite}, {"discard", run.EventDiscard, org.LevelWrite},
+		{"cancel", run.EventCancel, org.LevelWrite}, {"override", run.EventOverride, org.LevelAdmin},
+	} {
+		if p.Level >= a.need && u.Runs.Allows(rn, a.event) {
+			v.Actions = append(v.Actions, a.name)
+		}
+	}
+	return v, nil
+}
+
+func (u *ui) log(r *http.Request, p org.Principal, runID uuid.UUID, phase jobs.Phase) (string, error) {
+	var b bytes.Buffer
+	err := u.Jobs.Logs(r.Context(), p.OrgID, runID, phase, &b)
+	return b.String(), err
+}
+
+// fire presses a run's button.
+func (u *ui) fire(e run.Event) handler {
+	return func(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+		id, err := uuid.Parse(r.PathValue("id"))
+		if err != nil {
+			return run.ErrNotFound
+		}
+		if _, err := u.Runs.Fire(r.Context(), p.OrgID, id, e, run.Input{}); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/app/runs/"+id.String(), http.StatusSeeOther)
+		return nil
+	}
+}
+
+// stream sends the run's log as it is written and a status event when the
+// run moves, until the run ends or the reader leaves (Server-Sent Events).
+func (u *ui) stream(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return run.ErrNotFound
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	sent := map[jobs.Phase]int{}
+	// The page holds what it rendered; the stream starts after it.
+	for _, ph := range []jobs.Phase{jobs.PhasePlan, jobs.PhaseApply} {
+		if n, err := strconv.Atoi(r.URL.Query().Get(string(ph))); err == nil && n > 0 {
+			sent[ph] = n
+		}
+	}
+	var last run.Status
+	tick := time.NewTicker(400 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rn, err := u.Runs.Get(r.Context(), p.OrgID, id)
+		if err != nil {
+			return nil // the reader left or the run is gone: nothing to answer
+		}
+		for _, ph := range []jobs.Phase{jobs.PhasePlan, jobs.PhaseApply} {
+			text, err := u.log(r, p, id, ph)
+			if err != nil || len(text) <= sent[ph] {
+				continue
+			}
+			data, _ := json.Marshal(map[string]string{"phase": string(ph), "html": ansiHTML(text[sent[ph]:])})
+			fmt.Fprintf(w, "event: log\ndata: %s\n\n", data)
+			sent[ph] = len(text)
+		}
+		if rn.Status != last {
+			fmt.Fprintf(w, "event: status\ndata: %q\n\n", rn.Status)
+			last = rn.Status
+		}
+		if err := rc.Flush(); err != nil {
+			return nil // the reader left
+		}
+		if rn.Status.Terminal() {
+			fmt.Fprint(w, "event: end\ndata: {}\n\n")
+			_ = rc.Flush()
+			return nil
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// versionView is a state version and how its outputs differ from the one
+// before it.
+type versionView struct {
+	state.Version
+	Changes []outputChange
+	Current bool
+}
+
+type outputChange struct {
+	Name, Change, Value string
+}
+
+func (u *ui) stateVersions(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	ws, err := u.pathWorkspace(r, p)
+	if err != nil {
+		return err
+	}
+	list, err := u.State.List(r.Context(), p.OrgID, ws.ID, 1<<62, 51)
+	if err != nil {
+		return err
+	}
+	var views []versionView
+	var newer map[string]state.NamedOutput
+	for i := len(list) - 1; i >= 0; i-- { // oldest first, to diff each against the one before
+		_, outs, err := u.State.VersionOutputs(r.Context(), p.OrgID, list[i].ID, false)
+		if err != nil {
+			return err
+		}
+		now := map[string]state.NamedOutput{}
+		for _, o := range outs {
+			now[o.Name] = o
+		}
+		v := versionView{Version: list[i], Current: ws.CurrentStateVersionID != nil && *ws.CurrentStateVersionID == list[i].ID}
+		if i < len(list)-1 || len(list) < 51 {
+			v.Changes = diffOutputs(newer, now)
+		}
+		views = append(views, v)
+		newer = now
+	}
+	slices.Reverse(views)
+	if len(views) > 50 {
+		views = views[:50]
+	}
+	u.render(w, r, http.StatusOK, "state", page{Principal: p, Title: ws.Name + " state", Data: struct {
+		Workspace workspace.Workspace
+		Versions  []versionView
+	}{ws, views}})
+	return nil
+}
+
+// diffOutputs says which outputs a version added, changed or removed;
+// sensitive values are never shown.
+func diffOutputs(before, after map[string]state.NamedOutput) []outputChange {
+	var out []outputChange
+	show := func(o state.NamedOutput) string {
+		if o.Sensitive || o.Value == nil {
+			return "(sensitive)"
+		}
+		return string(o.Value)
+	}
+	for name, o := range after {
+		old, had := before[name]
+		switch {
+		case !had:
+			out = append(out, outputChange{name, "added", show(o)})
+		case !bytes.Equal(old.Value, o.Value) || old.Sensitive != o.Sensitive:
+			out = append(out, outputChange{name, "changed", show(old) + " → " + show(o)})
+		}
+	}
+	for name, o := range before {
+		if _, ok := after[name]; !ok {
+			out = append(out, outputChange{name, "removed", show(o)})
+		}
+	}
+	slices.SortFunc(out, func(a, b outputChange) int { return cmpString(a.Name, b.Name) })
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (u *ui) rollback(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	ws, err := u.pathWorkspace(r, p)
+	if err != nil {
+		return err
+	}
+	sv, err := uuid.Parse(r.PathValue("sv"))
+	if err != nil {
+		return state.ErrNotFound
+	}
+	if _, err := u.State.Rollback(r.Context(), p, ws.ID, sv); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/app/workspaces/"+ws.ID.String()+"/state", http.StatusSeeOther)
+	return nil
+}
+
+func (u *ui) triggerGraph(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, rows, err := u.visibleWorkspaces(r, p)
+	if err != nil {
+		return err
+	}
+	var nodes []graphNode
+	var edges []graphEdge
+	for _, row := range rows {
+		ws := row.Workspace
+		n := graphNode{ID: ws.ID, Name: ws.Name}
+		if runs, err := u.Runs.List(r.Context(), o.ID, ws.ID, 1<<62, 1); err == nil && len(runs) == 1 {
+			n.RunStatus, n.RunID = string(runs[0].Status), &runs[0].ID
+		}
+		nodes = append(nodes, n)
+		ups, err := u.Triggers.List(r.Context(), o.ID, ws.ID)
+		if err != nil {
+			return err
+		}
+		for _, e := range ups {
+			edges = append(edges, graphEdge{Up: e.UpstreamID, Down: e.DownstreamID})
+		}
+	}
+	u.render(w, r, http.StatusOK, "graph", page{Principal: p, Title: o.Name + " triggers", Org: o.Name, Data: layout(nodes, edges)})
+	return nil
+}
+
+func (u *ui) settings(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	o, err := u.Orgs.Get(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	u.render(w, r, http.StatusOK, "settings", page{Principal: p, Title: o.Name + " settings", Org: o.Name, Data: struct {
+		Org    org.Organization
+		Tokens float64
+		Share  float64
+	}{o, o.Bucket.Refilled(time.Now()).Tokens, float64(o.Running) / float64(o.Weight)}})
+	return nil
+}
