@@ -220,6 +220,13 @@ func TestPagesInABrowser(t *testing.T) {
 	}
 	b.run("the workspaces", chromedp.Navigate(s.base+"/app/orgs/acme"), chromedp.WaitVisible(chromedp.CSS("table")))
 	b.shot("workspaces")
+	// At a phone's width nothing runs off the side.
+	b.run("a phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.base+"/app/workspaces/"+network), chromedp.WaitVisible(chromedp.ID("message")))
+	if wide := value(b, "page width", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
+		t.Error("the workspace page is wider than a phone")
+	}
+	b.shot("workspace-phone")
+	b.run("a laptop", chromedp.EmulateViewport(1280, 900))
 
 	// A read-only user: sees the planned run, no button; a forged confirm,
 	// with or without the session's CSRF token, changes nothing.
@@ -248,16 +255,19 @@ func TestPagesInABrowser(t *testing.T) {
 	}
 	r.shot("run-read-only")
 
-	// Pages stay small: none over 100 KB before logs.
+	// Pages stay small (none over 100 KB before logs) and quick.
 	for _, path := range []string{"/app/orgs/acme", "/app/workspaces/" + network, "/app/workspaces/" + network + "/state", "/app/orgs/acme/graph", "/app/orgs/acme/settings", "/app/runs/" + second} {
 		req, _ := http.NewRequest("GET", s.base+path, nil)
 		req.AddCookie(&http.Cookie{Name: "runplane_session", Value: owner})
+		start := time.Now()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		firstByte := time.Since(start)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		t.Logf("GET %s: %d bytes, first byte after %v", path, len(body), firstByte.Round(100*time.Microsecond))
 		if resp.StatusCode != 200 || len(body) > 100<<10 {
 			t.Errorf("GET %s: %d, %d bytes", path, resp.StatusCode, len(body))
 		}

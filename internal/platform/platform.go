@@ -116,7 +116,7 @@ func open(ctx context.Context, c Config, loadAWS func() (aws.Config, error)) (*P
 	handler := httpapi.New(httpapi.Services{
 		Web: web.New(web.Services{
 			Orgs: orgs, Workspaces: workspaces, Runs: runs, State: states, Configs: configs, Jobs: agents,
-			Triggers: triggers, Policies: policies, Key: web.Key(secret),
+			Triggers: triggers, Policies: policies, Key: web.Key(secret), PoolSize: c.AgentPoolSize,
 		}),
 		Orgs:       orgs,
 		Workspaces: workspaces,

@@ -25,16 +25,50 @@ import (
 // maxListed bounds the workspaces and runs a page lists.
 const maxListed = 200
 
+// poolRow is an organization in the pool view: what it runs against its
+// fair share of the agents.
+type poolRow struct {
+	org.Organization
+	// FairShare is the pool divided among the organizations with work, by
+	// weight; 0 when the pool has no cap.
+	FairShare float64
+}
+
+// organizations is the site admin's view of the agent pool, refreshed
+// live; an organization's member goes to its workspaces.
 func (u *ui) organizations(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	if !p.SiteAdmin {
+		http.Redirect(w, r, "/app/orgs/"+p.OrgName, http.StatusSeeOther)
+		return nil
+	}
 	list, err := u.Orgs.List(r.Context(), p, "", maxListed)
 	if err != nil {
 		return err
 	}
-	if len(list) == 1 && !p.SiteAdmin {
-		http.Redirect(w, r, "/app/orgs/"+list[0].Name, http.StatusSeeOther)
-		return nil
+	rows := make([]poolRow, len(list))
+	weights := 0
+	for i, o := range list {
+		if o, err = u.Orgs.Get(r.Context(), p, o.Name); err != nil {
+			return err
+		}
+		rows[i] = poolRow{Organization: o}
+		if o.Running+o.Queued > 0 {
+			weights += o.Weight
+		}
 	}
-	u.render(w, r, http.StatusOK, "organizations", page{Principal: p, Title: "Organizations", Data: list})
+	for i := range rows {
+		if u.PoolSize > 0 && weights > 0 && rows[i].Running+rows[i].Queued > 0 {
+			rows[i].FairShare = float64(u.PoolSize*rows[i].Weight) / float64(weights)
+		}
+	}
+	name := "organizations"
+	if r.URL.Query().Get("part") == "pool" {
+		name = "organizations-pool"
+	}
+	u.render(w, r, http.StatusOK, name, page{Principal: p, Title: "Organizations and the agent pool", Data: struct {
+		Rows     []poolRow
+		PoolSize int
+	}{rows, u.PoolSize}})
 	return nil
 }
 
@@ -460,7 +494,11 @@ func (u *ui) settings(w http.ResponseWriter, r *http.Request, p org.Principal) e
 	if err != nil {
 		return err
 	}
-	u.render(w, r, http.StatusOK, "settings", page{Principal: p, Title: o.Name + " settings", Org: o.Name, Data: struct {
+	name := "settings"
+	if r.URL.Query().Get("part") == "usage" {
+		name = "settings-usage"
+	}
+	u.render(w, r, http.StatusOK, name, page{Principal: p, Title: o.Name + " settings", Org: o.Name, Data: struct {
 		Org    org.Organization
 		Tokens float64
 		Share  float64

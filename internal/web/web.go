@@ -46,6 +46,9 @@ type Services struct {
 	Policies   *policy.Service
 	// Key binds CSRF tokens to sessions; empty: a random key per process.
 	Key []byte
+	// PoolSize is how many agents the platform runs at most (0: no cap),
+	// from which the pool view reckons each organization's fair share.
+	PoolSize int
 }
 
 // Key derives the CSRF key from a platform secret, so that every process
@@ -325,17 +328,29 @@ func (u *ui) signIn(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusUnauthorized, "signin", page{Title: "Sign in", Data: "That token is not valid (revoked, expired or mistyped)."})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, Secure: overTLS(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
 	http.Redirect(w, r, "/app", http.StatusSeeOther)
 }
 
+// signOut ends the session; like every form it needs the session's CSRF
+// token, so another site cannot sign a user out.
 func (u *ui) signOut(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil && !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(u.csrf(c.Value))) {
+		u.fail(w, r, org.Principal{}, errCSRF)
+		return
+	}
 	clearSession(w, r)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
 func clearSession(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, Secure: overTLS(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+}
+
+// overTLS reports whether the browser reached us over TLS: directly, or
+// through API Gateway or a load balancer that ends TLS and says so.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
 }

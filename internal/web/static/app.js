@@ -2,6 +2,16 @@
 // timeline, buttons) is fetched again whenever the run moves. No page reload.
 (function () {
   "use strict";
+  // A part of a page that refreshes itself: data-refresh names the URL of
+  // its HTML, data-every how often (ms).
+  document.querySelectorAll("[data-refresh]").forEach(function (el) {
+    setInterval(function () {
+      fetch(el.dataset.refresh, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) { el.innerHTML = html; })
+        .catch(function () {});
+    }, Number(el.dataset.every) || 5000);
+  });
   var run = document.getElementById("run");
   if (!run || !run.dataset.stream || !window.EventSource) {
     return;
