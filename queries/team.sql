@@ -91,3 +91,11 @@ ORDER BY created_at, id;
 -- name: TokenRevokeOfUser :execrows
 UPDATE tokens SET revoked_at = now()
 WHERE id = @id AND organization_id = @organization_id AND user_id = @user_id AND revoked_at IS NULL;
+
+-- name: TokenHolderName :one
+-- Who holds a token, as a page names them: a user, a team, or the token.
+SELECT COALESCE(u.username, 'team ' || tm.name, t.description)::TEXT AS holder
+FROM tokens t
+LEFT JOIN users u ON u.id = t.user_id
+LEFT JOIN teams tm ON tm.id = t.team_id
+WHERE t.id = @id AND t.organization_id = @organization_id;

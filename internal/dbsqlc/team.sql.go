@@ -358,6 +358,27 @@ func (q *Queries) TeamMembersPurgeUser(ctx context.Context, userID uuid.UUID) er
 	return err
 }
 
+const tokenHolderName = `-- name: TokenHolderName :one
+SELECT COALESCE(u.username, 'team ' || tm.name, t.description)::TEXT AS holder
+FROM tokens t
+LEFT JOIN users u ON u.id = t.user_id
+LEFT JOIN teams tm ON tm.id = t.team_id
+WHERE t.id = $1 AND t.organization_id = $2
+`
+
+type TokenHolderNameParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// Who holds a token, as a page names them: a user, a team, or the token.
+func (q *Queries) TokenHolderName(ctx context.Context, arg TokenHolderNameParams) (string, error) {
+	row := q.db.QueryRow(ctx, tokenHolderName, arg.ID, arg.OrganizationID)
+	var holder string
+	err := row.Scan(&holder)
+	return holder, err
+}
+
 const tokenListByUser = `-- name: TokenListByUser :many
 SELECT id, description, role, created_at, expires_at, created_by, user_id, team_id FROM tokens
 WHERE organization_id = $1 AND user_id = $2 AND revoked_at IS NULL

@@ -83,6 +83,12 @@ func TestPagesSessionsAndForms(t *testing.T) {
 		t.Fatalf("a sign-out without the CSRF token: %d", status)
 	}
 
+	// Who holds a lock, and why.
+	c.do("POST", "/api/v1/workspaces/"+hidden+"/actions/lock", `{"reason":"maintenance"}`, 200)
+	if _, _, body, _ := page(t, c.base, "GET", "/app/orgs/acme", c.token, nil); !strings.Contains(body, "locked by ci: maintenance") {
+		t.Fatalf("the lock's holder is not named:\n%s", body)
+	}
+
 	// A team with no access to hidden: not in the list, not found by id.
 	c.do("POST", "/api/v1/organizations/acme/teams", `{"name":"devs"}`, 201)
 	devs := c.do("POST", "/api/v1/organizations/acme/teams/devs/tokens", `{"description":"x"}`, 201)

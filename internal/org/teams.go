@@ -139,6 +139,16 @@ func (s *Service) RevokeUserToken(ctx context.Context, orgID, userID, id uuid.UU
 	})
 }
 
+// HolderName names who holds a token of the organization: the user's
+// name, "team <name>", or the token's description.
+func (s *Service) HolderName(ctx context.Context, orgID, tokenID uuid.UUID) (string, error) {
+	name, err := dbsqlc.New(s.db).TokenHolderName(ctx, dbsqlc.TokenHolderNameParams{ID: tokenID, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrTokenNotFound
+	}
+	return name, err
+}
+
 // CreateTeamToken makes a token that acts as the team (for CI).
 func (s *Service) CreateTeamToken(ctx context.Context, orgID uuid.UUID, team, description string, expiresAt *time.Time) (Token, error) {
 	var t Token

@@ -77,6 +77,8 @@ type workspaceRow struct {
 	workspace.Workspace
 	Level   org.Level
 	Current *run.Run
+	// Holder names who took the workspace's lock.
+	Holder string
 }
 
 // visibleWorkspaces is the organization of the path and the workspaces in
@@ -110,6 +112,9 @@ func (u *ui) organization(w http.ResponseWriter, r *http.Request, p org.Principa
 	}
 	for i := range rows {
 		row, ws := &rows[i], rows[i].Workspace
+		if row.Holder, err = u.holder(r, ws); err != nil {
+			return err
+		}
 		if ws.CurrentRunID != nil {
 			if rn, err := u.Runs.Get(r.Context(), o.ID, *ws.CurrentRunID); err == nil {
 				row.Current = &rn
@@ -138,6 +143,7 @@ func (u *ui) createWorkspace(w http.ResponseWriter, r *http.Request, p org.Princ
 // workspaceView is what the workspace page shows.
 type workspaceView struct {
 	Workspace workspace.Workspace
+	Holder    string
 	Runs      []run.Run
 	Outputs   []state.NamedOutput
 }
@@ -155,8 +161,23 @@ func (u *ui) workspace(w http.ResponseWriter, r *http.Request, p org.Principal) 
 	if err != nil {
 		return err
 	}
-	u.render(w, r, http.StatusOK, "workspace", page{Principal: p, Title: ws.Name, Data: workspaceView{ws, runs, outputs}})
+	holder, err := u.holder(r, ws)
+	if err != nil {
+		return err
+	}
+	u.render(w, r, http.StatusOK, "workspace", page{Principal: p, Title: ws.Name, Data: workspaceView{ws, holder, runs, outputs}})
 	return nil
+}
+
+// holder names who holds a workspace's lock, if someone does.
+func (u *ui) holder(r *http.Request, ws workspace.Workspace) (string, error) {
+	switch {
+	case ws.LockedForRunID != nil:
+		return "the run whose apply was interrupted", nil
+	case ws.LockedBy == nil:
+		return "", nil
+	}
+	return u.Orgs.HolderName(r.Context(), ws.OrganizationID, *ws.LockedBy)
 }
 
 func (u *ui) pathWorkspace(r *http.Request, p org.Principal) (workspace.Workspace, error) {

@@ -34,7 +34,10 @@ type Workspace struct {
 	AutoApplyRunTrigger bool
 	Locked              bool
 	LockReason          string
-	CurrentRunID        *uuid.UUID
+	// LockedBy is the token that took a manual lock; LockedForRunID the
+	// run an interrupted apply locked it for. Both nil for other locks.
+	LockedBy, LockedForRunID *uuid.UUID
+	CurrentRunID             *uuid.UUID
 	// CurrentStateVersionID is the workspace's current state, nil before the first write.
 	CurrentStateVersionID *uuid.UUID
 	// AgentPoolID is the organization's agent pool that runs this
@@ -345,7 +348,7 @@ func view(w dbsqlc.Workspace) Workspace {
 	return Workspace{
 		ID: w.ID, OrganizationID: w.OrganizationID, Name: w.Name,
 		AutoApply: w.AutoApply, AutoApplyRunTrigger: w.AutoApplyRunTrigger,
-		Locked: w.Locked, LockReason: w.LockReason, CurrentRunID: w.ActiveRunID,
+		Locked: w.Locked, LockReason: w.LockReason, LockedBy: w.LockedBy, LockedForRunID: w.LockedForRunID, CurrentRunID: w.ActiveRunID,
 		CurrentStateVersionID: w.CurrentStateVersionID, AgentPoolID: w.AgentPoolID, CreatedAt: w.CreatedAt.UTC(),
 	}
 }
