@@ -173,6 +173,9 @@ func TestPagesInABrowser(t *testing.T) {
 	if planLog := value(b, "plan log", chromedp.Text(chromedp.ID("log-plan"))); !strings.Contains(planLog, "terraform_data.net will be created") {
 		t.Fatalf("plan log: %s", planLog)
 	}
+	if changes := value(b, "resource changes", chromedp.Text(chromedp.CSS(".changes"))); !strings.Contains(changes, "terraform_data.net create") {
+		t.Fatalf("resource changes: %s", changes)
+	}
 	b.shot("run-planned")
 	// The confirm is a form: its answer is the run's page, loaded anew.
 	b.run("confirm", chromedp.Click(chromedp.CSS(".btn-confirm")))

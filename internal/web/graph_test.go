@@ -50,3 +50,20 @@ func TestLayoutPointsEveryEdgeRight(t *testing.T) {
 		t.Errorf("columns: %+v", g.Nodes)
 	}
 }
+
+// A plan's changes are listed by address and action; no-ops and reads
+// are left out, and a document that is not a plan lists nothing.
+func TestPlanChanges(t *testing.T) {
+	t.Parallel()
+	got := planChanges([]byte(`{"resource_changes":[
+		{"address":"terraform_data.a","change":{"actions":["create"],"after":{"secret":"x"}}},
+		{"address":"terraform_data.b","change":{"actions":["no-op"]}},
+		{"address":"data.x.y","change":{"actions":["read"]}},
+		{"address":"terraform_data.c","change":{"actions":["delete","create"]}}]}`))
+	if len(got) != 2 || got[0] != (resourceChange{"terraform_data.a", "create"}) || got[1] != (resourceChange{"terraform_data.c", "delete, create"}) {
+		t.Fatalf("changes: %+v", got)
+	}
+	if planChanges([]byte("not json")) != nil || planChanges(nil) != nil {
+		t.Fatal("changes from no plan")
+	}
+}

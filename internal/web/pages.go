@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -238,10 +239,41 @@ type runView struct {
 	Policies  []policy.Result
 	// Logs are the plan's and the apply's, as far as they were written.
 	PlanLog, ApplyLog string
+	// Changes are the plan's resource changes: addresses and actions only,
+	// which the plan log shows anyway (values, sensitive ones among them,
+	// stay in the plan's JSON, for admins).
+	Changes []resourceChange
 	// Actions are the buttons the caller may press now.
 	Actions []string
 	// Live: the run may still change, so the page listens for it.
 	Live bool
+}
+
+type resourceChange struct {
+	Address, Action string
+}
+
+// planChanges reads the resource changes of a plan's JSON.
+func planChanges(planJSON []byte) []resourceChange {
+	var plan struct {
+		ResourceChanges []struct {
+			Address string `json:"address"`
+			Change  struct {
+				Actions []string `json:"actions"`
+			} `json:"change"`
+		} `json:"resource_changes"`
+	}
+	if json.Unmarshal(planJSON, &plan) != nil {
+		return nil
+	}
+	var out []resourceChange
+	for _, c := range plan.ResourceChanges {
+		action := strings.Join(c.Change.Actions, ", ")
+		if action != "no-op" && action != "read" {
+			out = append(out, resourceChange{c.Address, action})
+		}
+	}
+	return out
 }
 
 type stamp struct {
@@ -282,6 +314,13 @@ func (u *ui) runView(r *http.Request, p org.Principal) (runView, error) {
 	slices.SortFunc(v.Timeline, func(a, b stamp) int { return a.At.Compare(b.At) })
 	if v.Policies, err = u.Policies.Results(r.Context(), p.OrgID, rn.ID); err != nil {
 		return v, err
+	}
+	if rn.Plan != nil {
+		planJSON, err := u.Jobs.PlanJSON(r.Context(), p.OrgID, rn.WorkspaceID, rn.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Changes = planChanges(planJSON)
 	}
 	if v.PlanLog, err = u.log(r, p, rn.ID, jobs.PhasePlan); err != nil {
 		return v, err
