@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,30 @@ func TestPagesInABrowser(t *testing.T) {
 	value(b, "the apply log", chromedp.Poll[bool](`document.getElementById("log-apply").textContent.includes("Apply complete!")`, chromedp.WithPollingTimeout(20*time.Second)))
 	same("the apply")
 	b.shot("run-applied")
+	runID := value(b, "location", chromedp.Location())
+	runID = runID[strings.LastIndex(runID, "/")+1:]
+	// A reconnecting stream resumes after its last event's id: from the
+	// start, every line once; from the end, nothing again.
+	stream := func(lastID string) string {
+		req, _ := http.NewRequest("GET", s.base+"/app/runs/"+runID+"/stream", nil)
+		req.AddCookie(&http.Cookie{Name: "runplane_session", Value: owner})
+		req.Header.Set("Last-Event-ID", lastID)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return string(raw)
+	}
+	all := stream("0,0")
+	if strings.Count(all, "Plan: 1 to add") != 1 || strings.Count(all, "Apply complete!") != 1 || !strings.Contains(all, "event: end") {
+		t.Fatalf("the stream from the start:\n%s", all)
+	}
+	ids := regexp.MustCompile(`id: (\d+,\d+)`).FindAllStringSubmatch(all, -1)
+	if rest := stream(ids[len(ids)-1][1]); strings.Contains(rest, "event: log") || !strings.Contains(rest, "event: end") {
+		t.Fatalf("the stream from its last id sent again:\n%s", rest)
+	}
 
 	// The triggered run shows on the graph.
 	for deadline := time.Now().Add(time.Minute); len(s.do("GET", "/api/v1/workspaces/"+app+"/runs", "", 200)["items"].([]any)) == 0; time.Sleep(200 * time.Millisecond) {
@@ -229,6 +254,9 @@ func TestPagesInABrowser(t *testing.T) {
 		t.Error("the workspace page is wider than a phone")
 	}
 	b.shot("workspace-phone")
+	if unlabeled := value(b, "labels", chromedp.Evaluate[int](`[...document.querySelectorAll("input:not([type=hidden]), button")].filter(e => e.tagName === "BUTTON" ? !e.textContent.trim() : e.labels.length === 0).length`)); unlabeled != 0 {
+		t.Errorf("%d inputs or buttons without a label", unlabeled)
+	}
 	b.run("a laptop", chromedp.EmulateViewport(1280, 900))
 
 	// A read-only user: sees the planned run, no button; a forged confirm,

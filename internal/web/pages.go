@@ -364,52 +364,75 @@ func (u *ui) fire(e run.Event) handler {
 	}
 }
 
-// stream sends the run's log as it is written and a status event when the
-// run moves, until the run ends or the reader leaves (Server-Sent Events).
+// maxStream bounds one stream: API Gateway cuts a response at 29 s, and
+// behind it a Lambda's answer arrives whole, so the browser reconnects
+// (EventSource does by itself) and goes on from the last event's id.
+const maxStream = 25 * time.Second
+
+// stream sends the run's log as it is written, whole lines at a time, and
+// a status event when the run moves, until the run ends, the reader leaves
+// or maxStream passes (Server-Sent Events). Each log event's id is the
+// offsets sent so far, "plan,apply", so a reconnect resumes after them.
 func (u *ui) stream(w http.ResponseWriter, r *http.Request, p org.Principal) error {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
 		return run.ErrNotFound
 	}
+	phases := []jobs.Phase{jobs.PhasePlan, jobs.PhaseApply}
+	sent := map[jobs.Phase]int{}
+	// The page holds what it rendered: the first stream starts after it.
+	for _, ph := range phases {
+		sent[ph], _ = strconv.Atoi(r.URL.Query().Get(string(ph)))
+	}
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		var plan, apply int
+		if _, err := fmt.Sscanf(last, "%d,%d", &plan, &apply); err == nil {
+			sent[jobs.PhasePlan], sent[jobs.PhaseApply] = plan, apply
+		}
+	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	sent := map[jobs.Phase]int{}
-	// The page holds what it rendered; the stream starts after it.
-	for _, ph := range []jobs.Phase{jobs.PhasePlan, jobs.PhaseApply} {
-		if n, err := strconv.Atoi(r.URL.Query().Get(string(ph))); err == nil && n > 0 {
-			sent[ph] = n
-		}
-	}
+	fmt.Fprint(w, "retry: 1000\n\n")
 	var last run.Status
 	tick := time.NewTicker(400 * time.Millisecond)
 	defer tick.Stop()
+	deadline := time.Now().Add(maxStream)
 	for {
 		rn, err := u.Runs.Get(r.Context(), p.OrgID, id)
 		if err != nil {
 			return nil // the reader left or the run is gone: nothing to answer
 		}
-		for _, ph := range []jobs.Phase{jobs.PhasePlan, jobs.PhaseApply} {
+		for _, ph := range phases {
 			text, err := u.log(r, p, id, ph)
 			if err != nil || len(text) <= sent[ph] {
 				continue
 			}
-			data, _ := json.Marshal(map[string]string{"phase": string(ph), "html": ansiHTML(text[sent[ph]:])})
-			fmt.Fprintf(w, "event: log\ndata: %s\n\n", data)
-			sent[ph] = len(text)
+			chunk := text[sent[ph]:]
+			// Whole lines only, so no escape or character is cut in two,
+			// but all of it once the run has ended.
+			if end := strings.LastIndexByte(chunk, '\n'); !rn.Status.Terminal() {
+				if end < 0 {
+					continue
+				}
+				chunk = chunk[:end+1]
+			}
+			sent[ph] += len(chunk)
+			data, _ := json.Marshal(map[string]string{"phase": string(ph), "html": ansiHTML(chunk)})
+			fmt.Fprintf(w, "id: %d,%d\nevent: log\ndata: %s\n\n", sent[jobs.PhasePlan], sent[jobs.PhaseApply], data)
 		}
 		if rn.Status != last {
 			fmt.Fprintf(w, "event: status\ndata: %q\n\n", rn.Status)
 			last = rn.Status
 		}
-		if err := rc.Flush(); err != nil {
-			return nil // the reader left
-		}
 		if rn.Status.Terminal() {
 			fmt.Fprint(w, "event: end\ndata: {}\n\n")
 			_ = rc.Flush()
 			return nil
+		}
+		if err := rc.Flush(); err != nil || time.Now().After(deadline) {
+			return nil // the reader left, or it is time to reconnect
 		}
 		select {
 		case <-r.Context().Done():
