@@ -163,11 +163,15 @@ func measureState(ctx context.Context, databaseURL, orgName string, storage plat
 		return stateResult{}, err
 	}
 	res.bigWriteMBps, res.bigMBps = write, read
-	url, stopProxy, err := agent.StartStateProxy(proxy, stateURL, c.token)
+	started, err := agent.StartStateProxy(proxy)
 	if err != nil {
 		return stateResult{}, err
 	}
-	defer stopProxy()
+	defer started.Stop()
+	url, err := started.Configure(stateURL, c.token)
+	if err != nil {
+		return stateResult{}, err
+	}
 	// The proxy reads with the writer's credential; the consumer's job
 	// credential is for the direct reads above.
 	write, read, err = bigState(c.http, url, c.token, c.token, stateDoc(lineage, int64(*stateWrites)+2, 49_900_000))

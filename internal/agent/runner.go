@@ -104,6 +104,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// The state proxy starts while the agent waits too (a process start
+	// is tens of milliseconds); without one, terraform talks to the server.
+	proxy, err := startStateProxy()
+	if err != nil {
+		slog.Warn("no state proxy; terraform will talk to the server directly", "err", err)
+	} else {
+		defer proxy.Stop()
+	}
 	if cfg.Permit != nil {
 		if ok := awaitPermit(ctx, cfg.Permit); !ok {
 			slog.Info("let go before claiming")
@@ -124,7 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	slog.Info("claimed job", "job", j.ID, "run", j.RunID, "phase", j.Phase)
-	e := &execution{c: c, job: j, terraform: tf, cfg: cfg, dir: dir, box: box,
+	e := &execution{c: c, job: j, terraform: tf, cfg: cfg, dir: dir, box: box, proxy: proxy,
 		stateURL: c.base + "/api/v1/workspaces/" + j.WorkspaceID.String() + "/state"}
 	return e.run(ctx)
 }
@@ -210,6 +218,8 @@ type execution struct {
 	stateURL  string
 	dir       string
 	box       *sandbox
+	// proxy is the state proxy started while the agent waited; nil: none.
+	proxy *StateProxyProcess
 	// environ is terraform's environment, the same for every command of the job.
 	environ []string
 	log     *logStream
@@ -235,11 +245,12 @@ func (e *execution) run(ctx context.Context) error {
 	defer stop()
 	// Terraform reaches the state through the agent's state proxy, which
 	// takes a large one straight to storage; without it, directly.
-	if url, stopProxy, err := startStateProxy(e.stateURL, e.job.Credential); err != nil {
-		slog.Warn("no state proxy; terraform talks to the server directly", "err", err)
-	} else {
-		defer stopProxy()
-		e.stateURL = url
+	if e.proxy != nil {
+		if url, err := e.proxy.Configure(e.stateURL, e.job.Credential); err != nil {
+			slog.Warn("state proxy failed; terraform talks to the server directly", "err", err)
+		} else {
+			e.stateURL = url
+		}
 	}
 	e.environ = e.terraformEnv()
 	e.log = &logStream{c: e.c, job: e.job, lost: func() { e.loseLease(stop) }}

@@ -53,12 +53,25 @@ type proxySettings struct {
 	Credential string `json:"credential"`
 }
 
-// ServeStateProxy is the state proxy's process: it reads its settings from
-// stdin, prints the state's address for terraform, and serves until stdin
-// closes (the agent is done with it, or gone).
+// ServeStateProxy is the state proxy's process: it listens, prints the
+// state's address for terraform, reads its settings from stdin (they come
+// once the agent has claimed a job: the process starts while the agent
+// waits, so its start costs a job nothing), and serves until stdin closes
+// (the agent is done with it, or gone).
 func ServeStateProxy() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if _, err := fmt.Printf("http://%s/state\n", ln.Addr()); err != nil {
+		return err
+	}
 	in := bufio.NewReader(os.Stdin)
 	line, err := in.ReadBytes('\n')
+	if errors.Is(err, io.EOF) && len(line) == 0 {
+		return nil // the agent ended without a job
+	}
 	if err != nil {
 		return fmt.Errorf("state proxy settings: %w", err)
 	}
@@ -66,63 +79,72 @@ func ServeStateProxy() error {
 	if err := json.Unmarshal(line, &set); err != nil {
 		return fmt.Errorf("state proxy settings: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
 	p := &stateProxy{upstream: set.Upstream, credential: set.Credential, http: &http.Client{Timeout: 2 * time.Minute}}
 	srv := &http.Server{Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	if _, err := fmt.Printf("http://%s/state\n", ln.Addr()); err != nil {
-		return err
-	}
 	_, _ = io.Copy(io.Discard, in)
 	return srv.Close()
 }
 
-// startStateProxy starts this agent's state proxy process: its own
-// command line with StateProxyCommand appended.
-func startStateProxy(upstream, credential string) (string, func(), error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", nil, err
-	}
-	return StartStateProxy(append([]string{self}, append(os.Args[1:], StateProxyCommand)...), upstream, credential)
+// StateProxyProcess is a started state proxy, waiting for its job's settings.
+type StateProxyProcess struct {
+	addr  string
+	stdin io.WriteCloser
+	cmd   *exec.Cmd
 }
 
-// StartStateProxy runs command (an agent binary's state proxy) for the
-// state at upstream (the workspace's state URL on the server) and returns
-// terraform's address for it and how to stop it.
-func StartStateProxy(command []string, upstream, credential string) (string, func(), error) {
+// startStateProxy starts this agent's state proxy process: its own
+// command line with StateProxyCommand appended.
+func startStateProxy() (*StateProxyProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return StartStateProxy(append([]string{self}, append(os.Args[1:], StateProxyCommand)...))
+}
+
+// StartStateProxy runs command (an agent binary's state proxy), which
+// listens at once; Configure gives it its state.
+func StartStateProxy(command []string) (*StateProxyProcess, error) {
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	stop := func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	}
-	set, _ := json.Marshal(proxySettings{Upstream: upstream, Credential: credential})
-	if _, err := stdin.Write(append(set, '\n')); err != nil {
-		stop()
-		return "", nil, err
-	}
+	p := &StateProxyProcess{stdin: stdin, cmd: cmd}
 	addr, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		stop()
-		return "", nil, fmt.Errorf("state proxy did not start: %w", err)
+		p.Stop()
+		return nil, fmt.Errorf("state proxy did not start: %w", err)
 	}
-	return strings.TrimSpace(addr), stop, nil
+	p.addr = strings.TrimSpace(addr)
+	return p, nil
+}
+
+// Configure points the proxy at the state at upstream (the workspace's
+// state URL on the server) with the job's credential, and answers
+// terraform's address for it.
+func (p *StateProxyProcess) Configure(upstream, credential string) (string, error) {
+	set, _ := json.Marshal(proxySettings{Upstream: upstream, Credential: credential})
+	if _, err := p.stdin.Write(append(set, '\n')); err != nil {
+		return "", fmt.Errorf("state proxy settings: %w", err)
+	}
+	return p.addr, nil
+}
+
+// Stop ends the proxy and waits for it.
+func (p *StateProxyProcess) Stop() {
+	p.stdin.Close()
+	_ = p.cmd.Wait()
 }
 
 // handler serves terraform's HTTP backend calls, with the lock verbs
