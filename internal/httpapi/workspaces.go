@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -117,7 +116,7 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 		list = list[:limit]
 		out["next_cursor"] = list[limit-1].Name
 	}
-	if list, err = a.visible(r, p, list); err != nil {
+	if list, err = org.Visible(r.Context(), a.Orgs, p, list, workspace.ID); err != nil {
 		return err
 	}
 	items := make([]workspaceJSON, 0, len(list))
@@ -258,18 +257,4 @@ func (a *api) restoreWorkspace(w http.ResponseWriter, r *http.Request, p org.Pri
 	}
 	writeJSON(w, http.StatusOK, workspaceView(ws))
 	return nil
-}
-
-// visible keeps the workspaces p may see: a team's page may come out
-// shorter than asked, its cursor past the whole page read.
-func (a *api) visible(r *http.Request, p org.Principal, list []workspace.Workspace) ([]workspace.Workspace, error) {
-	ids := make([]uuid.UUID, len(list))
-	for i, ws := range list {
-		ids[i] = ws.ID
-	}
-	seen, err := a.Orgs.Visible(r.Context(), p, ids)
-	if err != nil || len(seen) == len(ids) {
-		return list, err
-	}
-	return slices.DeleteFunc(list, func(ws workspace.Workspace) bool { return !slices.Contains(seen, ws.ID) }), nil
 }

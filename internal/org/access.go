@@ -174,18 +174,24 @@ func (s *Service) Require(ctx context.Context, p Principal, workspaceID uuid.UUI
 // for one that does not exist.
 var ErrWorkspaceHidden = fault.New(fault.NotFound, "not_found", "workspace not found")
 
-// Visible filters ids to the workspaces p can see at all.
-func (s *Service) Visible(ctx context.Context, p Principal, ids []uuid.UUID) ([]uuid.UUID, error) {
+// Visible keeps the workspaces of list that p can see at all; id names
+// an item's workspace.
+func Visible[T any](ctx context.Context, s *Service, p Principal, list []T, id func(T) uuid.UUID) ([]T, error) {
 	if !p.Member() || p.Scoped() {
 		return nil, nil
 	}
-	if p.Owner || p.Role.level() > LevelNone || len(ids) == 0 {
-		return ids, nil
+	if p.Owner || p.Role.level() > LevelNone || len(list) == 0 {
+		return list, nil
 	}
-	if len(p.Teams) == 0 {
-		return nil, nil
+	ids := make([]uuid.UUID, len(list))
+	for i, item := range list {
+		ids[i] = id(item)
 	}
-	return dbsqlc.New(s.db).TeamAccessWorkspaceIDs(ctx, dbsqlc.TeamAccessWorkspaceIDsParams{TeamIds: p.Teams, WorkspaceIds: ids})
+	seen, err := dbsqlc.New(s.db).TeamAccessWorkspaceIDs(ctx, dbsqlc.TeamAccessWorkspaceIDsParams{TeamIds: p.Teams, WorkspaceIds: ids})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(list, func(item T) bool { return !slices.Contains(seen, id(item)) }), nil
 }
 
 // Scope is whom an endpoint is for.

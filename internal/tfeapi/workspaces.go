@@ -1,9 +1,6 @@
 package tfeapi
 
 import (
-	"slices"
-
-	"github.com/google/uuid"
 	"net/http"
 	"time"
 
@@ -93,7 +90,7 @@ func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request, p org.Princ
 		}
 		after = page[len(page)-1].Name
 	}
-	if all, err = a.visible(r, p, all); err != nil {
+	if all, err = org.Visible(r.Context(), a.Orgs, p, all, workspace.ID); err != nil {
 		return err
 	}
 	items := make([]any, 0, size)
@@ -223,17 +220,4 @@ func (a *api) updateWorkspace(w http.ResponseWriter, r *http.Request, p org.Prin
 		return err
 	}
 	return write(w, http.StatusOK, workspaceView(ws, p.OrgName, p))
-}
-
-// visible keeps the workspaces p may see.
-func (a *api) visible(r *http.Request, p org.Principal, list []workspace.Workspace) ([]workspace.Workspace, error) {
-	ids := make([]uuid.UUID, len(list))
-	for i, ws := range list {
-		ids[i] = ws.ID
-	}
-	seen, err := a.Orgs.Visible(r.Context(), p, ids)
-	if err != nil || len(seen) == len(ids) {
-		return list, err
-	}
-	return slices.DeleteFunc(list, func(ws workspace.Workspace) bool { return !slices.Contains(seen, ws.ID) }), nil
 }

@@ -516,18 +516,8 @@ func diffOutputs(before, after map[string]state.NamedOutput) []outputChange {
 			out = append(out, outputChange{name, "removed", show(o)})
 		}
 	}
-	slices.SortFunc(out, func(a, b outputChange) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b outputChange) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (u *ui) rollback(w http.ResponseWriter, r *http.Request, p org.Principal) error {

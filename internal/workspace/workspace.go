@@ -49,6 +49,9 @@ type Workspace struct {
 	CreatedAt            time.Time
 }
 
+// ID is a workspace's id, for functions that take any list's key.
+func ID(w Workspace) uuid.UUID { return w.ID }
+
 // DB is what the service needs of the database; *pgxpool.Pool satisfies it.
 type DB interface {
 	dbtx.Beginner
