@@ -99,3 +99,6 @@ FROM tokens t
 LEFT JOIN users u ON u.id = t.user_id
 LEFT JOIN teams tm ON tm.id = t.team_id
 WHERE t.id = @id AND t.organization_id = @organization_id;
+
+-- name: TeamGetByID :one
+SELECT * FROM teams WHERE id = @id AND organization_id = @organization_id;

@@ -181,6 +181,28 @@ func (q *Queries) TeamDelete(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
+const teamGetByID = `-- name: TeamGetByID :one
+SELECT id, organization_id, name, owners, created_at FROM teams WHERE id = $1 AND organization_id = $2
+`
+
+type TeamGetByIDParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+func (q *Queries) TeamGetByID(ctx context.Context, arg TeamGetByIDParams) (Team, error) {
+	row := q.db.QueryRow(ctx, teamGetByID, arg.ID, arg.OrganizationID)
+	var i Team
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Owners,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const teamGetByName = `-- name: TeamGetByName :one
 SELECT id, organization_id, name, owners, created_at FROM teams WHERE organization_id = $1 AND name = $2
 `

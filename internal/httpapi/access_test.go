@@ -146,6 +146,15 @@ var needs = map[string]string{
 	"PATCH /api/v2/varsets/{id}/relationships/vars/{var}":                      "owner",
 	"DELETE /api/v2/varsets/{id}/relationships/vars/{var}":                     "owner",
 	"POST /api/v2/runs":                                                        "workspace:plan",
+	"GET /api/v2/organizations/{org}/teams":                                    "member",
+	"POST /api/v2/organizations/{org}/teams":                                   "owner or site-admin",
+	"GET /api/v2/teams/{id}":                                                   "member",
+	"DELETE /api/v2/teams/{id}":                                                "owner",
+	"GET /api/v2/team-workspaces":                                              "workspace:read",
+	"POST /api/v2/team-workspaces":                                             "workspace:admin",
+	"GET /api/v2/team-workspaces/{id}":                                         "workspace:read",
+	"PATCH /api/v2/team-workspaces/{id}":                                       "workspace:admin",
+	"DELETE /api/v2/team-workspaces/{id}":                                      "workspace:admin",
 	"GET /api/v2/organizations/{org}/workspaces/{name}":                        "workspace:read",
 	"GET /api/v2/workspaces/{id}":                                              "workspace:read",
 	"PATCH /api/v2/workspaces/{id}":                                            "workspace:admin",
@@ -232,7 +241,7 @@ type matrix struct {
 // parameters that name it.
 type fixture struct {
 	ws, wsName, upstream, run, stateVersion, variable, varset, setVariable string
-	policy, pool, token, deleted, team, user, configuration                string
+	policy, pool, token, deleted, team, teamID, user, configuration        string
 }
 
 func newMatrix(t *testing.T) *matrix {
@@ -302,7 +311,8 @@ func (m *matrix) fixture() fixture {
 	gone := c.workspace("acme", fmt.Sprintf("gone%d", n))
 	f.deleted = c.do("DELETE", "/api/v1/workspaces/"+gone, "", 200)["id"].(string)
 	f.team = fmt.Sprintf("team%d", n)
-	c.do("POST", "/api/v1/organizations/acme/teams", `{"name":"`+f.team+`"}`, 201)
+	f.teamID = c.do("POST", "/api/v1/organizations/acme/teams", `{"name":"`+f.team+`"}`, 201)["id"].(string)
+	c.do("PUT", "/api/v1/workspaces/"+f.ws+"/team-access/"+f.team, `{"access":"read"}`, 200)
 	f.user = fmt.Sprintf("user%d", n)
 	c.do("POST", "/api/v1/organizations/acme/users", `{"username":"`+f.user+`"}`, 201)
 	c.do("PUT", "/api/v1/organizations/acme/teams/"+f.team+"/members/"+f.user, "", 204)
@@ -348,7 +358,7 @@ func (f fixture) path(pattern string) (method, path string) {
 				"state-versions": f.stateVersion, "state-version-outputs": f.stateVersion + ".x",
 				"vars": f.variable, "varsets": f.varset, "policies": f.policy, "agent-pools": f.pool,
 				"tokens": f.token, "deleted-workspaces": f.deleted, "configuration-versions": f.configuration,
-				"run-triggers": f.ws + "." + f.upstream,
+				"run-triggers": f.ws + "." + f.upstream, "teams": f.teamID, "team-workspaces": f.teamID + "." + f.ws,
 			}[prev]
 			if strings.HasPrefix(path, "/api/v1/account/") {
 				segs[i] = f.token
@@ -358,8 +368,13 @@ func (f fixture) path(pattern string) (method, path string) {
 		}
 	}
 	path = strings.Join(segs, "/")
-	if path == "/api/v2/state-versions" {
+	switch path {
+	case "/api/v2/state-versions":
 		path += "?filter[organization][name]=acme&filter[workspace][name]=" + f.wsName
+	case "/api/v2/team-workspaces":
+		if method == "GET" {
+			path += "?filter[workspace][id]=" + f.ws
+		}
 	}
 	return method, path
 }
@@ -371,6 +386,8 @@ func (f fixture) body(pattern string) string {
 	switch pattern {
 	case "POST /api/v1/workspaces/{id}/runs":
 		return `{"plan_only":true}`
+	case "POST /api/v2/team-workspaces":
+		return `{"data":{"type":"team-workspaces","attributes":{"access":"plan"},"relationships":{"team":{"data":{"type":"teams","id":"` + f.teamID + `"}},"workspace":{"data":{"type":"workspaces","id":"` + f.ws + `"}}}}}`
 	case "POST /api/v2/runs":
 		return `{"data":{"type":"runs","attributes":{"plan-only":true},"relationships":{"workspace":{"data":{"type":"workspaces","id":"` + f.ws + `"}}}}}`
 	case "GET /api/v1/workspaces/{id}/state":

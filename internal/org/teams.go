@@ -260,6 +260,18 @@ func (s *Service) Team(ctx context.Context, orgID uuid.UUID, name string) (Team,
 	return teamView(t), members, err
 }
 
+// TeamByID returns a team and its members.
+func (s *Service) TeamByID(ctx context.Context, orgID, id uuid.UUID) (Team, []User, error) {
+	t, err := dbsqlc.New(s.db).TeamGetByID(ctx, dbsqlc.TeamGetByIDParams{ID: id, OrganizationID: orgID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Team{}, nil, ErrTeamNotFound
+	}
+	if err != nil {
+		return Team{}, nil, err
+	}
+	return s.Team(ctx, orgID, t.Name)
+}
+
 // DeleteTeam deletes a team: its tokens stop, its members and access go.
 func (s *Service) DeleteTeam(ctx context.Context, orgID uuid.UUID, name string) error {
 	return dbtx.Run(ctx, s.db, func(q *dbsqlc.Queries) error {

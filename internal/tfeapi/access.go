@@ -147,9 +147,10 @@ func runTriggerPath(a *api, r *http.Request, p org.Principal) (uuid.UUID, error)
 	return ws.ID, err
 }
 
-// runBodyWorkspace reads the workspace a run's creation names in its body,
-// and puts the body back for the endpoint.
-func runBodyWorkspace(a *api, r *http.Request, p org.Principal) (uuid.UUID, error) {
+// bodyWorkspace reads the workspace a run's or a team access's creation
+// names in its body (relationships.workspace), and puts the body back for
+// the endpoint.
+func bodyWorkspace(a *api, r *http.Request, p org.Principal) (uuid.UUID, error) {
 	doc, err := readBody(r, 1<<20, fmt.Errorf("%w: the document is larger than %d bytes", errTooLarge, 1<<20), "the document")
 	if err != nil {
 		return uuid.Nil, err
@@ -171,11 +172,31 @@ func runBodyWorkspace(a *api, r *http.Request, p org.Principal) (uuid.UUID, erro
 	}
 	text := in.Data.Relationships.Workspace.Data.ID
 	if text == "" {
-		return uuid.Nil, validate.Errorf("a run needs its workspace relationship")
+		return uuid.Nil, validate.Errorf("the document needs its workspace relationship")
 	}
 	id, err := uuid.Parse(text)
 	if err != nil {
 		return id, fmt.Errorf("%w: no workspace %q", errNotFound, text)
+	}
+	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
+	return ws.ID, err
+}
+
+// teamAccessPath answers the workspace of a team access's id.
+func teamAccessPath(a *api, r *http.Request, p org.Principal) (uuid.UUID, error) {
+	_, id, err := parseTeamAccessID(r.PathValue("id"))
+	if err != nil {
+		return id, err
+	}
+	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
+	return ws.ID, err
+}
+
+// teamAccessFilter answers the workspace a team access list filters on.
+func teamAccessFilter(a *api, r *http.Request, p org.Principal) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.URL.Query().Get("filter[workspace][id]"))
+	if err != nil {
+		return id, validate.Errorf("filter[workspace][id] is required")
 	}
 	ws, err := a.Workspaces.Get(r.Context(), p.OrgID, id)
 	return ws.ID, err

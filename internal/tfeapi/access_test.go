@@ -135,3 +135,71 @@ func TestGoTFETeamLevels(t *testing.T) {
 		t.Fatalf("admin changes the settings: %v", err)
 	}
 }
+
+// Teams and their workspace access through go-tfe, as the tfe provider
+// manages them: created, listed, read, granted, changed, revoked, deleted;
+// custom access is refused, and a grant takes effect on the team's token.
+func TestGoTFETeams(t *testing.T) {
+	t.Parallel()
+	c, base, owner := setupOrgToken(t)
+	ctx := context.Background()
+	ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := c.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("platform")})
+	if err != nil || team.Name != "platform" {
+		t.Fatalf("create: %+v, %v", team, err)
+	}
+	if list, err := c.Teams.List(ctx, "acme", nil); err != nil || len(list.Items) != 2 { // and owners
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	if got, err := c.Teams.Read(ctx, team.ID); err != nil || got.Name != "platform" || got.OrganizationAccess.ManageWorkspaces {
+		t.Fatalf("read: %+v, %v", got, err)
+	}
+	ci := client(t, base, native(t, base, owner, "POST", "/api/v1/organizations/acme/teams/platform/tokens", `{"description":"ci"}`, 201)["token"].(string))
+	if _, err := ci.Workspaces.ReadByID(ctx, ws.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Fatalf("before a grant the team reads the workspace: %v", err)
+	}
+	if me, err := ci.Users.ReadCurrent(ctx); err != nil || me.Username != "api-team-platform" || me.ID != team.ID {
+		t.Fatalf("the team token's account: %+v, %v", me, err)
+	}
+	if _, err := c.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessCustom), Team: team, Workspace: ws}); err == nil {
+		t.Fatal("custom access was granted")
+	}
+	grant, err := c.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessPlan), Team: team, Workspace: ws})
+	if err != nil || grant.Access != tfe.AccessPlan {
+		t.Fatalf("add: %+v, %v", grant, err)
+	}
+	if got, err := ci.Workspaces.ReadByID(ctx, ws.ID); err != nil || !got.Permissions.CanQueueRun || got.Permissions.CanQueueApply {
+		t.Fatalf("with plan the team reads %+v, %v", got, err)
+	}
+	if list, err := c.TeamAccess.List(ctx, &tfe.TeamAccessListOptions{WorkspaceID: ws.ID}); err != nil || len(list.Items) != 1 || list.Items[0].ID != grant.ID {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	if got, err := c.TeamAccess.Update(ctx, grant.ID, tfe.TeamAccessUpdateOptions{Access: tfe.Access(tfe.AccessWrite)}); err != nil || got.Access != tfe.AccessWrite {
+		t.Fatalf("update: %+v, %v", got, err)
+	}
+	if got, err := c.TeamAccess.Read(ctx, grant.ID); err != nil || got.Access != tfe.AccessWrite {
+		t.Fatalf("read: %+v, %v", got, err)
+	}
+	if got, err := ci.Workspaces.ReadByID(ctx, ws.ID); err != nil || !got.Permissions.CanQueueApply {
+		t.Fatalf("with write the team reads %+v, %v", got, err)
+	}
+	// The team itself may not change its own access: that needs admin.
+	if _, err := ci.TeamAccess.Update(ctx, grant.ID, tfe.TeamAccessUpdateOptions{Access: tfe.Access(tfe.AccessAdmin)}); err == nil {
+		t.Fatal("a write team made itself admin")
+	}
+	if err := c.TeamAccess.Remove(ctx, grant.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TeamAccess.Read(ctx, grant.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Fatalf("read after remove: %v", err)
+	}
+	if err := c.Teams.Delete(ctx, team.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ci.Workspaces.List(ctx, "acme", nil); err == nil {
+		t.Fatal("a deleted team's token still works")
+	}
+}

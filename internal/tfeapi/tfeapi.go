@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -115,7 +116,16 @@ func (a *api) routes() []route {
 		owner(a.updateVarsetVariable).at("PATCH /api/v2/varsets/{id}/relationships/vars/{var}"),
 		owner(a.deleteVarsetVariable).at("DELETE /api/v2/varsets/{id}/relationships/vars/{var}"),
 		// A plan-only run needs plan, one that may apply write (createRun).
-		on(plan, runBodyWorkspace, a.createRun).at("POST /api/v2/runs"),
+		on(plan, bodyWorkspace, a.createRun).at("POST /api/v2/runs"),
+		member(a.listTeams).at("GET /api/v2/organizations/{org}/teams"),
+		ownerOrSite(a.createTeam).at("POST /api/v2/organizations/{org}/teams"),
+		member(a.getTeam).at("GET /api/v2/teams/{id}"),
+		owner(a.deleteTeam).at("DELETE /api/v2/teams/{id}"),
+		on(read, teamAccessFilter, a.listTeamAccess).at("GET /api/v2/team-workspaces"),
+		on(admin, bodyWorkspace, a.addTeamAccess).at("POST /api/v2/team-workspaces"),
+		on(read, teamAccessPath, a.getTeamAccess).at("GET /api/v2/team-workspaces/{id}"),
+		on(admin, teamAccessPath, a.updateTeamAccess).at("PATCH /api/v2/team-workspaces/{id}"),
+		on(admin, teamAccessPath, a.removeTeamAccess).at("DELETE /api/v2/team-workspaces/{id}"),
 
 		on(read, ws, a.getWorkspaceByName).at("GET /api/v2/organizations/{org}/workspaces/{name}"),
 		on(read, ws, a.getWorkspace).at("GET /api/v2/workspaces/{id}"),
@@ -259,8 +269,23 @@ type user struct {
 
 // accountDetails describes the token's holder: tokens belong to
 // organizations until users exist (issue 18).
-func (a *api) accountDetails(w http.ResponseWriter, _ *http.Request, p org.Principal) error {
-	return write(w, http.StatusOK, holder(p))
+// accountDetails is who the token is: a user by name, a team as its
+// service account (api-team-<name>, as HCP Terraform names it), or an
+// organization's token.
+func (a *api) accountDetails(w http.ResponseWriter, r *http.Request, p org.Principal) error {
+	who := holder(p)
+	if p.UserID != nil || p.TeamID != nil {
+		name, err := a.Orgs.HolderName(r.Context(), p.OrgID, p.TokenID)
+		if err != nil {
+			return err
+		}
+		if who.Username = name; p.UserID != nil {
+			who.ID = p.UserID.String()
+		} else {
+			who.ID, who.Username = p.TeamID.String(), "api-"+strings.ReplaceAll(name, " ", "-")
+		}
+	}
+	return write(w, http.StatusOK, who)
 }
 
 // holder is the user a token stands for.

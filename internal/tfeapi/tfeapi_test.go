@@ -203,7 +203,7 @@ func TestErrorsAreJSONAPI(t *testing.T) {
 		{adminToken, "POST", "/api/v2/organizations", `{"data":{"type":"organizations","attributes":{"name":""}}}`, 422},
 		{tok.Token, "POST", "/api/v2/organizations", `{"data":{"type":"organizations","attributes":{"name":"mine"}}}`, 403},
 		{tok.Token, "GET", "/api/v2/workspaces/not-an-id", "", 404},
-		{tok.Token, "GET", "/api/v2/organizations/acme/teams", "", 404},
+		{tok.Token, "GET", "/api/v2/organizations/acme/ssh-keys", "", 404},
 		{tok.Token, "GET", "/api/v2/organizations/nobody", "", 404},
 		{"", "GET", "/api/v2/organizations/acme", "", 401},
 		{tok.Token, "POST", "/api/v2/runs", `{"data":{"type":"runs","attributes":{}}}`, 422},
