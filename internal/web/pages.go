@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -311,7 +312,10 @@ func (u *ui) runView(r *http.Request, p org.Principal) (runView, error) {
 	for s, at := range rn.StatusTimestamps {
 		v.Timeline = append(v.Timeline, stamp{s, at})
 	}
-	slices.SortFunc(v.Timeline, func(a, b stamp) int { return a.At.Compare(b.At) })
+	// Statuses stamped in one instant keep their lifecycle order.
+	slices.SortFunc(v.Timeline, func(a, b stamp) int {
+		return cmp.Or(a.At.Compare(b.At), cmp.Compare(slices.Index(run.AllStatuses, a.Status), slices.Index(run.AllStatuses, b.Status)))
+	})
 	if v.Policies, err = u.Policies.Results(r.Context(), p.OrgID, rn.ID); err != nil {
 		return v, err
 	}
