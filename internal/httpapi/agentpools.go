@@ -50,15 +50,7 @@ func (a *api) listAgentPools(w http.ResponseWriter, r *http.Request, p org.Princ
 		return err
 	}
 	pools, err := a.Orgs.AgentPools(r.Context(), o.ID)
-	if err != nil {
-		return err
-	}
-	items := make([]agentPoolJSON, 0, len(pools))
-	for _, pool := range pools {
-		items = append(items, agentPoolView(pool))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-	return nil
+	return writeItems(w, pools, err, agentPoolView)
 }
 
 func (a *api) deleteAgentPool(w http.ResponseWriter, r *http.Request, p org.Principal) error {

@@ -160,20 +160,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, p org.Principal
 		return err
 	}
 	list, err := a.Orgs.Tokens(r.Context(), o.ID)
-	return writeTokens(w, list, err)
-}
-
-// writeTokens answers a list of tokens, never their secrets.
-func writeTokens(w http.ResponseWriter, list []org.Token, err error) error {
-	if err != nil {
-		return err
-	}
-	items := make([]tokenJSON, 0, len(list))
-	for _, t := range list {
-		items = append(items, tokenView(t))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-	return nil
+	return writeItems(w, list, err, tokenView)
 }
 
 func (a *api) getToken(w http.ResponseWriter, r *http.Request, p org.Principal) error {

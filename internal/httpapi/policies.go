@@ -49,15 +49,7 @@ func (a *api) listPolicies(w http.ResponseWriter, r *http.Request, p org.Princip
 		return err
 	}
 	list, err := a.Policies.List(r.Context(), o.ID)
-	if err != nil {
-		return err
-	}
-	items := make([]policyJSON, 0, len(list))
-	for _, pol := range list {
-		items = append(items, policyView(pol))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-	return nil
+	return writeItems(w, list, err, policyView)
 }
 
 func (a *api) deletePolicy(w http.ResponseWriter, r *http.Request, p org.Principal) error {

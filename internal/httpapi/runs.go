@@ -107,8 +107,8 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err := decode(w, r, &body, true); err != nil {
 		return err
 	}
-	if !body.PlanOnly && p.Level < org.LevelWrite {
-		return fmt.Errorf("%w: a run that may apply needs write access; plan access queues plan-only runs", org.ErrForbidden)
+	if err := p.MayQueue(body.PlanOnly); err != nil {
+		return err
 	}
 	if len(body.Message) > 4000 {
 		return errorf(http.StatusBadRequest, "invalid_request", "message is longer than 4000 characters")

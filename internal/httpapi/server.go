@@ -372,6 +372,19 @@ func page(r *http.Request) (limit int, cursor string, err error) {
 
 // writePage answers a list fetched with limit+1 rows: {items, next_cursor}
 // where the extra row only tells that there is more.
+// writeItems answers a whole list, each item as view shows it, or err.
+func writeItems[T, J any](w http.ResponseWriter, list []T, err error, view func(T) J) error {
+	if err != nil {
+		return err
+	}
+	items := make([]J, 0, len(list))
+	for _, v := range list {
+		items = append(items, view(v))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
 func writePage[T, J any](w http.ResponseWriter, list []T, limit int, cursor func(T) string, view func(T) J) {
 	out := map[string]any{}
 	if len(list) > limit {

@@ -89,7 +89,7 @@ func (a *api) listOwnTokens(w http.ResponseWriter, r *http.Request, p org.Princi
 		return errNotAUser
 	}
 	list, err := a.Orgs.UserTokens(r.Context(), p.OrgID, *p.UserID)
-	return writeTokens(w, list, err)
+	return writeItems(w, list, err, tokenView)
 }
 
 // revokeOwnToken revokes one of the calling user's tokens, at once.
@@ -134,15 +134,7 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, p org.Principal)
 		return err
 	}
 	list, err := a.Orgs.Users(r.Context(), o.ID)
-	if err != nil {
-		return err
-	}
-	items := make([]userJSON, 0, len(list))
-	for _, u := range list {
-		items = append(items, userView(u))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-	return nil
+	return writeItems(w, list, err, userView)
 }
 
 func (a *api) removeUser(w http.ResponseWriter, r *http.Request, p org.Principal) error {
@@ -199,15 +191,7 @@ func (a *api) listTeams(w http.ResponseWriter, r *http.Request, p org.Principal)
 		return err
 	}
 	list, err := a.Orgs.Teams(r.Context(), o.ID)
-	if err != nil {
-		return err
-	}
-	items := make([]teamJSON, 0, len(list))
-	for _, t := range list {
-		items = append(items, teamView(t))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-	return nil
+	return writeItems(w, list, err, teamView)
 }
 
 func (a *api) getTeam(w http.ResponseWriter, r *http.Request, p org.Principal) error {
@@ -289,15 +273,9 @@ func (a *api) listTeamAccess(w http.ResponseWriter, r *http.Request, p org.Princ
 		return err
 	}
 	list, err := a.Orgs.TeamAccessList(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	items := make([]teamAccessJSON, 0, len(list))
-	for _, t := range list {
-		items = append(items, teamAccessJSON{TeamID: t.TeamID, TeamName: t.TeamName, Access: t.Access.String()})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-	return nil
+	return writeItems(w, list, err, func(t org.TeamAccess) teamAccessJSON {
+		return teamAccessJSON{TeamID: t.TeamID, TeamName: t.TeamName, Access: t.Access.String()}
+	})
 }
 
 func (a *api) setTeamAccess(w http.ResponseWriter, r *http.Request, p org.Principal) error {

@@ -55,15 +55,7 @@ func (a *api) listTriggers(w http.ResponseWriter, r *http.Request, p org.Princip
 		return err
 	}
 	list, err := a.Triggers.List(r.Context(), p.OrgID, id)
-	if err != nil {
-		return err
-	}
-	items := make([]triggerJSON, 0, len(list))
-	for _, e := range list {
-		items = append(items, triggerView(e))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-	return nil
+	return writeItems(w, list, err, triggerView)
 }
 
 func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request, p org.Principal) error {

@@ -170,6 +170,15 @@ func (s *Service) Require(ctx context.Context, p Principal, workspaceID uuid.UUI
 	return l, nil
 }
 
+// MayQueue is the refinement of a run's need by its body: a plan-only run
+// needs plan access (the route's need), one that may apply needs write.
+func (p Principal) MayQueue(planOnly bool) error {
+	if !planOnly && p.Level < LevelWrite {
+		return fmt.Errorf("%w: a run that may apply needs write access; plan access queues plan-only runs", ErrForbidden)
+	}
+	return nil
+}
+
 // ErrWorkspaceHidden answers for a workspace the principal cannot see, as
 // for one that does not exist.
 var ErrWorkspaceHidden = fault.New(fault.NotFound, "not_found", "workspace not found")

@@ -266,8 +266,8 @@ func (a *api) createRun(w http.ResponseWriter, r *http.Request, p org.Principal)
 	if err != nil {
 		return fmt.Errorf("%w: no workspace %q", errNotFound, in.Workspace.ID)
 	}
-	if !in.PlanOnly && p.Level < org.LevelWrite {
-		return fmt.Errorf("%w: a run that may apply needs write access; plan access queues plan-only runs", org.ErrForbidden)
+	if err := p.MayQueue(in.PlanOnly); err != nil {
+		return err
 	}
 	opts := run.CreateOptions{
 		PlanOnly: in.PlanOnly, IsDestroy: in.IsDestroy, AutoApply: in.AutoApply, RequireConfiguration: true,

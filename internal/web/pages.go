@@ -219,8 +219,8 @@ func (u *ui) createRun(w http.ResponseWriter, r *http.Request, p org.Principal) 
 		return err
 	}
 	planOnly := r.PostFormValue("plan_only") == "on"
-	if !planOnly && p.Level < org.LevelWrite {
-		return fmt.Errorf("%w: a run that may apply needs write access; plan access queues plan-only runs", org.ErrForbidden)
+	if err := p.MayQueue(planOnly); err != nil {
+		return err
 	}
 	rn, err := u.Runs.Create(r.Context(), p.OrgID, ws.ID, run.CreateOptions{
 		PlanOnly: planOnly, Message: r.PostFormValue("message"), RequireConfiguration: true,
